@@ -1,0 +1,149 @@
+"""The ``ocm`` command: predict, sensors, info (and train/evaluate from the training package)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocm_engine.errors import OcmError, OcmWarning, OutputExistsError
+from ocm_engine.sensors import SENSORS
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
+
+
+def _band_list(text: str) -> list[int | None]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(
+            f"--bands takes 1-based Red,Green,NIR numbers like 4,3,8 (or 4,3 without NIR); got {text!r}"
+        )
+    try:
+        values: list[int | None] = [int(p) for p in parts]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--bands needs integers, got {text!r}") from err
+    return values + [None] * (3 - len(values))
+
+
+def _scene_inputs(raw: str) -> str | list[str]:
+    path = Path(raw)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+        if not files:
+            raise OcmError(f"Folder {path} holds no raster files ({', '.join(RASTER_SUFFIXES)}).")
+        return files
+    return raw
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ocm_engine.models.ensemble import load_ensemble
+    from ocm_engine.pipeline import predict_file
+
+    source = args.weights or "default"
+    ensemble = load_ensemble(source, device=args.device, dtype=args.dtype)
+    failures = 0
+    for raw in args.inputs:
+        try:
+            out = predict_file(
+                _scene_inputs(raw), args.output, sensor=args.sensor, bands=args.bands,
+                nodata=args.nodata, resolution_m=args.resolution, ensemble=ensemble,
+                patch_px=args.patch, overlap_px=args.overlap, batch_size=args.batch_size,
+                probabilities=args.probabilities, png=not args.no_png, overwrite=args.overwrite,
+                progress=not args.quiet,
+            )
+        except OutputExistsError as err:
+            print(f"skipped {raw}: outputs exist ({err.args[0].split(' already')[0]}); "
+                  "use --overwrite to redo", file=sys.stderr)
+            continue
+        except OcmError as err:
+            failures += 1
+            print(f"error: {raw}: {err}", file=sys.stderr)
+            continue
+        stats = json.loads(out.with_suffix(".json").read_text())["statistics"]
+        print(f"{out}  cloud {stats['cloud_percent']:.1f}%  shadow "
+              f"{stats['cloud_shadow_percent']:.1f}%  nodata {stats['nodata_percent']:.1f}%")
+    return 1 if failures else 0
+
+
+def _sensors(_args: argparse.Namespace) -> int:
+    width = max(len(k) for k in SENSORS)
+    print(f"{'key':<{width}}  bands(R,G,NIR)  res_m  nodata  name")
+    for key, p in SENSORS.items():
+        bands = ",".join("-" if b is None else str(b) for b in p.band_indices)
+        print(f"{key:<{width}}  {bands:<14}  {p.native_resolution_m:>5g}  {p.nodata!s:>6}  {p.label}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from ocm_engine.io.readers import open_scene
+
+    with open_scene(args.file, bands=(1, 1, None)) as src:
+        ds = src.datasets[0]
+        print(f"file        {args.file}")
+        print(f"size        {ds.width} x {ds.height} px, {ds.count} band(s), {ds.dtypes[0]}")
+        print(f"crs         {ds.crs or 'none (outputs will not be georeferenced)'}")
+        print(f"resolution  {src.resolution_m:.4g} m")
+        print(f"nodata      {ds.nodata}")
+        for i, desc in enumerate(ds.descriptions, start=1):
+            print(f"band {i:<3}    {desc or ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ocm`` command."""
+    parser = argparse.ArgumentParser(prog="ocm", description="Sensor-agnostic cloud and cloud-shadow masking.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="mask clouds and shadows in scenes")
+    p.add_argument("inputs", nargs="+", help="raster files, or folders of single-band files (one scene each)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--sensor", choices=sorted(SENSORS), metavar="S", help="sensor preset (see `ocm sensors`)")
+    group.add_argument("--bands", type=_band_list, help="1-based Red,Green,NIR band numbers, e.g. 4,3,8")
+    p.add_argument("--resolution", type=float, help="inference resolution in metres (5-50; default: source, >= 10)")
+    p.add_argument("--weights", help="'default', 'official' (OCM v4 pair), or a weights file/folder")
+    p.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], help="compute precision")
+    p.add_argument("--probabilities", action="store_true", help="also write the 4-band probability GeoTIFF")
+    p.add_argument("--nodata", type=float, help="nodata value (default: the file's, else the preset's, else 0)")
+    p.add_argument("--patch", type=int, default=1000, help="patch size in px (default 1000)")
+    p.add_argument("--overlap", type=int, default=300, help="patch overlap in px (default 300)")
+    p.add_argument("--batch-size", type=int, help="patches per forward pass")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    p.add_argument("--no-png", action="store_true", help="do not write the PNG preview")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_predict)
+    s = sub.add_parser("sensors", help="list sensor presets")
+    s.set_defaults(func=_sensors)
+    i = sub.add_parser("info", help="describe a raster file")
+    i.add_argument("file")
+    i.set_defaults(func=_info)
+    for module, adders in (("ocm_engine.training.cli", ("add_train_parser", "add_evaluate_parser")),
+                           ("ocm_engine.batch", ("add_batch_parser",))):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        for name in adders:
+            if hasattr(mod, name):
+                getattr(mod, name)(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ocm`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("always", OcmWarning)
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"warning: {msg}\n"  # type: ignore[assignment]
+    try:
+        return int(args.func(args))
+    except OcmError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

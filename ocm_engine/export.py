@@ -1,0 +1,198 @@
+"""Writers: class GeoTIFF (with colour table and statistics), probability GeoTIFF, PNG, JSON.
+
+Every writer is atomic: it writes ``<name>.partial`` beside the target and renames
+it into place only when complete, so a failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.crs import CRS
+from rasterio.io import DatasetWriter
+from rasterio.transform import Affine
+
+from ocm_engine.constants import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
+from ocm_engine.errors import OutputExistsError
+from ocm_engine.types import BoolArray, UInt8Array
+
+CLASS_BAND_DESCRIPTION = "cloud_mask: 0 clear, 1 thick cloud, 2 thin cloud, 3 cloud shadow"
+
+
+@dataclass(frozen=True, slots=True)
+class GridInfo:
+    """Georeferencing of an output grid (``crs`` may be ``None``)."""
+
+    width: int
+    height: int
+    transform: Affine
+    crs: CRS | None
+
+
+def class_statistics(classes: UInt8Array, valid: BoolArray) -> dict[str, float]:
+    """Per-class percentages of valid pixels, cloud (thick + thin) %, counts and nodata %."""
+    total = int(valid.sum())
+    counts = np.bincount(classes[valid].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+    stats: dict[str, float] = {
+        f"{name}_percent": (100.0 * float(counts[i]) / total if total else 0.0)
+        for i, name in enumerate(CLASS_NAMES)
+    }
+    stats["cloud_percent"] = stats["thick_cloud_percent"] + stats["thin_cloud_percent"]
+    stats["valid_pixels"] = float(total)
+    stats["nodata_percent"] = 100.0 * (1.0 - total / valid.size) if valid.size else 0.0
+    return stats
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing output unless ``overwrite``.
+
+    Raises:
+        OutputExistsError: If ``path`` exists and ``overwrite`` is False.
+    """
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{path} already exists. Pass overwrite=True (CLI: --overwrite) to replace it, "
+            "or choose another output folder."
+        )
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary ``.partial`` path; rename it to ``path`` only on success."""
+    check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
+        aux = partial.with_name(partial.name + ".aux.xml")
+        if aux.exists():
+            aux.unlink()
+
+
+def class_profile(grid: GridInfo) -> dict[str, Any]:
+    """Rasterio profile of the class GeoTIFF (uint8, LZW, tiled, nodata 255)."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": "uint8",
+        "nodata": OUTPUT_NODATA,
+        "compress": "lzw",
+        "transform": grid.transform,
+        "crs": grid.crs,
+    }
+    if grid.width >= 256 and grid.height >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    return profile
+
+
+def probability_profile(grid: GridInfo) -> dict[str, Any]:
+    """Rasterio profile of the 4-band float32 probability GeoTIFF (nodata NaN)."""
+    profile = class_profile(grid)
+    profile.update(count=NUM_CLASSES, dtype="float32", nodata=float("nan"), predictor=3)
+    return profile
+
+
+def finish_class_dataset(dst: DatasetWriter, tags: Mapping[str, str]) -> None:
+    """Add the colour table, band description and tags to an open class dataset."""
+    colours = {i: tuple(c) for i, c in enumerate(CLASS_COLOURS)}
+    colours[OUTPUT_NODATA] = (0, 0, 0, 0)
+    dst.write_colormap(1, colours)
+    dst.set_band_description(1, CLASS_BAND_DESCRIPTION)
+    dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    dst.update_tags(1, **{f"class_{i}": name for i, name in enumerate(CLASS_NAMES)})
+
+
+def stats_tags(stats: Mapping[str, float], extra: Mapping[str, str]) -> dict[str, str]:
+    """Tags for the class GeoTIFF: statistics (2 decimals) plus run facts."""
+    tags = {k: (f"{v:.0f}" if k == "valid_pixels" else f"{v:.2f}") for k, v in stats.items()}
+    tags["classes"] = ",".join(f"{i}={n}" for i, n in enumerate(CLASS_NAMES))
+    tags.update(extra)
+    return tags
+
+
+def write_class_geotiff(
+    path: Path,
+    classes: UInt8Array,
+    valid: BoolArray,
+    grid: GridInfo,
+    extra_tags: Mapping[str, str] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the class map as a GeoTIFF QGIS shows in colour.
+
+    Args:
+        path: Target file.
+        classes: ``(height, width)`` uint8 classes 0..3.
+        valid: ``(height, width)`` bool; False pixels are written as nodata (255).
+        grid: Georeferencing.
+        extra_tags: Extra metadata tags (model, resolution...).
+        overwrite: Replace an existing file.
+
+    Returns:
+        The path written.
+    """
+    data = np.where(valid, classes, OUTPUT_NODATA).astype(np.uint8)
+    tags = stats_tags(class_statistics(classes, valid), extra_tags or {})
+    with atomic_path(path, overwrite) as partial:
+        with rasterio.open(partial, "w", **class_profile(grid)) as dst:
+            dst.write(data, 1)
+            finish_class_dataset(dst, tags)
+    return path
+
+
+def write_probability_geotiff(
+    path: Path,
+    probabilities: npt.NDArray[np.float32],
+    valid: BoolArray,
+    grid: GridInfo,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write per-class probabilities ``(4, height, width)`` as a 4-band float32 GeoTIFF."""
+    data = np.where(valid[None], probabilities, np.float32(np.nan)).astype(np.float32)
+    with atomic_path(path, overwrite) as partial:
+        with rasterio.open(partial, "w", **probability_profile(grid)) as dst:
+            dst.write(data)
+            for i, name in enumerate(CLASS_NAMES, start=1):
+                dst.set_band_description(i, f"probability_{name}")
+    return path
+
+
+def colourise(classes: UInt8Array, valid: BoolArray) -> npt.NDArray[np.uint8]:
+    """RGBA image ``(height, width, 4)`` of a class map; nodata transparent."""
+    lut = np.array(CLASS_COLOURS, dtype=np.uint8)
+    rgba = lut[np.clip(classes, 0, NUM_CLASSES - 1)]
+    rgba[~valid] = 0
+    return rgba
+
+
+def write_png(path: Path, classes: UInt8Array, valid: BoolArray, *, overwrite: bool = False) -> Path:
+    """Write a colour PNG preview of the class map (nodata transparent)."""
+    from PIL import Image
+
+    with atomic_path(path, overwrite) as partial:
+        Image.fromarray(colourise(classes, valid), mode="RGBA").save(partial, format="PNG")
+    return path
+
+
+def write_json(path: Path, payload: Mapping[str, Any], *, overwrite: bool = False) -> Path:
+    """Write a JSON document atomically."""
+    with atomic_path(path, overwrite) as partial:
+        partial.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    return path

@@ -1,0 +1,1 @@
+"""Reading rasters from files, band sets and bytes."""

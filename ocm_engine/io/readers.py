@@ -1,0 +1,350 @@
+"""Open imagery as a lazy :class:`RasterSource` and read Red/Green/NIR windows from it.
+
+A source is one multiband file (GeoTIFF, COG, JP2: anything rasterio opens), one
+file per band (Sentinel-2 ``B04.jp2``, Landsat ``*_B4.TIF``...), or uploaded bytes.
+Nothing is read until :meth:`RasterSource.read` asks for a window, so scenes larger
+than memory are processed window by window.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader, MemoryFile
+from rasterio.transform import Affine
+from rasterio.windows import Window, from_bounds
+
+from ocm_engine.errors import BandMismatchError, MissingCrsWarning, SceneReadError
+from ocm_engine.sensors import SensorPreset, get_sensor, match_band_files
+
+MAX_PIXELS = 2_000_000_000
+_EARTH_M_PER_DEG = 111_320.0
+
+
+@dataclass(frozen=True, slots=True)
+class BandRef:
+    """One input band: dataset position in :attr:`RasterSource.datasets` and 1-based band."""
+
+    dataset: int
+    band: int
+
+
+@dataclass(slots=True)
+class RasterSource:
+    """Lazy access to Red, Green and NIR of a scene on one pixel grid.
+
+    Attributes:
+        datasets: Open rasterio datasets (one, or one per band file).
+        refs: Red, Green and NIR bands (NIR ``None`` when absent).
+        width: Grid width in pixels (of the Red band's dataset).
+        height: Grid height in pixels.
+        transform: Affine transform of the grid.
+        crs: Coordinate reference system, or ``None``.
+        nodata: The nodata value used to find missing pixels.
+        name: A label for messages and outputs.
+        band_count: Bands in the (first) dataset, for information.
+    """
+
+    datasets: list[DatasetReader]
+    refs: tuple[BandRef, BandRef, BandRef | None]
+    width: int
+    height: int
+    transform: Affine
+    crs: CRS | None
+    nodata: float | None
+    name: str
+    band_count: int
+    _memfiles: list[MemoryFile] = field(default_factory=list)
+
+    @property
+    def resolution_m(self) -> float:
+        """Approximate pixel size in metres (degrees converted at the scene's latitude)."""
+        xres = abs(self.transform.a)
+        if self.crs is not None and self.crs.is_geographic:
+            lat = self.transform.f + self.transform.e * self.height / 2
+            return xres * _EARTH_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01)
+        if self.crs is None:
+            return xres if xres != 1.0 else float("nan")
+        return xres * float(self.crs.linear_units_factor[1])
+
+    def read(self, window: Window | None = None, out_shape: tuple[int, int] | None = None,
+             resampling: Resampling = Resampling.average) -> npt.NDArray[np.float32]:
+        """Read Red, Green, NIR for a window of the grid, optionally resampled.
+
+        Args:
+            window: Window of the Red band's grid; the whole grid when ``None``.
+            out_shape: ``(height, width)`` to resample to; the window's size when ``None``.
+            resampling: Resampling used when ``out_shape`` differs from the window.
+
+        Returns:
+            float32 ``(3, height, width)``; NIR is zeros when absent. Nodata stays nodata.
+
+        Raises:
+            SceneReadError: If the file cannot be decoded (truncated, corrupt).
+        """
+        window = window or Window(0, 0, self.width, self.height)
+        shape = out_shape or (int(window.height), int(window.width))
+        bounds = rasterio.windows.bounds(window, self.transform)
+        out = np.zeros((3, *shape), dtype=np.float32)
+        for i, ref in enumerate(self.refs):
+            if ref is None:
+                continue
+            ds = self.datasets[ref.dataset]
+            win = window if ref.dataset == self.refs[0].dataset else from_bounds(*bounds, ds.transform)
+            try:
+                band = ds.read(ref.band, window=win, out_shape=shape, resampling=resampling,
+                               boundless=ref.dataset != self.refs[0].dataset,
+                               fill_value=self.nodata if self.nodata is not None else 0,
+                               masked=False)
+            except (RasterioError, OSError, ValueError) as err:
+                raise SceneReadError(
+                    f"Could not read band {ref.band} of {ds.name}: {err}. The file may be "
+                    "truncated or corrupt; re-download or re-export it."
+                ) from err
+            out[i] = band
+        if self.refs[2] is None and self.nodata is not None:
+            # a nodata pixel must stay nodata in all three bands
+            missing = (out[0] == self.nodata) & (out[1] == self.nodata)
+            out[2][missing] = self.nodata
+        return out
+
+    def close(self) -> None:
+        """Close the datasets (and in-memory files)."""
+        for ds in self.datasets:
+            ds.close()
+        for mem in self._memfiles:
+            mem.close()
+
+    def __enter__(self) -> RasterSource:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close on exit."""
+        self.close()
+
+
+def _open_one(path: str | Path | bytes, memfiles: list[MemoryFile]) -> DatasetReader:
+    try:
+        if isinstance(path, bytes | bytearray | memoryview):
+            data = bytes(path)
+            if not data:
+                raise SceneReadError("The uploaded file is empty (0 bytes). Upload a GeoTIFF.")
+            mem = MemoryFile(data)
+            memfiles.append(mem)
+            ds = mem.open()
+        else:
+            p = Path(path)
+            if not p.exists():
+                raise SceneReadError(f"File not found: {p}. Check the path.")
+            if p.is_file() and p.stat().st_size == 0:
+                raise SceneReadError(f"{p} is empty (0 bytes). Re-download or re-export it.")
+            ds = rasterio.open(p)
+    except SceneReadError:
+        raise
+    except (RasterioError, OSError) as err:
+        label = "the uploaded bytes" if isinstance(path, bytes | bytearray | memoryview) else str(path)
+        raise SceneReadError(
+            f"Could not open {label} as a raster: {err}. Expected a GeoTIFF/COG/JP2 or another "
+            "format GDAL reads; check the file is complete."
+        ) from err
+    if ds.count < 1 or ds.width < 1 or ds.height < 1:
+        ds.close()
+        raise SceneReadError(f"{ds.name} has no raster bands or pixels.")
+    if ds.dtypes[0].startswith("complex"):
+        ds.close()
+        raise SceneReadError(
+            f"{ds.name} holds complex numbers ({ds.dtypes[0]}); expected real-valued bands "
+            "(DN or reflectance). Convert to amplitude first."
+        )
+    if ds.width * ds.height > MAX_PIXELS:
+        ds.close()
+        raise SceneReadError(
+            f"{ds.name} declares {ds.width} x {ds.height} px, over the {MAX_PIXELS:,} px limit. "
+            "Crop it or check its header is not corrupt."
+        )
+    return ds
+
+
+def _one_based(bands: Sequence[int | None], count: int, name: str) -> tuple[BandRef, BandRef, BandRef | None]:
+    if len(bands) != 3:
+        raise BandMismatchError(
+            f"Expected 3 band numbers (Red, Green, NIR); got {len(bands)}: {list(bands)}."
+        )
+    refs: list[BandRef | None] = []
+    for role, band in zip(("Red", "Green", "NIR"), bands, strict=True):
+        if band is None:
+            if role != "NIR":
+                raise BandMismatchError(f"A {role} band is required.")
+            refs.append(None)
+            continue
+        if not 1 <= int(band) <= count:
+            raise BandMismatchError(
+                f"{role} is mapped to band {band}, but {name} has {count} band(s) "
+                f"(valid: 1..{count}). Choose a matching --sensor or pass --bands R,G,N "
+                "(1-based)."
+            )
+        refs.append(BandRef(0, int(band)))
+    red, green, nir = refs
+    assert red is not None and green is not None
+    return red, green, nir
+
+
+def open_scene(
+    source: str | Path | bytes | Sequence[str | Path | bytes],
+    *,
+    sensor: str | SensorPreset | None = None,
+    bands: Sequence[int | None] | None = None,
+    nodata: float | None = None,
+) -> RasterSource:
+    """Open a scene lazily.
+
+    Args:
+        source: A file path, bytes of a file, or a sequence of single-band files (paths or bytes).
+        sensor: Preset name or object giving band positions (multiband) or band names
+            (one file per band) and the product's nodata.
+        bands: Explicit **1-based** Red, Green, NIR positions, in one multiband file or
+            in the sequence of files; overrides the preset. NIR may be ``None``.
+        nodata: Nodata value; else the file's, else the preset's, else 0.
+
+    Returns:
+        An open :class:`RasterSource` (close it, or use it in a ``with`` block).
+
+    Raises:
+        SceneReadError: Unreadable, empty or corrupt files.
+        BandMismatchError: The mapping does not fit the files, or band files disagree
+            on CRS or extent.
+        UnknownSensorError: Unknown preset name.
+    """
+    preset = get_sensor(sensor) if isinstance(sensor, str) else sensor
+    memfiles: list[MemoryFile] = []
+    items = list(source) if isinstance(source, list | tuple) else [source]
+    if not items:
+        raise SceneReadError("No input files given. Pass a multiband file or one file per band.")
+    datasets: list[DatasetReader] = []
+    try:
+        datasets = [_open_one(item, memfiles) for item in items]
+        if len(datasets) == 1:
+            ds = datasets[0]
+            if bands is None:
+                bands = preset.band_indices if preset else _guess_bands(ds.count, ds.name)
+            refs = _one_based(bands, ds.count, ds.name)
+            red_ds = ds
+        else:
+            refs = _band_file_refs(datasets, items, preset, bands)
+            red_ds = datasets[refs[0].dataset]
+            _check_alignment(datasets, red_ds)
+        file_nodata = red_ds.nodata
+        chosen = nodata if nodata is not None else (
+            file_nodata if file_nodata is not None else (preset.nodata if preset else 0.0)
+        )
+        if red_ds.crs is None:
+            warnings.warn(
+                f"{red_ds.name} has no CRS: outputs will carry no georeferencing and the "
+                "resolution is unknown (pixels are assumed to be at the chosen resolution).",
+                MissingCrsWarning,
+                stacklevel=2,
+            )
+    except Exception:
+        for ds in datasets:
+            ds.close()
+        for mem in memfiles:
+            mem.close()
+        raise
+    name = items[0].name if isinstance(items[0], Path) else (
+        Path(items[0]).name if isinstance(items[0], str) else "upload"
+    )
+    return RasterSource(
+        datasets, refs, red_ds.width, red_ds.height, red_ds.transform, red_ds.crs,
+        None if chosen is None else float(chosen), name, datasets[0].count, memfiles,
+    )
+
+
+def _guess_bands(count: int, name: str) -> tuple[int, int, int | None]:
+    if count >= 4:
+        return (1, 2, 4)
+    if count == 3:
+        return (1, 2, 3)
+    raise BandMismatchError(
+        f"{name} has {count} band(s); Red, Green and NIR need at least 3 (or pass --bands R,G "
+        "with one file per band). Choose a --sensor preset or --bands R,G,N."
+    )
+
+
+def _band_file_refs(
+    datasets: list[DatasetReader],
+    items: list[str | Path | bytes],
+    preset: SensorPreset | None,
+    bands: Sequence[int | None] | None,
+) -> tuple[BandRef, BandRef, BandRef | None]:
+    if bands is not None:
+        positions = list(bands)
+        if len(positions) != 3:
+            raise BandMismatchError(f"Expected 3 file numbers (Red, Green, NIR); got {positions}.")
+        refs: list[BandRef | None] = []
+        for role, pos in zip(("Red", "Green", "NIR"), positions, strict=True):
+            if pos is None:
+                refs.append(None)
+            elif 1 <= int(pos) <= len(datasets):
+                refs.append(BandRef(int(pos) - 1, 1))
+            else:
+                raise BandMismatchError(
+                    f"{role} is mapped to file {pos} but {len(datasets)} files were given "
+                    f"(valid 1..{len(datasets)})."
+                )
+        red, green, nir = refs
+        if red is None or green is None:
+            raise BandMismatchError("Red and Green files are required.")
+        return red, green, nir
+    if len(datasets) == 3 and preset is None:
+        return BandRef(0, 1), BandRef(1, 1), BandRef(2, 1)
+    names = [str(i) if not isinstance(i, bytes) else f"file{n}" for n, i in enumerate(items)]
+    if preset is None:
+        raise BandMismatchError(
+            f"Got {len(datasets)} single-band files but no sensor preset or band mapping. Pass "
+            "--sensor (band names are matched in file names) or --bands R,G,N (file order)."
+        )
+    try:
+        r, g, n = match_band_files(names, preset)
+    except LookupError as err:
+        raise BandMismatchError(
+            f"Could not find {preset.band_names} in the file names {[Path(x).name for x in names]} "
+            f"for sensor {preset.key}. Rename the files or pass --bands R,G,N (file order)."
+        ) from err
+    return BandRef(r, 1), BandRef(g, 1), None if n is None else BandRef(n, 1)
+
+
+def _check_alignment(datasets: list[DatasetReader], ref: DatasetReader) -> None:
+    for ds in datasets:
+        if (ds.crs is None) != (ref.crs is None) or (ds.crs and ds.crs != ref.crs):
+            raise BandMismatchError(
+                f"Band files disagree on CRS: {ref.name} is {ref.crs}, {ds.name} is {ds.crs}. "
+                "Reproject them to one CRS first (gdalwarp)."
+            )
+        tol = max(abs(ds.transform.a), abs(ref.transform.a)) * 1.01
+        if any(abs(a - b) > tol for a, b in zip(ds.bounds, ref.bounds, strict=True)):
+            raise BandMismatchError(
+                f"Band files cover different extents: {ref.name} {tuple(ref.bounds)} vs "
+                f"{ds.name} {tuple(ds.bounds)}. Use bands of one scene, or crop them to one extent."
+            )
+
+
+def read_array(path: str | Path | bytes, **kwargs: object) -> tuple[npt.NDArray[np.float32], RasterSource]:
+    """Read a whole scene's Red, Green, NIR into memory (small scenes, the app).
+
+    Returns:
+        The float32 ``(3, height, width)`` array and the (closed) source for its metadata.
+    """
+    src = open_scene(path, **kwargs)  # type: ignore[arg-type]
+    with src:
+        return src.read(), src

@@ -1,0 +1,1 @@
+"""Model members, their registry and the soft-voting ensemble."""

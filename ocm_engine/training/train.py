@@ -1,0 +1,263 @@
+"""Training loop for one ensemble member, and export of members as the default ensemble.
+
+Optimiser AdamW; cosine learning rate with linear warm-up, driven by progress =
+``max(step / steps, elapsed / time_budget_s)`` so a wall-clock budget ends the
+schedule properly; cross-entropy with label smoothing on the four classes, where
+label ``4`` (cloud of unknown thickness) is scored as ``-log(p_thick + p_thin)`` and
+``255`` is ignored. Checkpoints (model, optimiser, step, elapsed time, sampler
+state) are written atomically every ``checkpoint_every_s`` seconds, so a run can stop
+at any time and resume with the same command. Each run records its config and
+metrics as JSON in ``runs/<run_name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import torch
+
+from ocm_engine.errors import InvalidImageError, ModelLoadError
+from ocm_engine.models.registry import MODEL_SPECS, build_member
+from ocm_engine.training import ANY_CLOUD, IGNORE, SHADOW, THICK, THIN
+from ocm_engine.training.chips import ChipSampler
+from ocm_engine.training.data import DEFAULT_PACK_DIR, load_packed
+
+DEFAULT_RUNS_DIR: Final = Path(__file__).resolve().parents[2] / "runs"
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """Settings of one training run (all JSON-serialisable).
+
+    Attributes:
+        member: Architecture key from the model registry.
+        run_name: Folder name under ``runs_dir``.
+        steps: Planned optimiser steps (the cosine schedule's length).
+        time_budget_s: Wall-clock budget; training stops when it is spent.
+        batch_size: Chips per step.
+        chip_px: Chip side in pixels.
+        lr: Peak learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: Linear warm-up steps.
+        label_smoothing: Label smoothing for the cross-entropy.
+        shadow_weight: Loss weight of shadow pixels (the rare, hard class).
+        threads: ``torch.set_num_threads``.
+        seed: Seed for weights and chips.
+        checkpoint_every_s: Seconds between checkpoints.
+        log_every: Steps between log lines.
+        pack_dir: Folder of packed scenes.
+        runs_dir: Folder of run records.
+    """
+
+    member: str = "regnety_004"
+    run_name: str = ""
+    steps: int = 1500
+    time_budget_s: float = 1500.0
+    batch_size: int = 8
+    chip_px: int = 192
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 60
+    label_smoothing: float = 0.05
+    shadow_weight: float = 1.5
+    threads: int = 2
+    seed: int = 0
+    checkpoint_every_s: float = 120.0
+    log_every: int = 20
+    pack_dir: str = str(DEFAULT_PACK_DIR)
+    runs_dir: str = str(DEFAULT_RUNS_DIR)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def masked_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    label_smoothing: float = 0.0,
+    shadow_weight: float = 1.0,
+) -> torch.Tensor:
+    """Cross-entropy over the four classes with 'any cloud' targets and ignored pixels.
+
+    Args:
+        logits: ``(n, 4, h, w)``.
+        target: ``(n, h, w)`` int64 training codes (0-3 classes, 4 thick-or-thin, 255 ignore).
+        label_smoothing: Weight of the uniform distribution mixed into each target.
+        shadow_weight: Loss weight of shadow pixels.
+
+    Returns:
+        Scalar mean loss over known pixels (0 when none is known).
+    """
+    log_p = torch.log_softmax(logits.float(), dim=1)
+    known = target != IGNORE
+    safe = torch.where(known & (target != ANY_CLOUD), target, torch.zeros_like(target)).clamp(0, 3)
+    nll = -log_p.gather(1, safe[:, None])[:, 0]
+    any_cloud = -torch.logsumexp(log_p[:, THICK : THIN + 1], dim=1)
+    nll = torch.where(target == ANY_CLOUD, any_cloud, nll)
+    if label_smoothing > 0:
+        nll = (1 - label_smoothing) * nll - label_smoothing * log_p.mean(dim=1)
+    weight = known.float() * torch.where(target == SHADOW, shadow_weight, 1.0)
+    return (nll * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def _lr_factor(progress: float, step: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * 0.98 + 0.02
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    partial = path.with_suffix(path.suffix + ".partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def train_member(config: TrainConfig) -> Path:
+    """Train (or resume) one member; returns the path of its final checkpoint.
+
+    Raises:
+        ModelLoadError: If ``config.member`` is not a registered architecture.
+        InvalidImageError: If no packed training scenes exist.
+    """
+    if config.member not in MODEL_SPECS:
+        raise ModelLoadError(
+            f"Unknown member {config.member!r}; expected one of {', '.join(MODEL_SPECS)}."
+        )
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    run_dir = Path(config.runs_dir) / (config.run_name or config.member)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    scenes = load_packed(Path(config.pack_dir), split="train")
+    if not scenes:
+        raise InvalidImageError(f"No training scenes in {config.pack_dir}.")
+    sampler = ChipSampler(scenes, config.chip_px, seed=config.seed)
+    model = build_member(config.member)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, elapsed, history = 0, 0.0, []
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, elapsed, history = state["step"], state["elapsed_s"], state["history"]
+        sampler.rng = np.random.default_rng(config.seed + step)
+        print(f"resumed {config.member} at step {step} ({elapsed:.0f} s)", flush=True)
+    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    model.train()
+    start = time.monotonic() - elapsed
+    last_ckpt = time.monotonic()
+    running: list[float] = []
+
+    def checkpoint() -> None:
+        _save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "step": step,
+                "elapsed_s": time.monotonic() - start,
+                "history": history,
+                "member": config.member,
+            },
+            ckpt_path,
+        )
+        metrics = {"member": config.member, "step": step, "elapsed_s": time.monotonic() - start,
+                   "history": history}
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    while step < config.steps and time.monotonic() - start < config.time_budget_s:
+        progress = max(step / config.steps, (time.monotonic() - start) / config.time_budget_s)
+        for group in optimiser.param_groups:
+            group["lr"] = config.lr * _lr_factor(progress, step, config.warmup_steps)
+        images, labels = sampler.batch(config.batch_size)
+        loss = masked_loss(
+            model(images), labels, label_smoothing=config.label_smoothing,
+            shadow_weight=config.shadow_weight,
+        )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimiser.step()
+        step += 1
+        running.append(loss.item())
+        if step % config.log_every == 0:
+            entry = {"step": step, "loss": float(np.mean(running)), "lr": optimiser.param_groups[0]["lr"],
+                     "elapsed_s": round(time.monotonic() - start, 1)}
+            history.append(entry)
+            running = []
+            print(json.dumps(entry), flush=True)
+        if time.monotonic() - last_ckpt > config.checkpoint_every_s:
+            checkpoint()
+            last_ckpt = time.monotonic()
+    checkpoint()
+    return ckpt_path
+
+
+def load_checkpoint_model(path: Path, member: str | None = None) -> torch.nn.Module:
+    """Build a member and load the model weights of a training checkpoint.
+
+    Raises:
+        ModelLoadError: If the checkpoint is missing or does not fit the architecture.
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"Checkpoint not found: {path}.")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    key = member or state.get("member")
+    if key not in MODEL_SPECS:
+        raise ModelLoadError(f"Checkpoint {path} names no known member ({key!r}).")
+    model = build_member(key)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ModelLoadError(f"Checkpoint {path} does not fit {key}: {err}") from err
+    return model.eval()
+
+
+def export_member(model: torch.nn.Module, path: Path) -> Path:
+    """Write a member's whole ``smp.Unet`` state dict as fp16 safetensors (atomically)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to(torch.float16).contiguous() if v.is_floating_point() else v.contiguous()
+               for k, v in model.state_dict().items()}
+    partial = path.with_suffix(".partial")
+    save_file(tensors, str(partial))
+    os.replace(partial, path)
+    return path
+
+
+def export_ensemble(
+    checkpoints: dict[str, Path],
+    out_dir: Path,
+    *,
+    name: str = "ocm-studio-default",
+    version: str = "0.1.0",
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """Export member checkpoints as fp16 safetensors plus an ``ensemble.json`` manifest.
+
+    Args:
+        checkpoints: Architecture key -> training checkpoint path.
+        out_dir: Target folder (e.g. ``ocm_engine/weights``).
+        name: Ensemble name in the manifest.
+        version: Ensemble version in the manifest.
+        extra: More string fields for the manifest.
+
+    Returns:
+        The manifest path.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    members = []
+    for arch, ckpt in checkpoints.items():
+        file_name = f"default_{arch}.safetensors"
+        export_member(load_checkpoint_model(ckpt, arch), out_dir / file_name)
+        members.append({"arch": arch, "file": file_name})
+    manifest: dict[str, object] = {"name": name, "version": version, "members": members}
+    manifest.update(extra or {})
+    path = out_dir / "ensemble.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path

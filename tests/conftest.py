@@ -1,0 +1,122 @@
+"""Shared fixtures: synthetic rasters, tiny random-weight ensembles, data paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.is_dir():
+    SHARED_DATA = Path(os.environ.get("OCM_SHARED_DATA", "/nonexistent"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if "gpu" in item.keywords and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared real-data folder; skips the test when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+def synthetic_scene(bands: int = 4, height: int = 96, width: int = 128, dtype: str = "uint16",
+                    seed: int = 0) -> np.ndarray:
+    """A smooth random scene with bright blobs (clouds) and dark blobs, ``(bands, h, w)``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = 0.1 + 0.05 * np.sin(xx / 9.0) * np.cos(yy / 7.0)
+    blob = np.exp(-(((xx - width * 0.3) ** 2 + (yy - height * 0.4) ** 2) / (2 * (width / 8) ** 2)))
+    img = np.stack([base + 0.6 * blob + 0.01 * rng.standard_normal((height, width)) for _ in range(bands)])
+    img = np.clip(img, 0.001, 1.0)
+    if np.dtype(dtype).kind == "f":
+        return img.astype(dtype)
+    scale = 255 if np.dtype(dtype) == np.uint8 else 10000
+    return np.clip(img * scale, 1, np.iinfo(dtype).max).astype(dtype)
+
+
+@pytest.fixture
+def make_geotiff(tmp_path: Path) -> Callable[..., Path]:
+    """Factory writing a synthetic GeoTIFF to ``tmp_path``; returns its path."""
+
+    def factory(name: str = "scene.tif", *, bands: int = 4, height: int = 96, width: int = 128,
+                dtype: str = "uint16", nodata: float | None = 0, crs: str | None = "EPSG:32633",
+                res: float = 10.0, data: np.ndarray | None = None) -> Path:
+        array = synthetic_scene(bands, height, width, dtype) if data is None else data
+        path = tmp_path / name
+        profile: dict[str, Any] = dict(driver="GTiff", width=array.shape[2], height=array.shape[1],
+                                       count=array.shape[0], dtype=str(array.dtype), nodata=nodata,
+                                       transform=from_origin(500000, 4000000, res, res))
+        if crs:
+            profile["crs"] = crs
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(array)
+        return path
+
+    return factory
+
+
+@pytest.fixture
+def geotiff_bytes() -> Callable[..., bytes]:
+    """Factory returning a synthetic GeoTIFF as bytes (an upload)."""
+
+    def factory(bands: int = 4, height: int = 96, width: int = 128, dtype: str = "uint16") -> bytes:
+        array = synthetic_scene(bands, height, width, dtype)
+        with MemoryFile() as mem:
+            with mem.open(driver="GTiff", width=width, height=height, count=bands, dtype=dtype,
+                          crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10), nodata=0) as dst:
+                dst.write(array)
+            return bytes(mem.read())
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_members() -> list[torch.nn.Module]:
+    """Two tiny random-weight U-Nets (``tu-test_resnet``), eval mode."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(0)
+    return [
+        smp.Unet("tu-test_resnet", encoder_weights=None, in_channels=3, classes=4,
+                 decoder_channels=(32, 16, 16, 8, 8)).eval()
+        for _ in range(2)
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_ensemble(tiny_members: list[torch.nn.Module]) -> Any:
+    """An :class:`Ensemble` of the tiny members on the CPU, fp32."""
+    from ocm_engine import load_ensemble
+
+    return load_ensemble(tiny_members, device="cpu", dtype="fp32")
+
+
+@pytest.fixture
+def tiny_weights_dir(tmp_path: Path) -> Path:
+    """A folder of safetensors files of two registry ``test_resnet`` members, named after it."""
+    from safetensors.torch import save_file
+
+    from ocm_engine.models.registry import build_member
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    torch.manual_seed(1)
+    for i, member in enumerate([build_member("test_resnet"), build_member("test_resnet")]):
+        save_file({k: v.contiguous() for k, v in member.state_dict().items()},
+                  str(folder / f"member{i}_test_resnet.safetensors"))
+    return folder

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocm_engine import load_ensemble
+from ocm_engine.errors import ModelLoadError
+from ocm_engine.models.registry import MODEL_SPECS, build_member
+
+
+def test_load_folder_of_safetensors(tiny_weights_dir: Path) -> None:
+    ens = load_ensemble(tiny_weights_dir, device="cpu")
+    assert len(ens.members) == 2 and ens.names == ("test_resnet", "test_resnet")
+    out = ens.logits(torch.zeros(1, 3, 64, 64))
+    assert out.shape == (1, 4, 64, 64)
+
+
+def test_load_pth_state_dict_and_prefixes(tmp_path: Path) -> None:
+    model = build_member("test_resnet")
+    path = tmp_path / "weights_test_resnet.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    ens = load_ensemble([path], device="cpu")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(ens.logits(x), model(x))
+
+
+def test_official_v4_file_names_load_unchanged(tmp_path: Path) -> None:
+    """An official-format file (whole smp.Unet state dict, official name) loads into our architecture."""
+    from safetensors.torch import save_file
+
+    for key in ("regnety_004", "edgenext_small"):
+        model = build_member(key)
+        name = MODEL_SPECS[key].official_file
+        assert name is not None
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / name))
+    ens = load_ensemble("official", weights_dir=tmp_path, device="cpu")
+    assert ens.names == ("regnety_004", "edgenext_small")
+    assert ens.source == "official-v4"
+
+
+def test_missing_official_weights_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="OCM_WEIGHTS_DIR"):
+        load_ensemble("official", weights_dir=tmp_path)
+
+
+def test_weights_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCM_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(ModelLoadError, match=str(tmp_path)):
+        load_ensemble("official")
+
+
+def test_garbage_weights_file(tmp_path: Path) -> None:
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError, match="Could not read"):
+        load_ensemble(bad)
+    with pytest.raises(ModelLoadError, match="neither"):
+        load_ensemble(tmp_path / "nope")
+
+
+def test_wrong_architecture_weights(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "odd.safetensors"))
+    with pytest.raises(ModelLoadError, match="fit none"):
+        load_ensemble(tmp_path / "odd.safetensors")
+
+
+def test_custom_modules_and_unknown_device(tiny_members) -> None:
+    ens = load_ensemble(tiny_members, device="cpu", dtype="bf16")
+    assert ens.dtype == torch.bfloat16
+    with pytest.raises(ModelLoadError, match="dtype"):
+        load_ensemble(tiny_members, dtype="fp8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelLoadError, match="CUDA"):
+            load_ensemble(tiny_members, device="cuda")

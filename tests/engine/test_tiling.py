@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ocm_engine.errors import ImageTooSmallError, InvalidImageError
+from ocm_engine.tiling import blend_weights, fit_patch, patch_windows
+
+
+@pytest.mark.parametrize(("h", "w", "patch", "overlap"), [(1000, 1000, 1000, 300), (2000, 1700, 1000, 300),
+                                                          (97, 300, 64, 16), (33, 33, 32, 10)])
+def test_windows_cover_image_without_duplicates(h: int, w: int, patch: int, overlap: int) -> None:
+    windows = patch_windows(h, w, patch, overlap)
+    cover = np.zeros((h, w), dtype=int)
+    for win in windows:
+        assert win.bottom <= h and win.right <= w
+        cover[win.slices] += 1
+    assert cover.min() >= 1
+    assert len({(x.top, x.left) for x in windows}) == len(windows)
+
+
+def test_fit_patch_shrinks_and_rejects_small_images() -> None:
+    assert fit_patch(150, 210, 1000, 300) == (150, 75)
+    with pytest.raises(ImageTooSmallError, match="at least 32"):
+        fit_patch(31, 500, 1000, 300)
+    with pytest.raises(InvalidImageError):
+        fit_patch(100, 100, 16, 4)
+
+
+def test_blend_weights_ramp() -> None:
+    w = blend_weights(10, 4)
+    assert w.shape == (10, 10)
+    assert torch.isclose(w[0, 0], torch.tensor(1 / 16))
+    assert w[5, 5] == 1 and w.min() > 0
+    assert torch.equal(w, w.T) and torch.equal(w, w.flip(0))
