@@ -258,6 +258,10 @@ class _Run:
         left = max(0, int(core.col_off) - halo)
         bottom = min(self.inf_h, int(core.row_off + core.height) + halo)
         right = min(self.inf_w, int(core.col_off + core.width) + halo)
+        # a thin last block still gets full-size patches: extend it inwards
+        patch = self.options["patch_px"]
+        top = max(0, min(top, bottom - patch))
+        left = max(0, min(left, right - patch))
         f = self.factor
         src_win = Window(left * f, top * f, (right - left) * f, (bottom - top) * f)
         image = self.src.read(src_win, out_shape=(bottom - top, right - left),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from scipy import ndimage
 
 from ocm_engine.errors import InvalidImageError
@@ -68,7 +68,7 @@ def rescale_crop(
             f"Image {image.shape} and labels {label.shape} must be (bands, h, w) and (h, w)."
         )
     _, height, width = image.shape
-    window = int(round(chip_px * target_m / source_m))
+    window = round(chip_px * target_m / source_m)
     win_h, win_w = min(window, height), min(window, width)
     top = int(rng.integers(0, height - win_h + 1))
     left = int(rng.integers(0, width - win_w + 1))
@@ -78,7 +78,9 @@ def rescale_crop(
         img = F.interpolate(
             img[None].float(), size=(chip_px, chip_px), mode="bilinear", antialias=True, align_corners=False
         )[0]
-        lab = F.interpolate(lab[None, None].float(), size=(chip_px, chip_px), mode="nearest")[0, 0].to(torch.uint8)
+        lab = F.interpolate(lab[None, None].float(), size=(chip_px, chip_px), mode="nearest")[0, 0].to(
+            torch.uint8
+        )
     return img.numpy().astype(np.float32), lab.numpy().astype(np.uint8)
 
 
@@ -95,7 +97,9 @@ def flip_rotate(
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
-def add_nodata_edge(image: np.ndarray, label: UInt8Array, rng: np.random.Generator) -> tuple[np.ndarray, UInt8Array]:
+def add_nodata_edge(
+    image: np.ndarray, label: UInt8Array, rng: np.random.Generator
+) -> tuple[np.ndarray, UInt8Array]:
     """Blank everything beyond a random straight line (a swath or tile edge) to 0 / IGNORE."""
     _, height, width = image.shape
     rows, cols = np.mgrid[0:height, 0:width]

@@ -113,9 +113,7 @@ class ChipSampler:
         else:
             scene = self._pick_real()
             add_synth = rng.random() < self.mix.p_synth_on_real
-        target_m = sample_target_resolution(
-            scene.resolution_m, self.chip_px, min(scene.image.shape[1:]), rng
-        )
+        target_m = sample_target_resolution(scene.resolution_m, self.chip_px, min(scene.image.shape[1:]), rng)
         image, label = rescale_crop(
             scene.image[:3], scene.label, scene.resolution_m, target_m, self.chip_px, rng
         )

@@ -1,4 +1,4 @@
-"""Command line for training and evaluation.
+r"""Command line for training and evaluation.
 
 The lead registers :func:`add_train_parser` and :func:`add_evaluate_parser` in the ``ocm``
 CLI (``ocm train ...``, ``ocm evaluate ...``). Until then::
@@ -33,8 +33,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.action == "export":
         pairs = dict(item.split("=", 1) for item in args.checkpoint)
         manifest = export_ensemble(
-            {k: Path(v) for k, v in pairs.items()}, Path(args.out_dir),
-            name=args.name, version=args.version,
+            {k: Path(v) for k, v in pairs.items()},
+            Path(args.out_dir),
+            name=args.name,
+            version=args.version,
         )
         print(f"wrote {manifest}")
         return 0
@@ -119,13 +121,15 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--label-map", default="0=clear,1=cloud,255=ignore")
     parser.add_argument("--bands", default="1,2,3", help="1-based Red,Green,NIR band indices")
     parser.add_argument("--blue-band", type=int, default=0, help="1-based Blue band (for the peer)")
-    parser.add_argument("--scale", type=float, default=0.0,
-                        help="divide by this to get reflectance (peer only; 0 = guess)")
+    parser.add_argument(
+        "--scale", type=float, default=0.0, help="divide by this to get reflectance (peer only; 0 = guess)"
+    )
     parser.add_argument("--nodata", type=float, default=0.0)
     parser.add_argument("--model", default="default", help="'default', 'official' or a weights path")
     parser.add_argument("--peer", choices=("ukis-csmask",), default=None)
-    parser.add_argument("--validation", action="store_true",
-                        help="score the held-out packed scenes (model card table)")
+    parser.add_argument(
+        "--validation", action="store_true", help="score the held-out packed scenes (model card table)"
+    )
     parser.add_argument("--pack-dir", default="")
     parser.add_argument("--json", default="", help="also write the results as JSON here")
     parser.set_defaults(func=_evaluate)

@@ -118,8 +118,9 @@ def scheme_for(label_map: Mapping[int, str]) -> tuple[str, ...]:
     return tuple(scheme)
 
 
-def encode_reference(labels: npt.NDArray[np.generic], label_map: Mapping[int, str],
-                     scheme: Sequence[str]) -> npt.NDArray[np.int64]:
+def encode_reference(
+    labels: npt.NDArray[np.generic], label_map: Mapping[int, str], scheme: Sequence[str]
+) -> npt.NDArray[np.int64]:
     """Map raw labels to scheme indices; ``-1`` for ignored or unmapped values."""
     out = np.full(labels.shape, -1, dtype=np.int64)
     for value, name in label_map.items():
@@ -147,8 +148,9 @@ def encode_prediction(classes: npt.NDArray[np.generic], scheme: Sequence[str]) -
     return lookup[np.clip(classes.astype(np.int64), 0, 3)]
 
 
-def confusion_matrix(reference: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64],
-                     n_classes: int) -> npt.NDArray[np.int64]:
+def confusion_matrix(
+    reference: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], n_classes: int
+) -> npt.NDArray[np.int64]:
     """Pixel counts ``(n, n)``, rows = reference, columns = prediction; ``-1`` skipped.
 
     Raises:
@@ -177,8 +179,9 @@ def scores_from_confusion(confusion: npt.NDArray[np.int64], classes: Sequence[st
         fn = float(confusion[i, :].sum() - tp)
         precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
         f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-        scores.append(ClassScore(name, precision, recall, f1, _ratio(tp, tp + fp + fn),
-                                 int(confusion[i, :].sum())))
+        scores.append(
+            ClassScore(name, precision, recall, f1, _ratio(tp, tp + fp + fn), int(confusion[i, :].sum()))
+        )
         if confusion[i, :].sum() > 0:
             recalls.append(recall)
     total = float(confusion.sum())
@@ -220,12 +223,16 @@ def evaluate_masks(
 
 def format_table(rows: Sequence[tuple[str, str, EvalResult]]) -> str:
     """A Markdown table: one row per (dataset, model), F1/precision/recall per class."""
-    lines = ["| data | model | class | precision | recall | F1 | IoU | pixels |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | model | class | precision | recall | F1 | IoU | pixels |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for data, model, result in rows:
         for s in result.scores:
-            lines.append(f"| {data} | {model} | {s.name} | {s.precision:.3f} | {s.recall:.3f} | "
-                         f"{s.f1:.3f} | {s.iou:.3f} | {s.support} |")
+            lines.append(
+                f"| {data} | {model} | {s.name} | {s.precision:.3f} | {s.recall:.3f} | "
+                f"{s.f1:.3f} | {s.iou:.3f} | {s.support} |"
+            )
         lines.append(f"| {data} | {model} | *balanced acc.* | | | {result.balanced_accuracy:.3f} | | |")
     return "\n".join(lines)
 
@@ -283,8 +290,9 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     for image_path, label_path in zip(args.images, args.labels, strict=True):
         image, resolution_m = _read(image_path)
         labels = _read(label_path)[0][0]
-        pred = predict_array(image, bands=(bands[0], bands[1], bands[2]), nodata=args.nodata,
-                             ensemble=ensemble)
+        pred = predict_array(
+            image, bands=(bands[0], bands[1], bands[2]), nodata=args.nodata, ensemble=ensemble
+        )
         reference = np.where(pred.valid, encode_reference(labels, mapping, scheme), -1)
         outputs = {"ocm-studio": pred.classes}
         if args.peer == "ukis-csmask":

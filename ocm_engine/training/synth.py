@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from ocm_engine.errors import InvalidImageError
 from ocm_engine.training import CLEAR, IGNORE, SHADOW, THICK, THIN
@@ -87,11 +87,11 @@ def fractal_noise(
     for _ in range(octaves):
         cell_h = max(cell_px, 1.0)
         cell_w = max(cell_px * anisotropy, 1.0)
-        grid_h = max(int(math.ceil(height / cell_h)) + 2, 2)
-        grid_w = max(int(math.ceil(width / cell_w)) + 2, 2)
+        grid_h = max(math.ceil(height / cell_h) + 2, 2)
+        grid_w = max(math.ceil(width / cell_w) + 2, 2)
         grid = torch.from_numpy(rng.standard_normal((1, 1, grid_h, grid_w)).astype(np.float32))
-        up_h = int(round(grid_h * cell_h))
-        up_w = int(round(grid_w * cell_w))
+        up_h = round(grid_h * cell_h)
+        up_w = round(grid_w * cell_w)
         if up_h > 8 * height + 64 or up_w > 8 * width + 64:
             up = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
         else:
@@ -127,7 +127,7 @@ def _shadow_offset_px(resolution_m: float, rng: np.random.Generator, limit_px: i
     # Shadows fall opposite the sun: row grows southwards, col eastwards.
     d_row = offset_px * math.cos(azimuth)
     d_col = -offset_px * math.sin(azimuth)
-    return int(round(d_row)), int(round(d_col))
+    return round(d_row), round(d_col)
 
 
 def add_clouds(
@@ -169,7 +169,9 @@ def add_clouds(
     thick_alpha = np.zeros((height, width), np.float32)
     if rng.random() < cfg.p_thick:
         stratiform = rng.random() < 0.3
-        scale_m = rng.uniform(4000, 20000) if stratiform else math.exp(rng.uniform(math.log(400), math.log(4000)))
+        scale_m = (
+            rng.uniform(4000, 20000) if stratiform else math.exp(rng.uniform(math.log(400), math.log(4000)))
+        )
         field = fractal_noise(canvas, resolution_m, scale_m, rng, persistence=rng.uniform(0.45, 0.65))
         coverage = rng.uniform(0.05, 0.6)
         alpha_canvas = _coverage_alpha(field, coverage, rng.uniform(0.15, 0.8))
@@ -187,7 +189,12 @@ def add_clouds(
         brightness = rng.uniform(0.3, 0.9)
         texture = fractal_noise((height, width), resolution_m, rng.uniform(200, 2000), rng)
         tint = np.array([1.0, rng.uniform(0.97, 1.04), rng.uniform(0.9, 1.05)], np.float32)
-        cloud = brightness * tint[:, None, None] * (1.0 + 0.08 * texture[None]) * (0.85 + 0.15 * thick_alpha[None])
+        cloud = (
+            brightness
+            * tint[:, None, None]
+            * (1.0 + 0.08 * texture[None])
+            * (0.85 + 0.15 * thick_alpha[None])
+        )
         image = image * (1.0 - thick_alpha[None]) + cloud * thick_alpha[None]
 
     thin_alpha = np.zeros((height, width), np.float32)
@@ -223,9 +230,7 @@ def add_clouds(
     return image, label
 
 
-def to_product_range(
-    reflectance: FloatArray, product: ProductRange, rng: np.random.Generator
-) -> np.ndarray:
+def to_product_range(reflectance: FloatArray, product: ProductRange, rng: np.random.Generator) -> np.ndarray:
     """Express reflectance the way a product stores it (with its clipping and quantisation).
 
     Args:

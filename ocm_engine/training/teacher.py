@@ -49,18 +49,14 @@ def run_teacher(
     try:
         from ukis_csmask.mask import CSmask
     except ImportError as err:
-        raise ModelLoadError(
-            "The teacher needs `pip install ukis-csmask onnxruntime`."
-        ) from err
+        raise ModelLoadError("The teacher needs `pip install ukis-csmask onnxruntime`.") from err
     height, width = image.shape[1:]
     nodata = (image == 0).all(axis=0) | ~np.isfinite(image).all(axis=0)
     factor = max(1, round(TEACHER_RESOLUTION_M / resolution_m))
     work = np.nan_to_num(image, nan=0.0)
     if factor > 1:
         work = ndimage.zoom(work, (1, 1 / factor, 1 / factor), order=1)
-    hwc = np.ascontiguousarray(
-        np.stack([work[3], work[1], work[0], work[2]], axis=-1).astype(np.float32)
-    )
+    hwc = np.ascontiguousarray(np.stack([work[3], work[1], work[0], work[2]], axis=-1).astype(np.float32))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mask = CSmask(

@@ -126,9 +126,7 @@ def train_member(config: TrainConfig) -> Path:
         InvalidImageError: If no packed training scenes exist.
     """
     if config.member not in MODEL_SPECS:
-        raise ModelLoadError(
-            f"Unknown member {config.member!r}; expected one of {', '.join(MODEL_SPECS)}."
-        )
+        raise ModelLoadError(f"Unknown member {config.member!r}; expected one of {', '.join(MODEL_SPECS)}.")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     run_dir = Path(config.runs_dir) / (config.run_name or config.member)
@@ -166,8 +164,12 @@ def train_member(config: TrainConfig) -> Path:
             },
             ckpt_path,
         )
-        metrics = {"member": config.member, "step": step, "elapsed_s": time.monotonic() - start,
-                   "history": history}
+        metrics = {
+            "member": config.member,
+            "step": step,
+            "elapsed_s": time.monotonic() - start,
+            "history": history,
+        }
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     while step < config.steps and time.monotonic() - start < config.time_budget_s:
@@ -176,7 +178,9 @@ def train_member(config: TrainConfig) -> Path:
             group["lr"] = config.lr * _lr_factor(progress, step, config.warmup_steps)
         images, labels = sampler.batch(config.batch_size)
         loss = masked_loss(
-            model(images), labels, label_smoothing=config.label_smoothing,
+            model(images),
+            labels,
+            label_smoothing=config.label_smoothing,
             shadow_weight=config.shadow_weight,
         )
         optimiser.zero_grad(set_to_none=True)
@@ -186,8 +190,12 @@ def train_member(config: TrainConfig) -> Path:
         step += 1
         running.append(loss.item())
         if step % config.log_every == 0:
-            entry = {"step": step, "loss": float(np.mean(running)), "lr": optimiser.param_groups[0]["lr"],
-                     "elapsed_s": round(time.monotonic() - start, 1)}
+            entry = {
+                "step": step,
+                "loss": float(np.mean(running)),
+                "lr": optimiser.param_groups[0]["lr"],
+                "elapsed_s": round(time.monotonic() - start, 1),
+            }
             history.append(entry)
             running = []
             print(json.dumps(entry), flush=True)
@@ -222,8 +230,10 @@ def export_member(model: torch.nn.Module, path: Path) -> Path:
     """Write a member's whole ``smp.Unet`` state dict as fp16 safetensors (atomically)."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().to(torch.float16).contiguous() if v.is_floating_point() else v.contiguous()
-               for k, v in model.state_dict().items()}
+    tensors = {
+        k: v.detach().to(torch.float16).contiguous() if v.is_floating_point() else v.contiguous()
+        for k, v in model.state_dict().items()
+    }
     partial = path.with_suffix(".partial")
     save_file(tensors, str(partial))
     os.replace(partial, path)

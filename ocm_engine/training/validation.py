@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW
 from ocm_engine.training.data import DEFAULT_PACK_DIR, PackedScene, load_packed
@@ -84,8 +84,9 @@ def validate(ensemble: object, pack_dir: Path = DEFAULT_PACK_DIR) -> list[tuple[
     return [(d, m, scores_from_confusion(cm, schemes[d])) for (d, m), cm in sorted(pooled.items())]
 
 
-def resolution_consistency(ensemble: object, scene: PackedScene,
-                           factors: tuple[int, ...] = (1, 2, 3)) -> dict[str, float]:
+def resolution_consistency(
+    ensemble: object, scene: PackedScene, factors: tuple[int, ...] = (1, 2, 3)
+) -> dict[str, float]:
     """Predict one 10 m scene at 10/20/30 m and compare masks on the 10 m grid.
 
     Coarser versions are area-averaged; their masks are brought back with nearest
@@ -105,8 +106,13 @@ def resolution_consistency(ensemble: object, scene: PackedScene,
         else:
             image = F.avg_pool2d(torch.from_numpy(base)[None], factor)[0].numpy()
         classes = predict_array(image, ensemble=ensemble).classes  # type: ignore[arg-type]
-        up = F.interpolate(torch.from_numpy(classes)[None, None].float(), size=(height, width),
-                           mode="nearest")[0, 0].numpy().astype(np.uint8)
+        up = (
+            F.interpolate(
+                torch.from_numpy(classes)[None, None].float(), size=(height, width), mode="nearest"
+            )[0, 0]
+            .numpy()
+            .astype(np.uint8)
+        )
         if full is None:
             full = up
         res = int(scene.resolution_m * factor)

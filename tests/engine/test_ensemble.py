@@ -77,3 +77,14 @@ def test_custom_modules_and_unknown_device(tiny_members) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ModelLoadError, match="CUDA"):
             load_ensemble(tiny_members, device="cuda")
+
+
+def test_offline_download_error_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    def offline(*_a: object, **_k: object) -> str:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(ModelLoadError, match="offline"):
+        load_ensemble("official", weights_dir=tmp_path, download=True)

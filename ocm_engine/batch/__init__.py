@@ -1,0 +1,34 @@
+"""Batch masking of many scenes on Dask distributed (``ocm batch``).
+
+Example::
+
+    from ocm_engine.batch import run_batch
+
+    result = run_batch("tiles/*.tif", "out/", sensor="sentinel2_l2a", model="default")
+    result.failed, result.summary_csv          # per-scene status, cloud %, time
+
+Dask is imported only when a batch runs, so this package (and the ``ocm`` command)
+imports without it.
+"""
+
+from ocm_engine.batch.cli import add_batch_parser
+from ocm_engine.batch.runner import BatchError, BatchResult, local_cluster_size, run_batch, write_summary
+from ocm_engine.batch.scenes import BatchScene, SceneListError, read_scene_csv, read_stac_items, resolve_scenes
+from ocm_engine.batch.worker import SceneJob, SceneResult, process_scene
+
+__all__ = [
+    "BatchError",
+    "BatchResult",
+    "BatchScene",
+    "SceneJob",
+    "SceneListError",
+    "SceneResult",
+    "add_batch_parser",
+    "local_cluster_size",
+    "process_scene",
+    "read_scene_csv",
+    "read_stac_items",
+    "resolve_scenes",
+    "run_batch",
+    "write_summary",
+]

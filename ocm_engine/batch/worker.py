@@ -1,0 +1,232 @@
+"""What runs on a Dask worker: a per-process model cache and one scene's processing.
+
+Only a :class:`SceneJob` (the model *source*, not the loaded models) crosses the network.
+Each worker process loads the ensemble the first time it needs it and keeps it, keyed by
+``(source, device, dtype)``, so models load once per worker however many scenes it runs.
+This module imports no Dask: the functions are plain and testable in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ocm_engine.batch.scenes import BandMap, BatchScene
+from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
+from ocm_engine.errors import OcmWarning
+from ocm_engine.models.ensemble import Ensemble, load_ensemble
+from ocm_engine.pipeline import OutputPaths, output_paths, predict_file
+
+SceneStatus = Literal["done", "skipped", "failed", "cancelled"]
+
+_ENSEMBLES: dict[tuple[str, str, str], Ensemble] = {}
+_LOCK = threading.Lock()
+_LOADS: list[tuple[str, str, str]] = []
+
+
+@dataclass(frozen=True, slots=True)
+class SceneJob:
+    """Settings shared by every scene of a batch (small and picklable).
+
+    Attributes:
+        output_dir: Output folder, as the workers see it.
+        model: Model source for :func:`ocm_engine.load_ensemble` (``"default"``,
+            ``"official"`` or a weights file/folder the workers can read).
+        sensor: Sensor preset key.
+        bands: 1-based Red, Green, NIR positions.
+        nodata: Nodata value.
+        resolution_m: Inference resolution in metres.
+        patch_px: Patch side.
+        overlap_px: Patch overlap.
+        batch_size: Patches per forward pass.
+        device: Compute device; ``None``: the worker's GPU (by worker index) or the CPU.
+        dtype: Compute dtype name.
+        probabilities: Also write probability GeoTIFFs.
+        png: Also write PNG previews.
+        overwrite: Redo scenes whose outputs are complete.
+        torch_threads: CPU threads for torch in each worker (``None``: leave as is).
+    """
+
+    output_dir: str
+    model: str = "default"
+    sensor: str | None = None
+    bands: BandMap | None = None
+    nodata: float | None = None
+    resolution_m: float | None = None
+    patch_px: int = DEFAULT_PATCH_PX
+    overlap_px: int = DEFAULT_OVERLAP_PX
+    batch_size: int | None = None
+    device: str | None = None
+    dtype: str | None = None
+    probabilities: bool = False
+    png: bool = True
+    overwrite: bool = False
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SceneResult:
+    """What happened to one scene.
+
+    Attributes:
+        scene_id: The scene's id (its output stem).
+        inputs: The scene's input paths.
+        status: ``done`` (processed now), ``skipped`` (complete outputs existed),
+            ``failed`` (see ``error``) or ``cancelled`` (the batch stopped first).
+        output: The class GeoTIFF, when it exists.
+        cloud_percent: Thick + thin cloud, % of valid pixels.
+        cloud_shadow_percent: Cloud shadow, % of valid pixels.
+        clear_percent: Clear, % of valid pixels.
+        nodata_percent: Nodata, % of all pixels.
+        seconds: Processing time (for skipped scenes: the time recorded when made).
+        worker: The Dask worker that processed it.
+        error: ``ExceptionType: message`` for failures.
+        warnings: Engine warnings raised while processing.
+    """
+
+    scene_id: str
+    inputs: tuple[str, ...]
+    status: SceneStatus
+    output: str | None = None
+    cloud_percent: float | None = None
+    cloud_shadow_percent: float | None = None
+    clear_percent: float | None = None
+    nodata_percent: float | None = None
+    seconds: float = 0.0
+    worker: str = ""
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def scene_outputs(scene: BatchScene, job: SceneJob) -> OutputPaths:
+    """The output files of a scene under a job's settings."""
+    return output_paths(scene.scene_id, Path(job.output_dir), job.probabilities, job.png)
+
+
+def is_complete(paths: OutputPaths) -> bool:
+    """Whether a scene's outputs are all there (the JSON is written last, so it marks completion)."""
+    if not all(p.is_file() for p in paths.all()):
+        return False
+    try:
+        json.loads(paths.stats.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def completed_result(scene: BatchScene, paths: OutputPaths, status: SceneStatus = "skipped",
+                     worker: str = "", notes: tuple[str, ...] = ()) -> SceneResult:
+    """A result built from a scene's statistics JSON."""
+    data: dict[str, Any] = json.loads(paths.stats.read_text())
+    stats = data.get("statistics", {})
+    seconds = float(data.get("run", {}).get("seconds", 0.0) or 0.0)
+    return SceneResult(
+        scene.scene_id, scene.inputs, status, str(paths.classes),
+        _pct(stats, "cloud_percent"), _pct(stats, "cloud_shadow_percent"),
+        _pct(stats, "clear_percent"), _pct(stats, "nodata_percent"), seconds, worker, "", notes,
+    )
+
+
+def _pct(stats: dict[str, Any], key: str) -> float | None:
+    value = stats.get(key)
+    return None if value is None else round(float(value), 4)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return f"pid{os.getpid()}"
+
+
+def worker_device(requested: str | None) -> str | None:
+    """The device for this worker: the requested one, else GPU ``index % count``, else ``None``.
+
+    ``LocalCluster`` names its workers 0, 1, ..., so worker *i* takes GPU *i* (one GPU per
+    worker); a worker of an existing cluster that sees one GPU takes that one.
+    """
+    if requested is not None:
+        return requested
+    import torch
+
+    count = torch.cuda.device_count()
+    if count == 0:
+        return None
+    name = _worker_name()
+    index = int(name) if name.isdigit() else 0
+    return f"cuda:{index % count}"
+
+
+def worker_ensemble(model: str, device: str | None, dtype: str | None,
+                    torch_threads: int | None = None) -> Ensemble:
+    """This process's ensemble for ``(model, device, dtype)``, loaded on first use."""
+    key = (model, device or "", dtype or "")
+    with _LOCK:
+        if key not in _ENSEMBLES:
+            if torch_threads:
+                import torch
+
+                torch.set_num_threads(torch_threads)
+            _ENSEMBLES[key] = load_ensemble(model, device=device, dtype=dtype)
+            _LOADS.append(key)
+        return _ENSEMBLES[key]
+
+
+def model_loads() -> list[tuple[str, str, str]]:
+    """The ``(source, device, dtype)`` keys this process has loaded, in order (diagnostics)."""
+    return list(_LOADS)
+
+
+def _remove_leftovers(paths: OutputPaths) -> None:
+    for target in paths.all():
+        for leftover in (target.with_name(target.name + ".partial"),
+                         target.with_name(target.name + ".partial.aux.xml")):
+            leftover.unlink(missing_ok=True)
+
+
+def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
+    """Mask one scene on this worker; never raises for a bad scene.
+
+    Complete outputs are skipped unless ``job.overwrite``. Incomplete ones (a worker died
+    while writing: ``.partial`` files, or a class GeoTIFF without its JSON) are redone.
+
+    Args:
+        scene: The scene.
+        job: The batch's settings.
+
+    Returns:
+        The scene's result; failures carry the exception type and message.
+    """
+    start = time.perf_counter()
+    worker = _worker_name()
+    paths = scene_outputs(scene, job)
+    if not job.overwrite and is_complete(paths):
+        return completed_result(scene, paths, "skipped", worker)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OcmWarning)
+            device = worker_device(job.device)
+            ensemble = worker_ensemble(job.model, device, job.dtype, job.torch_threads)
+            _remove_leftovers(paths)
+            predict_file(
+                scene.source, job.output_dir, sensor=scene.sensor or job.sensor,
+                bands=scene.bands or job.bands, nodata=job.nodata, resolution_m=job.resolution_m,
+                ensemble=ensemble, patch_px=job.patch_px, overlap_px=job.overlap_px,
+                batch_size=job.batch_size, probabilities=job.probabilities, png=job.png,
+                overwrite=True, progress=False, stem=scene.scene_id,
+            )
+        notes = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, OcmWarning)))
+        result = completed_result(scene, paths, "done", worker, notes)
+    except Exception as err:  # one scene's failure must not stop the batch: report it
+        return SceneResult(scene.scene_id, scene.inputs, "failed",
+                           seconds=round(time.perf_counter() - start, 3), worker=worker,
+                           error=f"{type(err).__name__}: {err}")
+    return replace(result, seconds=round(time.perf_counter() - start, 3))
