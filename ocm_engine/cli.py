@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ocm`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     warnings.simplefilter("always", OcmWarning)
-    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"warning: {msg}\n"  # type: ignore[assignment]
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"warning: {msg}\n"
     try:
         return int(args.func(args))
     except OcmError as err:

@@ -1,14 +1,19 @@
 """Writers: class GeoTIFF (with colour table and statistics), probability GeoTIFF, PNG, JSON.
 
-Every writer is atomic: it writes ``<name>.partial`` beside the target and renames
-it into place only when complete, so a failure never leaves a half-written file.
+Every writer is atomic: it writes ``<name>.<host>-<pid>-<token>.partial`` beside the
+target and moves it into place only when complete, so a failure never leaves a
+half-written file under a final name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
+import secrets
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,18 +43,32 @@ class GridInfo:
     crs: CRS | None
 
 
-def class_statistics(classes: UInt8Array, valid: BoolArray) -> dict[str, float]:
-    """Per-class percentages of valid pixels, cloud (thick + thin) %, counts and nodata %."""
-    total = int(valid.sum())
-    counts = np.bincount(classes[valid].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+def statistics_from_counts(counts: npt.NDArray[np.int64], valid_pixels: int, pixels: int) -> dict[str, float]:
+    """Per-class percentages of valid pixels, cloud (thick + thin) %, valid count and nodata %.
+
+    Args:
+        counts: Pixels per class, length 4.
+        valid_pixels: Number of valid pixels.
+        pixels: Number of all pixels.
+    """
     stats: dict[str, float] = {
-        f"{name}_percent": (100.0 * float(counts[i]) / total if total else 0.0)
+        f"{name}_percent": (100.0 * float(counts[i]) / valid_pixels if valid_pixels else 0.0)
         for i, name in enumerate(CLASS_NAMES)
     }
     stats["cloud_percent"] = stats["thick_cloud_percent"] + stats["thin_cloud_percent"]
-    stats["valid_pixels"] = float(total)
-    stats["nodata_percent"] = 100.0 * (1.0 - total / valid.size) if valid.size else 0.0
+    stats["valid_pixels"] = float(valid_pixels)
+    stats["nodata_percent"] = 100.0 * (1.0 - valid_pixels / pixels) if pixels else 0.0
     return stats
+
+
+def class_counts(classes: UInt8Array, valid: BoolArray) -> npt.NDArray[np.int64]:
+    """Pixels per class (length 4) among valid pixels."""
+    return np.bincount(classes[valid].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES].astype(np.int64)
+
+
+def class_statistics(classes: UInt8Array, valid: BoolArray) -> dict[str, float]:
+    """Statistics of a class map (see :func:`statistics_from_counts`)."""
+    return statistics_from_counts(class_counts(classes, valid), int(valid.sum()), valid.size)
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -65,21 +84,73 @@ def check_writable(path: Path, overwrite: bool) -> None:
         )
 
 
+_HOST = re.sub(r"[^A-Za-z0-9]+", "-", socket.gethostname())[:32] or "host"
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary ``.partial`` path; rename it to ``path`` only on success."""
+    """Yield a temporary partial path; move it to ``path`` only when the block succeeds.
+
+    The partial name is unique to this host, process and call
+    (``<name>.<host>-<pid>-<token>.partial``), so concurrent writers (app sessions,
+    parallel batches) never share one. Without ``overwrite`` the final move is a hard link,
+    which fails instead of replacing a file another writer created meanwhile. Partials
+    left by killed processes of this host are removed after a successful write.
+
+    Raises:
+        OutputExistsError: If ``path`` exists (before or at the final move) and
+            ``overwrite`` is False.
+    """
     check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.partial")
     try:
         yield partial
-        os.replace(partial, path)
+        _commit(partial, path, overwrite)
     finally:
-        if partial.exists():
-            partial.unlink()
-        aux = partial.with_name(partial.name + ".aux.xml")
-        if aux.exists():
-            aux.unlink()
+        for leftover in (partial, partial.with_name(partial.name + ".aux.xml")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    _remove_stale_partials(path)
+
+
+def _commit(partial: Path, path: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(partial, path)
+        return
+    try:
+        os.link(partial, path)  # atomic and never clobbers
+    except FileExistsError as err:
+        raise OutputExistsError(
+            f"{path} already exists (another run wrote it meanwhile). Pass overwrite=True "
+            "(CLI: --overwrite) to replace it, or choose another output folder."
+        ) from err
+    except OSError:  # no hard links on this file system: check, then rename
+        check_writable(path, overwrite)
+        os.replace(partial, path)
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Delete ``path``'s partials left by dead processes of this host (a killed batch)."""
+    pattern = re.compile(re.escape(f"{path.name}.{_HOST}-") + r"(\d+)-[0-9a-f]+\.partial(\.aux\.xml)?")
+    for candidate in path.parent.glob(f"{glob.escape(path.name)}.*.partial*"):
+        match = pattern.fullmatch(candidate.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def class_profile(grid: GridInfo) -> dict[str, Any]:

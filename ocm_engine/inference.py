@@ -1,16 +1,19 @@
 """Tiled, overlap-blended ensemble inference on an in-memory array.
 
 ``predict_array`` takes ``(bands, height, width)`` in any real dtype, picks the
-Red, Green and NIR bands, and runs the ensemble patch by patch: each patch is
-z-scored on the device, the members' mean logits are weighted by a linear ramp
-and summed into full-size accumulators on the device, and nothing returns to the
-host until the classes (and probabilities) are final.
+Red, Green and NIR bands, and runs the ensemble batch by batch. A reader thread
+gathers the next batch of patches on the host (pinned for CUDA) while the device
+works on the current one; each batch is z-scored on the device, the members' mean
+logits are weighted by a linear ramp and blended into a band of rows on the device
+(:class:`~ocm_engine.tiling.RowMosaic`), and rows come back to the host, finished,
+once per patch row. On CUDA out-of-memory the batch is halved and retried.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,16 +29,24 @@ from ocm_engine.constants import (
 )
 from ocm_engine.errors import (
     BandMismatchError,
+    OcmError,
+    OcmWarning,
     InvalidImageError,
     MissingNirWarning,
     NoValidDataError,
 )
 from ocm_engine.models.ensemble import Ensemble, load_ensemble, resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask, zscore_batch
-from ocm_engine.tiling import Window, blend_weights, fit_patch, patch_windows
+from ocm_engine.tiling import RowMosaic, Window, fit_patch, patch_windows
 from ocm_engine.types import BoolArray, DtypeName, FloatArray, UInt8Array
 
 ProgressCallback = Callable[[int, int], None]
+
+
+class BatchSizeWarning(OcmWarning):
+    """The device ran out of memory and the batch size was halved."""
+
+
 _DEFAULT_CACHE: dict[tuple[str, str], Ensemble] = {}
 
 
@@ -167,16 +178,41 @@ def default_batch_size(ensemble: Ensemble, patch_px: int) -> int:
     return int(max(1, min(16, (free * 0.5) // per_patch)))
 
 
-def _gather(
-    image: npt.NDArray[np.generic], windows: list[Window], device: torch.device
-) -> torch.Tensor:
+class DeviceMemoryError(OcmError, MemoryError):
+    """The device ran out of memory even with one patch per forward pass."""
+
+
+def _gather(image: npt.NDArray[np.generic], windows: Sequence[Window], pin: bool) -> torch.Tensor:
+    """Stack the windows' pixels on the host: ``(n, 3, patch, patch)`` (pinned for CUDA)."""
     patches = np.stack([image[:, w.top : w.bottom, w.left : w.right] for w in windows])
-    if patches.dtype.kind == "u" and patches.dtype.itemsize > 1 and patches.dtype != np.uint8:
+    if patches.dtype.kind == "u" and patches.dtype.itemsize > 1:
         patches = patches.astype(np.int32 if patches.dtype.itemsize <= 2 else np.float64)
+    elif patches.dtype == np.float16:
+        patches = patches.astype(np.float32)
     tensor = torch.from_numpy(patches)
-    if device.type == "cuda":
-        tensor = tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device=device, dtype=torch.float32)
+    return tensor.pin_memory() if pin else tensor
+
+
+def _prefetched(
+    image: npt.NDArray[np.generic], windows: list[Window], size: int, pin: bool
+) -> Iterator[tuple[list[Window], torch.Tensor]]:
+    """Yield ``(windows, host batch)``, gathering the next batch on a thread meanwhile.
+
+    Reading (slicing, stacking, pinning) overlaps the forward pass of the batch before,
+    so the device does not wait on the host between batches.
+    """
+    chunks = [windows[i : i + size] for i in range(0, len(windows), size)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            yield chunk, _gather(image, chunk, pin)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocm-read") as pool:
+        pending: Future[torch.Tensor] = pool.submit(_gather, image, chunks[0], pin)
+        for index, chunk in enumerate(chunks):
+            batch = pending.result()
+            if index + 1 < len(chunks):
+                pending = pool.submit(_gather, image, chunks[index + 1], pin)
+            yield chunk, batch
 
 
 def _valid_tensor(batch: torch.Tensor, raw: torch.Tensor, nodata: float | None) -> torch.Tensor:
@@ -184,6 +220,44 @@ def _valid_tensor(batch: torch.Tensor, raw: torch.Tensor, nodata: float | None) 
     if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
         return finite
     return finite & ~(raw == nodata).all(dim=1, keepdim=True)
+
+
+class _Forward:
+    """Normalise and run a host batch on the device, halving the batch on out-of-memory."""
+
+    def __init__(self, members: Ensemble, batch_size: int, nodata: float | None) -> None:
+        self.members = members
+        self.batch_size = batch_size
+        self.nodata = nodata
+
+    def __call__(self, host_batch: torch.Tensor) -> torch.Tensor:
+        dev = self.members.device
+        batch = host_batch.to(dev, non_blocking=True).to(torch.float32)
+        outputs: list[torch.Tensor] = []
+        start = 0
+        while start < batch.shape[0]:
+            part = batch[start : start + self.batch_size]
+            try:
+                ok = _valid_tensor(part, part, self.nodata)
+                outputs.append(self.members.logits(zscore_batch(part, ok)))
+            except torch.cuda.OutOfMemoryError as err:
+                if self.batch_size == 1:
+                    free, total = torch.cuda.mem_get_info(dev)
+                    raise DeviceMemoryError(
+                        f"{dev} ran out of memory with 1 patch of {part.shape[-1]} px per forward "
+                        f"pass ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free). Use a smaller "
+                        "patch_px, dtype='bf16' or 'fp16', free the GPU, or device='cpu'."
+                    ) from err
+                self.batch_size = max(1, self.batch_size // 2)
+                torch.cuda.empty_cache()
+                warnings.warn(
+                    f"{dev} ran out of memory; retrying with batch_size={self.batch_size}.",
+                    BatchSizeWarning,
+                    stacklevel=4,
+                )
+                continue
+            start += part.shape[0]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 
 def predict_array(
@@ -239,27 +313,28 @@ def predict_array(
     members = _pick_ensemble(ensemble, device, dtype)
     windows = [w for w in patch_windows(height, width, patch, overlap) if valid[w.slices].any()]
     size = batch_size or default_batch_size(members, patch)
-    dev = members.device
-    weights = blend_weights(patch, overlap, dev)
-    logit_sum = torch.zeros((NUM_CLASSES, height, width), dtype=torch.float32, device=dev)
-    weight_sum = torch.zeros((height, width), dtype=torch.float32, device=dev)
+    forward = _Forward(members, size, None if nodata is None else float(nodata))
+    mosaic = RowMosaic(valid, patch, overlap, NUM_CLASSES, members.device, return_probabilities)
+    pin = members.device.type == "cuda"
     bar = tqdm(total=len(windows), desc="ocm", unit="patch", disable=not progress)
     done = 0
-    for start in range(0, len(windows), size):
-        chunk = windows[start : start + size]
-        batch = _gather(raw, chunk, dev)
-        ok = _valid_tensor(batch, batch, None if nodata is None else float(nodata))
-        logits = members.logits(zscore_batch(batch, ok)) * weights
-        for window, patch_logits in zip(chunk, logits, strict=True):
-            rows, cols = window.slices
-            logit_sum[:, rows, cols] += patch_logits
-            weight_sum[rows, cols] += weights
+    for chunk, host_batch in _prefetched(raw, windows, size, pin):
+        mosaic.add(chunk, forward(host_batch))
         done += len(chunk)
         bar.update(len(chunk))
         if progress_callback is not None:
             progress_callback(done, len(windows))
     bar.close()
-    return _finish(logit_sum, weight_sum, valid, members, return_probabilities, patch, overlap)
+    classes, probabilities = mosaic.finish()
+    extra = {
+        "patch_px": str(patch),
+        "overlap_px": str(overlap),
+        "device": str(members.device),
+        "dtype": str(members.dtype).removeprefix("torch."),
+        "batch_size": str(forward.batch_size),
+    }
+    model = f"{members.source} ({', '.join(members.names)})"
+    return Prediction(classes, probabilities, valid, model, extra)
 
 
 def _pick_ensemble(
@@ -275,32 +350,3 @@ def _pick_ensemble(
     if target == ensemble.device and compute == ensemble.dtype:
         return ensemble
     return ensemble.to(target, compute)
-
-
-def _finish(
-    logit_sum: torch.Tensor,
-    weight_sum: torch.Tensor,
-    valid: BoolArray,
-    members: Ensemble,
-    return_probabilities: bool,
-    patch: int,
-    overlap: int,
-) -> Prediction:
-    dev = logit_sum.device
-    valid_t = torch.from_numpy(valid).to(dev)
-    classes = torch.argmax(logit_sum, dim=0).to(torch.uint8)
-    classes = torch.where(valid_t, classes, torch.zeros((), dtype=torch.uint8, device=dev))
-    probabilities = None
-    if return_probabilities:
-        mean = logit_sum / weight_sum.clamp(min=1e-12)
-        del logit_sum
-        probs = torch.softmax(mean, dim=0) * valid_t
-        probabilities = probs.cpu().numpy().astype(np.float32, copy=False)
-    extra = {
-        "patch_px": str(patch),
-        "overlap_px": str(overlap),
-        "device": str(members.device),
-        "dtype": str(members.dtype).removeprefix("torch."),
-    }
-    model = f"{members.source} ({', '.join(members.names)})"
-    return Prediction(classes.cpu().numpy(), probabilities, valid, model, extra)

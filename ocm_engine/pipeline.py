@@ -23,16 +23,24 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from ocm_engine.constants import CLASS_NAMES, DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX, NUM_CLASSES
-from ocm_engine.errors import NoValidDataError
+from ocm_engine.constants import (
+    CLASS_NAMES,
+    DEFAULT_OVERLAP_PX,
+    DEFAULT_PATCH_PX,
+    MIN_PATCH_PX,
+    MIN_RESOLUTION_M,
+    NUM_CLASSES,
+)
+from ocm_engine.errors import ImageTooSmallError, NoValidDataError, OutputExistsError
 from ocm_engine.export import (
     GridInfo,
     atomic_path,
     check_writable,
+    class_counts,
     class_profile,
-    class_statistics,
     finish_class_dataset,
     probability_profile,
+    statistics_from_counts,
     stats_tags,
     write_json,
     write_png,
@@ -155,8 +163,7 @@ def predict_file(
     start = time.perf_counter()
     out_dir = Path(output_dir)
     paths = output_paths(stem or scene_stem(path), out_dir, probabilities, png)
-    for target in paths.all():
-        check_writable(target, overwrite)
+    _check_outputs(paths, overwrite)
     with open_scene(path, sensor=sensor, bands=bands, nodata=nodata) as src:
         source_m = src.resolution_m
         chosen = choose_resolution(source_m, resolution_m)
@@ -165,20 +172,26 @@ def predict_file(
             ensemble=ensemble, patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size,
             device=device, dtype=dtype, progress=progress,
         ), progress_callback, block_px)
+        _check_grid(src, run, source_m, chosen)
         grid = GridInfo(src.width, src.height, src.transform, src.crs)
+        # Every output is written to a partial file and moved into place only when all are
+        # complete. The stack unwinds last-in first-out, so the JSON (entered first) is moved
+        # last: a scene whose JSON exists is complete.
         with contextlib.ExitStack() as stack:
+            json_tmp = stack.enter_context(atomic_path(paths.stats, overwrite))
             class_tmp = stack.enter_context(atomic_path(paths.classes, overwrite))
             prob_tmp = (
                 stack.enter_context(atomic_path(paths.probabilities, overwrite))
                 if paths.probabilities else None
             )
+            png_tmp = stack.enter_context(atomic_path(paths.png, overwrite)) if paths.png else None
             counts, valid_total = run.execute(class_tmp, prob_tmp, grid)
             if valid_total == 0:
                 raise NoValidDataError(
                     f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
                     "the nodata value and band mapping."
                 )
-            stats = _stats(counts, valid_total, src.width * src.height)
+            stats = statistics_from_counts(counts, valid_total, src.width * src.height)
             facts = {
                 "model": run.model,
                 "source": src.name,
@@ -190,20 +203,48 @@ def predict_file(
             }
             with rasterio.open(class_tmp, "r+") as dst:
                 finish_class_dataset(dst, stats_tags(stats, facts))
-            if paths.png:
-                _write_preview(class_tmp, paths.png, overwrite)
+            if png_tmp is not None:
+                _write_preview(class_tmp, png_tmp, True)
             facts["seconds"] = f"{time.perf_counter() - start:.2f}"
-            write_json(paths.stats, {"statistics": stats, "run": facts,
-                                     "outputs": [str(p) for p in paths.all()]}, overwrite=overwrite)
+            write_json(json_tmp, {"statistics": stats, "run": facts,
+                                  "outputs": [str(p) for p in paths.all()]}, overwrite=True)
     return paths.classes
 
 
-def _stats(counts: np.ndarray, valid_total: int, pixels: int) -> dict[str, float]:
-    stats = {f"{n}_percent": 100.0 * float(counts[i]) / valid_total for i, n in enumerate(CLASS_NAMES)}
-    stats["cloud_percent"] = stats["thick_cloud_percent"] + stats["thin_cloud_percent"]
-    stats["valid_pixels"] = float(valid_total)
-    stats["nodata_percent"] = 100.0 * (1.0 - valid_total / pixels)
-    return stats
+def _check_outputs(paths: OutputPaths, overwrite: bool) -> None:
+    """Refuse to replace existing outputs unless ``overwrite``; name interrupted runs as such."""
+    if overwrite:
+        return
+    existing = [p for p in paths.all() if p.exists()]
+    if not existing:
+        return
+    if paths.stats.exists():
+        check_writable(existing[0], overwrite)
+    names = ", ".join(p.name for p in existing)
+    raise OutputExistsError(
+        f"{existing[0]} already exists, but {paths.stats.name} does not: the outputs ({names}) "
+        "are incomplete, probably from an interrupted run. Pass overwrite=True (CLI: "
+        "--overwrite) to redo the scene, or delete them."
+    )
+
+
+def _check_grid(src: RasterSource, run: _Run, source_m: float, chosen: float) -> None:
+    """Explain an inference grid too small for the models in terms of the file and resolution."""
+    if min(run.inf_h, run.inf_w) >= MIN_PATCH_PX:
+        return
+    if run.factor == 1.0:
+        hint = "Use a larger extent, or pad the image with nodata."
+    else:
+        hint = (f"Choose a finer --resolution (at least {max(source_m, MIN_RESOLUTION_M):.4g} m), "
+                "or use a larger extent.")
+    size = f"{src.name} is {src.height} x {src.width} px"
+    if run.factor != 1.0:
+        size += (f" at {source_m:.4g} m, which is {run.inf_h} x {run.inf_w} px at the "
+                 f"{chosen:.4g} m inference resolution")
+    raise ImageTooSmallError(
+        f"{size}; the models need at least {MIN_PATCH_PX} px on each side (about 96 px for good "
+        f"accuracy). {hint}"
+    )
 
 
 def _write_preview(class_path: Path, png_path: Path, overwrite: bool) -> None:
@@ -247,7 +288,7 @@ class _Run:
                 dst.write(np.where(valid, classes, 255).astype(np.uint8), 1, window=out_win)
                 if pdst is not None and probs is not None:
                     pdst.write(np.where(valid[None], probs, np.float32(np.nan)), window=out_win)
-                counts += np.bincount(classes[valid].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+                counts += class_counts(classes, valid)
                 valid_total += int(valid.sum())
         return counts, valid_total
 

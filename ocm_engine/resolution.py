@@ -31,8 +31,8 @@ def choose_resolution(source_m: float, requested_m: float | None) -> float:
         The resolution to infer at.
 
     Raises:
-        ResolutionError: Non-positive or non-finite values, finer than 5 m, or finer
-            than the source (upsampling).
+        ResolutionError: Non-positive or non-finite values, finer than 5 m, coarser than
+            50 m (unless that is the source's own), or finer than the source (upsampling).
     """
     known = math.isfinite(source_m) and source_m > 0
     if requested_m is None:
@@ -43,8 +43,15 @@ def choose_resolution(source_m: float, requested_m: float | None) -> float:
         chosen = float(requested_m)
         if not math.isfinite(chosen) or chosen <= 0:
             raise ResolutionError(
-                f"Resolution {requested_m!r} m is not a positive number. Choose 5-50 m (10-50 m "
-                "validated), e.g. --resolution 20."
+                f"Resolution {requested_m!r} m is not a finite positive number. Choose 5-50 m "
+                "(10-50 m validated), e.g. --resolution 20."
+            )
+        if chosen > MAX_RESOLUTION_M and not (known and chosen <= source_m * (1 + 1e-6)):
+            raise ResolutionError(
+                f"Resolution {chosen:g} m is coarser than the {MAX_RESOLUTION_M:g} m the models "
+                f"accept{f' (the source is {source_m:.4g} m)' if known else ''}. Choose "
+                f"{MIN_RESOLUTION_M:g}-{MAX_RESOLUTION_M:g} m, e.g. --resolution 20, or leave it "
+                "out to use the source's own."
             )
         if chosen < MIN_RESOLUTION_M:
             raise ResolutionError(

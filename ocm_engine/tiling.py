@@ -1,4 +1,4 @@
-"""Patch layout and blending weights for tiled inference (pure numpy/torch).
+"""Patch layout, blending weights and the row-band mosaic for tiled inference (numpy/torch).
 
 Patches of ``patch_px`` step by ``patch_px - overlap_px``; the last row and column
 are pulled back so they end on the image edge. Each patch's logits are weighted
@@ -9,8 +9,11 @@ blend smoothly.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from ocm_engine.constants import MIN_PATCH_PX, WARN_PATCH_PX
@@ -122,3 +125,86 @@ def blend_weights(
         ramp[:overlap_px] = rise
         ramp[-overlap_px:] = rise.flip(0)
     return (ramp[:, None] * ramp[None, :]).to(device=device, dtype=dtype)
+
+
+class RowMosaic:
+    """Blend weighted patch logits into a band of rows, finalising rows as soon as they are done.
+
+    Patches arrive in row-major order (as :func:`patch_windows` gives them). Only a band of
+    ``patch_px`` rows of accumulators ``(classes, patch_px, width)`` lives on the device: when
+    a patch row starts at ``top``, no later patch touches rows above ``top``, so those rows are
+    finalised (argmax, and softmax of the weight-normalised sum when asked) and copied into the
+    host outputs, and the band slides down. Peak memory for the blend is therefore
+    ``O(patch_px x width)`` instead of ``O(height x width)``, and the host sees one copy per
+    patch row, never one per patch. Results are the same as full-size accumulators.
+
+    The blend weight sum is only kept when probabilities are asked for: the class map is
+    the argmax of the weighted logit sum, which the (positive) weight sum does not change.
+    """
+
+    def __init__(
+        self,
+        valid: npt.NDArray[np.bool_],
+        patch_px: int,
+        overlap_px: int,
+        classes: int,
+        device: torch.device,
+        probabilities: bool,
+    ) -> None:
+        height, width = valid.shape
+        self.valid = valid
+        self.patch_px = patch_px
+        self.device = device
+        self.weights = blend_weights(patch_px, overlap_px, device)
+        self.logit_band = torch.zeros((classes, patch_px, width), dtype=torch.float32, device=device)
+        self.weight_band = (
+            torch.zeros((patch_px, width), dtype=torch.float32, device=device) if probabilities else None
+        )
+        self.top = 0
+        self.class_map = np.zeros((height, width), dtype=np.uint8)
+        self.probabilities = (
+            np.zeros((classes, height, width), dtype=np.float32) if probabilities else None
+        )
+
+    def add(self, windows: Sequence[Window], logits: torch.Tensor) -> None:
+        """Add a batch of patch logits ``(n, classes, patch_px, patch_px)`` at their windows."""
+        for window, patch_logits in zip(windows, logits, strict=True):
+            if window.top != self.top:
+                self._advance(window.top)
+            cols = slice(window.left, window.right)
+            self.logit_band[:, :, cols].addcmul_(patch_logits, self.weights)
+            if self.weight_band is not None:
+                self.weight_band[:, cols] += self.weights
+
+    def finish(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32] | None]:
+        """Finalise the remaining rows; return the class map and the probabilities (or None)."""
+        self._emit(min(self.patch_px, self.valid.shape[0] - self.top))
+        return self.class_map, self.probabilities
+
+    def _advance(self, top: int) -> None:
+        if top < self.top:
+            raise ValueError(f"Patches must come in row-major order: top {top} after {self.top}.")
+        done = min(top - self.top, self.patch_px)
+        self._emit(done)
+        keep = self.patch_px - done
+        for band in (self.logit_band, self.weight_band):
+            if band is None:
+                continue
+            if keep > 0:
+                band[..., :keep, :] = band[..., done:, :].clone()
+            band[..., keep:, :] = 0
+        self.top = top
+
+    def _emit(self, rows_count: int) -> None:
+        if rows_count <= 0:
+            return
+        rows = slice(self.top, self.top + rows_count)
+        band = self.logit_band[:, :rows_count]
+        valid = torch.from_numpy(self.valid[rows]).to(self.device)
+        classes = torch.argmax(band, dim=0).to(torch.uint8)
+        classes = torch.where(valid, classes, torch.zeros((), dtype=torch.uint8, device=self.device))
+        self.class_map[rows] = classes.cpu().numpy()
+        if self.probabilities is not None and self.weight_band is not None:
+            mean = band / self.weight_band[:rows_count].clamp(min=1e-12)
+            probs = torch.softmax(mean, dim=0) * valid
+            self.probabilities[:, rows] = probs.cpu().numpy()

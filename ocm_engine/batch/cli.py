@@ -64,7 +64,8 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "a CSV (href or red,green,nir columns) or STAC items JSON; local or http(s)/s3 hrefs")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (shared by all workers)")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--sensor", choices=sorted(SENSORS), metavar="S", help="sensor preset (see `ocm sensors`)")
+    group.add_argument("--sensor", choices=sorted(SENSORS), metavar="S",
+                       help="sensor preset (see `ocm sensors`)")
     group.add_argument("--bands", type=_bands, help="1-based Red,Green,NIR band numbers, e.g. 4,3,8")
     p.add_argument("--stac-assets", type=_keys, help="STAC asset KEY (multiband) or RED,GREEN,NIR keys")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
@@ -74,7 +75,7 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: each worker's GPU, else CPU)")
     p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], help="compute precision")
     p.add_argument("--probabilities", action="store_true", help="also write probability GeoTIFFs")
-    p.add_argument("--nodata", type=float, help="nodata value (default: the file's, else the preset's, else 0)")
+    p.add_argument("--nodata", type=float, help="nodata value (default: the file's, else the preset's)")
     p.add_argument("--patch", type=int, default=DEFAULT_PATCH_PX, help="patch size in px")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP_PX, help="patch overlap in px")
     p.add_argument("--batch-size", type=int, help="patches per forward pass")

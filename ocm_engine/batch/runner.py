@@ -128,7 +128,7 @@ def _connect(scheduler: Any, n_workers: int | None, device: str | None,
         return
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="20s")  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError) as err:
             raise BatchError(
                 f"Cannot reach the Dask scheduler at {scheduler!r} ({err}). Start one with "
@@ -139,8 +139,8 @@ def _connect(scheduler: Any, n_workers: int | None, device: str | None,
             yield client, None
         return
     workers, threads = local_cluster_size(n_workers, device, n_scenes)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster, \
-            Client(cluster) as client:
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)  # type: ignore[no-untyped-call]
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client, threads
 
 
@@ -326,7 +326,7 @@ def _run(todo: list[BatchScene], job: SceneJob, scheduler: Any, n_workers: int |
                           pure=False): scene
             for scene in todo
         }
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
             scene = futures[future]
             try:
                 result: SceneResult = future.result()

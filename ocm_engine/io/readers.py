@@ -72,10 +72,10 @@ class RasterSource:
         xres = abs(self.transform.a)
         if self.crs is not None and self.crs.is_geographic:
             lat = self.transform.f + self.transform.e * self.height / 2
-            return xres * _EARTH_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01)
+            return float(xres * _EARTH_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01))
         if self.crs is None:
-            return xres if xres != 1.0 else float("nan")
-        return xres * float(self.crs.linear_units_factor[1])
+            return float(xres) if xres != 1.0 else float("nan")
+        return float(xres * float(self.crs.linear_units_factor[1]))
 
     def read(self, window: Window | None = None, out_shape: tuple[int, int] | None = None,
              resampling: Resampling = Resampling.average) -> npt.NDArray[np.float32]:
@@ -100,18 +100,22 @@ class RasterSource:
             if ref is None:
                 continue
             ds = self.datasets[ref.dataset]
-            win = window if ref.dataset == self.refs[0].dataset else from_bounds(*bounds, ds.transform)
+            boundless = ref.dataset != self.refs[0].dataset
+            win = window if not boundless else from_bounds(*bounds, ds.transform)
+            fill = self.nodata if self.nodata is not None else 0.0
+            # A fill value the band's dtype cannot hold (NaN or -9999 for uint16) makes
+            # numpy raise deep inside rasterio: read masked instead and fill after casting.
+            fits = _fits_dtype(fill, ds.dtypes[ref.band - 1])
             try:
                 band = ds.read(ref.band, window=win, out_shape=shape, resampling=resampling,
-                               boundless=ref.dataset != self.refs[0].dataset,
-                               fill_value=self.nodata if self.nodata is not None else 0,
-                               masked=False)
+                               boundless=boundless, fill_value=fill if boundless and fits else None,
+                               masked=boundless and not fits)
             except (RasterioError, OSError, ValueError) as err:
                 raise SceneReadError(
-                    f"Could not read band {ref.band} of {ds.name}: {err}. The file may be "
-                    "truncated or corrupt; re-download or re-export it."
+                    f"Could not read band {ref.band} of {ds.name} ({_root_cause(err)}). The file "
+                    "is truncated or corrupt; re-download or re-export it."
                 ) from err
-            out[i] = band
+            out[i] = np.ma.filled(np.ma.asarray(band).astype(np.float32), fill)
         if self.refs[2] is None and self.nodata is not None:
             # a nodata pixel must stay nodata in all three bands
             missing = (out[0] == self.nodata) & (out[1] == self.nodata)
@@ -147,6 +151,11 @@ def _open_one(path: str | Path | bytes, memfiles: list[MemoryFile]) -> DatasetRe
             p = Path(path)
             if not p.exists():
                 raise SceneReadError(f"File not found: {p}. Check the path.")
+            if p.is_dir():
+                raise SceneReadError(
+                    f"{p} is a folder, not a raster file. Pass one file, or the list of its "
+                    "single-band files (the `ocm predict` command accepts a folder of band files)."
+                )
             if p.is_file() and p.stat().st_size == 0:
                 raise SceneReadError(f"{p} is empty (0 bytes). Re-download or re-export it.")
             ds = rasterio.open(p)
@@ -174,6 +183,28 @@ def _open_one(path: str | Path | bytes, memfiles: list[MemoryFile]) -> DatasetRe
             "Crop it or check its header is not corrupt."
         )
     return ds
+
+
+def _fits_dtype(value: float, dtype: str) -> bool:
+    """Whether ``value`` can be stored exactly in a band of ``dtype``."""
+    kind = np.dtype(dtype).kind
+    if kind in "fc":
+        return True
+    if not math.isfinite(value) or value != int(value):
+        return False
+    info = np.iinfo(np.dtype(dtype)) if kind in "iu" else None
+    return info is None or info.min <= value <= info.max
+
+
+def _root_cause(err: BaseException) -> str:
+    """The innermost GDAL message of a rasterio error ("Read failed. See previous..." is useless)."""
+    messages = [str(err)]
+    cause = err.__cause__ or err.__context__
+    while cause is not None and len(messages) < 10:
+        messages.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    useful = [m for m in messages if m and "See previous exception" not in m]
+    return (useful[0] if useful else messages[0]).rstrip(".")
 
 
 def _one_based(bands: Sequence[int | None], count: int, name: str) -> tuple[BandRef, BandRef, BandRef | None]:
@@ -228,7 +259,7 @@ def open_scene(
     """
     preset = get_sensor(sensor) if isinstance(sensor, str) else sensor
     memfiles: list[MemoryFile] = []
-    items = list(source) if isinstance(source, list | tuple) else [source]
+    items: list[str | Path | bytes] = list(source) if isinstance(source, list | tuple) else [source]  # type: ignore[list-item]
     if not items:
         raise SceneReadError("No input files given. Pass a multiband file or one file per band.")
     datasets: list[DatasetReader] = []

@@ -234,8 +234,8 @@ def download_official_weights(dest: Path) -> list[Path]:
 
 
 def _official_paths(folder: Path, download: bool) -> list[tuple[str, Path]]:
-    found = []
-    missing = []
+    found: list[tuple[str, Path]] = []
+    missing: list[tuple[str, Path]] = []
     for key in DEFAULT_MEMBERS:
         name = MODEL_SPECS[key].official_file
         assert name is not None

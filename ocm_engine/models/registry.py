@@ -77,7 +77,8 @@ def build_member(key: str) -> torch.nn.Module:
     model = smp.Unet(
         encoder_name=spec.encoder, encoder_weights=None, in_channels=3, classes=NUM_CLASSES
     )
-    return model.eval()
+    module: torch.nn.Module = model.eval()
+    return module
 
 
 def spec_for_file(file_name: str) -> ModelSpec | None:

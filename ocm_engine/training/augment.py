@@ -132,7 +132,8 @@ def clip_saturation(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     level = float(np.percentile(image, rng.uniform(85.0, 99.5)))
     if level <= 0:
         return image
-    return np.minimum(image, np.asarray(level, dtype=image.dtype))
+    clipped: np.ndarray = np.minimum(image, np.asarray(level, dtype=image.dtype))
+    return clipped
 
 
 def blur_or_sharpen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -144,7 +145,8 @@ def blur_or_sharpen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         info = np.iinfo(image.dtype)
         out = np.clip(np.round(out), 1, info.max)
         out[(image == 0).all(axis=0)[None].repeat(image.shape[0], 0)] = 0
-    return out.astype(image.dtype)
+    result: np.ndarray = out.astype(image.dtype)
+    return result
 
 
 def normalize_chip(image: np.ndarray, label: UInt8Array) -> tuple[FloatArray, UInt8Array]:

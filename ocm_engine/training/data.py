@@ -72,7 +72,8 @@ def _read_band(path: Path) -> npt.NDArray[np.generic]:
 
     try:
         with rasterio.open(path) as src:
-            return src.read()
+            data: npt.NDArray[np.generic] = src.read()
+            return data
     except Exception as err:
         raise SceneReadError(f"Could not read raster {path}: {err}") from err
 

@@ -106,15 +106,16 @@ def fractal_noise(
         cell_px /= 2.0
         if cell_px < 0.75:
             break
-    out = total[0, 0].numpy()
-    out = (out - out.mean()) / (out.std() + 1e-6)
-    return out.astype(np.float32)
+    raw: FloatArray = total[0, 0].numpy()
+    out: FloatArray = ((raw - raw.mean()) / (raw.std() + 1e-6)).astype(np.float32)
+    return out
 
 
 def _coverage_alpha(field: FloatArray, coverage: float, softness: float) -> FloatArray:
     """Threshold a noise field at the quantile giving ``coverage``; soft ramp above it."""
     threshold = float(np.quantile(field, 1.0 - coverage))
-    return np.clip((field - threshold) / softness, 0.0, 1.0).astype(np.float32)
+    alpha: FloatArray = np.clip((field - threshold) / softness, 0.0, 1.0).astype(np.float32)
+    return alpha
 
 
 def _shadow_offset_px(resolution_m: float, rng: np.random.Generator, limit_px: int) -> tuple[int, int]:

@@ -71,6 +71,6 @@ def run_teacher(
         rows = np.minimum((np.arange(height) * mask.shape[0]) // height, mask.shape[0] - 1)
         cols = np.minimum((np.arange(width) * mask.shape[1]) // width, mask.shape[1] - 1)
         mask = mask[rows[:, None], cols[None, :]]
-    out = mask.astype(np.uint8)
+    out: UInt8Array = np.asarray(mask, dtype=np.uint8)
     out[nodata] = TEACHER_NODATA
     return out

@@ -184,7 +184,7 @@ def train_member(config: TrainConfig) -> Path:
             shadow_weight=config.shadow_weight,
         )
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimiser.step()
         step += 1

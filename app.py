@@ -1,0 +1,22 @@
+"""OCM Studio: the Streamlit app's router (page config, navigation, shared sidebar).
+
+Run with ``streamlit run app.py`` (after ``npm ci`` so Leaflet is served by the app itself).
+"""
+
+import streamlit as st
+
+from ocm_app import widgets
+
+st.set_page_config(page_title="OCM Studio", page_icon=":material/cloud:", layout="wide")
+
+PAGES = [
+    st.Page("pages/run.py", title="Run", icon=":material/play_arrow:", default=True),
+    st.Page("pages/lab.py", title="Normalization lab", icon=":material/science:"),
+    st.Page("pages/resolution.py", title="Resolution & sensors", icon=":material/grid_on:"),
+    st.Page("pages/compare.py", title="Compare / uncertainty", icon=":material/compare:"),
+    st.Page("pages/batch.py", title="Batch QA", icon=":material/table_view:"),
+]
+
+page = st.navigation(PAGES)
+widgets.sidebar()
+page.run()

@@ -1,0 +1,345 @@
+"""Interactive maps (leafmap, folium backend) that work offline.
+
+Leaflet's JavaScript and CSS come from the app itself: they are installed from npm
+(``npm ci``: ``node_modules/leaflet/dist``) and inlined into each map's HTML, with the
+CSS images turned into data URLs, so the map needs no CDN and no static route (it works
+under any ``server.baseUrlPath`` and in an air-gapped network). Raster layers are the
+app's own RGBA renderings, warped to Web Mercator and added as image overlays, so no
+tile server is needed; a basemap is optional (it is the only thing fetched online).
+
+The split (swipe) view and the legend are small Leaflet controls written here.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html as html_lib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import folium
+import leafmap.foliumap as leafmap
+import numpy as np
+import streamlit as st
+from branca.element import Element, MacroElement
+from jinja2 import Template
+from rasterio.crs import CRS
+from rasterio.transform import from_bounds
+from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
+
+from ocm_engine import CLASS_LABELS
+
+from ocm_app import config
+from ocm_app.render import RGBA, class_css_colours, css_gradient, data_url
+
+WEB_MERCATOR = "EPSG:3857"
+LEAFLET_DIST = config.NODE_MODULES / "leaflet" / "dist"
+#: Placement of scenes without a CRS: a local metric grid at 0 deg N, 0 deg E (not real).
+_NO_CRS_ORIGIN = (0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Georef:
+    """Where a scene lies: bounds ``(left, bottom, right, top)`` in ``crs`` (``None``: unknown)."""
+
+    bounds: tuple[float, float, float, float]
+    crs: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One raster overlay: an RGBA image ``(h, w, 4)`` covering the scene's bounds."""
+
+    name: str
+    rgba: RGBA
+    show: bool = True
+    opacity: float = 1.0
+    smooth: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Colorbar:
+    """A colour bar in the legend."""
+
+    title: str
+    cmap: str
+    low: str = "0"
+    high: str = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Legend:
+    """Legend contents: class swatches, extra swatches and colour bars."""
+
+    classes: bool = True
+    items: tuple[tuple[str, str], ...] = ()
+    colorbars: tuple[Colorbar, ...] = ()
+    title: str = "Legend"
+
+
+@dataclass(slots=True)
+class MapHtml:
+    """A rendered map: the HTML document and whether Leaflet was inlined from local files."""
+
+    html: str
+    offline: bool
+    layer_names: list[str] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=1)
+def leaflet_assets() -> tuple[str, str] | None:
+    """Leaflet's JS and CSS (images inlined) from ``node_modules``, or ``None`` when not installed."""
+    js_path, css_path = LEAFLET_DIST / "leaflet.js", LEAFLET_DIST / "leaflet.css"
+    if not (js_path.is_file() and css_path.is_file()):
+        return None
+    css = css_path.read_text(encoding="utf-8")
+
+    def inline(match: re.Match[str]) -> str:
+        image = LEAFLET_DIST / match.group(1)
+        if not image.is_file() or not image.resolve().is_relative_to(LEAFLET_DIST.resolve()):
+            return match.group(0)
+        encoded = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{encoded})"
+
+    css = re.sub(r"url\((images/[A-Za-z0-9_\-.]+\.png)\)", inline, css)
+    return js_path.read_text(encoding="utf-8"), css
+
+
+def external_urls(html: str) -> list[str]:
+    """URLs of scripts and stylesheets the HTML loads from other hosts (should be empty)."""
+    return re.findall(r"<(?:script|link)[^>]+(?:src|href)=\"(https?://[^\"]+)\"", html)
+
+
+def lonlat_bounds(georef: Georef, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The scene's bounds in degrees ``(west, south, east, north)``."""
+    if georef.crs is None:
+        return _no_crs_bounds(georef, shape, degrees=True)
+    return transform_bounds(CRS.from_user_input(georef.crs), "EPSG:4326", *georef.bounds, densify_pts=21)
+
+
+def _no_crs_bounds(georef: Georef, shape: tuple[int, int], degrees: bool) -> tuple[float, float, float, float]:
+    left, bottom, right, top = georef.bounds
+    width, height = right - left, top - bottom
+    if not (math.isfinite(width) and width > 0):
+        width, height = float(shape[1]), float(shape[0])
+    x0, y0 = _NO_CRS_ORIGIN
+    merc = (x0, y0, x0 + width, y0 + height)
+    return transform_bounds(WEB_MERCATOR, "EPSG:4326", *merc) if degrees else merc
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def warped_url(rgba: RGBA, bounds: tuple[float, float, float, float], crs: str | None,
+               smooth: bool) -> tuple[str, tuple[float, float, float, float]]:
+    """Warp an RGBA image covering ``bounds`` in ``crs`` to Web Mercator.
+
+    Returns:
+        A PNG data URL and its bounds in degrees ``(west, south, east, north)``.
+    """
+    height, width = rgba.shape[:2]
+    if crs is None:
+        merc = _no_crs_bounds(Georef(bounds, None), (height, width), degrees=False)
+        return data_url(rgba), transform_bounds(WEB_MERCATOR, "EPSG:4326", *merc)
+    src_crs = CRS.from_user_input(crs)
+    src_transform = from_bounds(*bounds, width, height)
+    dst_transform, dst_w, dst_h = calculate_default_transform(src_crs, WEB_MERCATOR, width, height, *bounds)
+    dst = np.zeros((4, dst_h, dst_w), np.uint8)
+    reproject(np.moveaxis(rgba, -1, 0).copy(), dst, src_transform=src_transform, src_crs=src_crs,
+              dst_transform=dst_transform, dst_crs=WEB_MERCATOR,
+              resampling=Resampling.bilinear if smooth else Resampling.nearest)
+    left, top = dst_transform.c, dst_transform.f
+    right, bottom = left + dst_transform.a * dst_w, top + dst_transform.e * dst_h
+    return data_url(np.moveaxis(dst, 0, -1).copy()), transform_bounds(
+        WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
+
+
+_LEGEND_JS = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+    var legend = L.control({position: 'bottomright'});
+    legend.onAdd = function() {
+        var div = L.DomUtil.create('div', 'ocm-legend leaflet-control');
+        div.innerHTML = {{ this.inner_html }};
+        L.DomEvent.disableClickPropagation(div);
+        return div;
+    };
+    legend.addTo({{ this._parent.get_name() }});
+})();
+{% endmacro %}
+""")
+
+_SWIPE_JS = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+    var map = {{ this._parent.get_name() }};
+    var pane = map.getPane({{ this.pane|tojson }});
+    var box = L.DomUtil.create('div', 'ocm-swipe leaflet-control', map.getContainer());
+    var divider = L.DomUtil.create('div', 'ocm-swipe-divider', map.getContainer());
+    var range = L.DomUtil.create('input', 'ocm-swipe-range', box);
+    range.type = 'range'; range.min = 0; range.max = 1; range.step = 0.001; range.value = 0.5;
+    range.setAttribute('aria-label', 'Swipe between ' + {{ this.left|tojson }} + ' and ' + {{ this.right|tojson }});
+    var labels = L.DomUtil.create('div', 'ocm-swipe-labels', box);
+    labels.innerHTML = '<span>&#9664; ' + {{ this.left|tojson }} + '</span><span>' + {{ this.right|tojson }} + ' &#9654;</span>';
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.on(range, 'pointerdown mousedown touchstart', function() { map.dragging.disable(); });
+    L.DomEvent.on(document, 'pointerup mouseup touchend', function() { map.dragging.enable(); });
+    function update() {
+        var size = map.getSize();
+        var x = size.x * parseFloat(range.value);
+        divider.style.left = x + 'px';
+        var nw = map.containerPointToLayerPoint([0, 0]);
+        var se = map.containerPointToLayerPoint(size);
+        pane.style.clip = 'rect(' + [nw.y, se.x, se.y, nw.x + x].join('px,') + 'px)';
+    }
+    L.DomEvent.on(range, 'input change', update);
+    map.on('move zoom zoomend resize viewreset', update);
+    update();
+})();
+{% endmacro %}
+""")
+
+_CSS = """
+<style>
+.folium-map, .leaflet-container { background: #d9d9d9; }
+.ocm-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 5px;
+  font: 12px/1.35 system-ui, sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.35); max-width: 220px; }
+.ocm-legend b { display: block; margin-bottom: 3px; }
+.ocm-legend .sw { display: inline-block; width: 14px; height: 12px; margin-right: 6px;
+  vertical-align: -2px; border: 1px solid #777; }
+.ocm-legend .bar { height: 10px; border: 1px solid #777; margin-top: 2px; }
+.ocm-legend .ends { display: flex; justify-content: space-between; font-size: 11px; }
+.ocm-legend .cb { margin-top: 6px; }
+.ocm-swipe { position: absolute; left: 5%; right: 5%; bottom: 8px; z-index: 1000;
+  background: rgba(255,255,255,0.85); border-radius: 5px; padding: 2px 8px; }
+.ocm-swipe-range { width: 100%; margin: 0; cursor: ew-resize; }
+.ocm-swipe-labels { display: flex; justify-content: space-between; font: 11px system-ui, sans-serif; }
+.ocm-swipe-divider { position: absolute; top: 0; bottom: 0; width: 3px; margin-left: -1px;
+  background: #fff; box-shadow: 0 0 3px rgba(0,0,0,0.7); z-index: 999; pointer-events: none; }
+</style>
+"""
+
+
+class _Legend(MacroElement):  # type: ignore[misc]
+    _template = _LEGEND_JS
+
+    def __init__(self, inner_html: str) -> None:
+        super().__init__()
+        self._name = "OcmLegend"
+        self.inner_html = json.dumps(inner_html)
+
+
+class _Swipe(MacroElement):  # type: ignore[misc]
+    _template = _SWIPE_JS
+
+    def __init__(self, pane: str, left: str, right: str) -> None:
+        super().__init__()
+        self._name = "OcmSwipe"
+        self.pane, self.left, self.right = pane, left, right
+
+
+def legend_html(legend: Legend) -> str:
+    """The legend's inner HTML (also used by tests)."""
+    parts = [f"<b>{html_lib.escape(legend.title)}</b>"]
+    if legend.classes:
+        for label, colour in zip(CLASS_LABELS, class_css_colours(), strict=True):
+            parts.append(f'<div><span class="sw" style="background:{colour}"></span>{label}</div>')
+    for label, colour in legend.items:
+        parts.append(f'<div><span class="sw" style="background:{colour}"></span>'
+                     f"{html_lib.escape(label)}</div>")
+    for bar in legend.colorbars:
+        parts.append(
+            f'<div class="cb">{html_lib.escape(bar.title)}<div class="bar" style="background:'
+            f'{css_gradient(bar.cmap)}"></div><div class="ends"><span>{html_lib.escape(bar.low)}</span>'
+            f"<span>{html_lib.escape(bar.high)}</span></div></div>")
+    return "".join(parts)
+
+
+def _base_map(georef: Georef, shape: tuple[int, int], height: int, basemap: bool) -> tuple[
+        leafmap.Map, bool]:
+    west, south, east, north = lonlat_bounds(georef, shape)
+    m = leafmap.Map(center=[(south + north) / 2, (west + east) / 2], zoom=10, height=height,
+                    tiles=None, draw_control=False, measure_control=False, fullscreen_control=False,
+                    locate_control=False, search_control=False, minimap_control=False,
+                    latlon_control=False, scale_control=True, layers_control=True)
+    assets = leaflet_assets()
+    if assets is not None:
+        js, css = assets
+        m.default_js, m.default_css = [], []
+        header = m.get_root().header
+        header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js_inline", index=0)
+        header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css_inline", index=1)
+    else:
+        m.default_js = [item for item in folium.Map.default_js if item[0] == "leaflet"]
+        m.default_css = [item for item in folium.Map.default_css if item[0] == "leaflet_css"]
+    m.get_root().header.add_child(Element(_CSS), name="ocm_css")
+    if basemap:
+        m.add_basemap("OpenStreetMap")
+    m.fit_bounds([[south, west], [north, east]])
+    return m, assets is not None
+
+
+def _overlay(layer: Layer, georef: Georef, pane: str | None = None) -> folium.raster_layers.ImageOverlay:
+    url, (w, s, e, n) = warped_url(layer.rgba, georef.bounds, georef.crs, layer.smooth)
+    extra = {"pane": pane} if pane else {}
+    return folium.raster_layers.ImageOverlay(url, bounds=[[s, w], [n, e]], name=layer.name,
+                                             opacity=layer.opacity, show=layer.show,
+                                             pixelated=not layer.smooth, interactive=False, **extra)
+
+
+def scene_map(layers: list[Layer], georef: Georef, *, legend: Legend | None = None,
+              basemap: bool = False, height: int = 560) -> MapHtml:
+    """A map of image overlays with a layer control and a legend.
+
+    Args:
+        layers: Overlays, bottom first; all cover the scene's bounds.
+        georef: The scene's bounds and CRS.
+        legend: What the legend shows; none when ``None``.
+        basemap: Add an OpenStreetMap basemap (needs internet).
+        height: Map height in CSS pixels.
+    """
+    shape = layers[0].rgba.shape[:2] if layers else (1, 1)
+    m, offline = _base_map(georef, shape, height, basemap)
+    for layer in layers:
+        _overlay(layer, georef).add_to(m)
+    if legend is not None:
+        _Legend(legend_html(legend)).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return MapHtml(m.get_root().render(), offline, [layer.name for layer in layers])
+
+
+def swipe_map(left: Layer, right: Layer, georef: Georef, *, legend: Legend | None = None,
+              basemap: bool = False, height: int = 560) -> MapHtml:
+    """A split view: drag the slider to reveal ``right`` over ``left``."""
+    m, offline = _base_map(georef, left.rgba.shape[:2], height, basemap)
+    folium.map.CustomPane("ocmSwipeLeft", z_index=410).add_to(m)
+    folium.map.CustomPane("ocmSwipeRight", z_index=420).add_to(m)
+    _overlay(left, georef, "ocmSwipeLeft").add_to(m)
+    _overlay(right, georef, "ocmSwipeRight").add_to(m)
+    _Swipe("ocmSwipeRight", left.name, right.name).add_to(m)
+    if legend is not None:
+        _Legend(legend_html(legend)).add_to(m)
+    return MapHtml(m.get_root().render(), offline, [left.name, right.name])
+
+
+def show_map(rendered: MapHtml, height: int = 560) -> None:
+    """Display a rendered map in the page (an iframe of the app's own HTML)."""
+    if not rendered.offline:
+        st.warning("Leaflet is not installed locally (run `npm ci` in the project folder), so this "
+                   "map loads it from a CDN and needs internet access.", icon=":material/wifi_off:")
+    st.iframe(rendered.html, height=height + 12)
+
+
+def georef_of(transform: object, shape: tuple[int, int], crs: str | None) -> Georef:
+    """Georef of a grid from its affine transform and ``(height, width)``."""
+    from rasterio.transform import array_bounds
+
+    south, west, north, east = array_bounds(shape[0], shape[1], transform)
+    return Georef((west, south, east, north), crs)
+
+
+def asset_path() -> Path:
+    """Where the local Leaflet files are expected."""
+    return LEAFLET_DIST

@@ -1,0 +1,141 @@
+"""Arrays to display images: stretched composites, class colours, probability ramps, PNG bytes.
+
+Inputs are ``(bands, height, width)`` or ``(height, width)``; outputs are RGBA
+``(height, width, 4)`` uint8 with nodata transparent.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib import colormaps
+from PIL import Image
+
+from ocm_engine import CLASS_COLOURS
+from ocm_engine.export import colourise
+
+RGBA = npt.NDArray[np.uint8]
+PROBABILITY_CMAP = "viridis"
+ENTROPY_CMAP = "magma"
+DISAGREEMENT_COLOUR = (255, 0, 255, 255)
+
+
+def stretch(bands: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_] | None = None,
+            low: float = 2.0, high: float = 98.0) -> npt.NDArray[np.float32]:
+    """Percentile-stretch each band to 0-1 over valid, finite pixels.
+
+    Args:
+        bands: ``(n, height, width)``.
+        valid: ``(height, width)`` mask of pixels to compute percentiles on.
+        low: Lower percentile.
+        high: Upper percentile.
+    """
+    out = np.zeros(bands.shape, np.float32)
+    ok = np.isfinite(bands).all(axis=0) if valid is None else valid & np.isfinite(bands).all(axis=0)
+    for i, band in enumerate(bands):
+        values = band[ok]
+        if values.size == 0:
+            continue
+        lo, hi = np.percentile(values, [low, high])
+        out[i] = np.clip((band - lo) / max(hi - lo, 1e-12), 0, 1)
+    return np.nan_to_num(out)
+
+
+def composite(display: npt.NDArray[np.float32], order: tuple[int, int, int]) -> RGBA:
+    """An RGBA composite of three bands of a ``(4, h, w)`` Red, Green, Blue, NIR display read.
+
+    Args:
+        display: Output of :func:`ocm_app.scenes.read_display` (NaN on nodata).
+        order: Band indices for the R, G, B channels: ``(0, 1, 2)`` true colour,
+            ``(3, 0, 1)`` false colour (NIR, Red, Green).
+    """
+    bands = display[list(order)]
+    valid = np.isfinite(bands).all(axis=0)
+    rgb = stretch(bands, valid)
+    rgba = np.zeros((*valid.shape, 4), np.uint8)
+    rgba[..., :3] = np.moveaxis(np.round(rgb * 255), 0, -1).astype(np.uint8)
+    rgba[..., 3] = np.where(valid, 255, 0)
+    return rgba
+
+
+def class_rgba(classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_],
+               clear_transparent: bool = False) -> RGBA:
+    """Class colours (the engine's table); nodata (and optionally clear) transparent."""
+    rgba = colourise(classes, valid)
+    if clear_transparent:
+        rgba[(classes == 0) & valid] = 0
+    return rgba
+
+
+def ramp_rgba(values: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_],
+              cmap: str = PROBABILITY_CMAP, vmin: float = 0.0, vmax: float = 1.0) -> RGBA:
+    """A continuous field through a matplotlib colormap; nodata transparent."""
+    scaled = np.clip((np.nan_to_num(values) - vmin) / max(vmax - vmin, 1e-12), 0, 1)
+    rgba = (colormaps[cmap](scaled) * 255).round().astype(np.uint8)
+    rgba[~valid] = 0
+    return rgba
+
+
+def mask_rgba(mask: npt.NDArray[np.bool_], valid: npt.NDArray[np.bool_],
+              colour: tuple[int, int, int, int] = DISAGREEMENT_COLOUR) -> RGBA:
+    """Highlight ``mask`` pixels in one colour; everything else transparent."""
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[mask & valid] = colour
+    return rgba
+
+
+def css_gradient(cmap: str = PROBABILITY_CMAP, steps: int = 8) -> str:
+    """A CSS ``linear-gradient`` of a matplotlib colormap (for colour bars)."""
+    stops = []
+    for i in range(steps + 1):
+        r, g, b, _ = (np.array(colormaps[cmap](i / steps)) * 255).round().astype(int)
+        stops.append(f"rgb({r},{g},{b}) {100 * i / steps:.0f}%")
+    return f"linear-gradient(to right, {', '.join(stops)})"
+
+
+def class_css_colours() -> list[str]:
+    """CSS colours of the classes, in class order."""
+    return [f"rgb({r},{g},{b})" for r, g, b, _ in CLASS_COLOURS]
+
+
+def png_bytes(rgba: RGBA) -> bytes:
+    """PNG-encode an RGBA image."""
+    buf = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def data_url(rgba: RGBA) -> str:
+    """A ``data:image/png;base64,...`` URL of an RGBA image."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(rgba)).decode("ascii")
+
+
+def thumbnail(rgba: RGBA, max_px: int) -> RGBA:
+    """Shrink an RGBA image so its longest side is ``max_px`` (nearest neighbour)."""
+    h, w = rgba.shape[:2]
+    scale = max(h, w) / max_px
+    if scale <= 1:
+        return rgba
+    size = (max(1, round(w / scale)), max(1, round(h / scale)))
+    return np.asarray(Image.fromarray(rgba, mode="RGBA").resize(size, Image.Resampling.NEAREST))
+
+
+def side_by_side(left: RGBA, right: RGBA, gap_px: int = 2) -> RGBA:
+    """Two equally sized RGBA images next to each other."""
+    h = max(left.shape[0], right.shape[0])
+    out = np.zeros((h, left.shape[1] + gap_px + right.shape[1], 4), np.uint8)
+    out[: left.shape[0], : left.shape[1]] = left
+    out[: right.shape[0], left.shape[1] + gap_px :] = right
+    return out
+
+
+def resize_to(array: npt.NDArray[np.generic], shape: tuple[int, int]) -> npt.NDArray[np.generic]:
+    """Nearest-neighbour resize of ``(h, w)`` or ``(c, h, w)`` to ``shape`` (``(h, w)``)."""
+    from ocm_engine.resolution import nearest_index
+
+    rows = nearest_index(shape[0], array.shape[-2])
+    cols = nearest_index(shape[1], array.shape[-1])
+    return array[..., rows[:, None], cols[None, :]]

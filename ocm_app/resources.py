@@ -1,0 +1,77 @@
+"""Cached resources: the models (once per process) and reads of scenes (by content key).
+
+``get_ensemble`` is shared by every session: the ensemble stays in eval mode and is never
+mutated; inference runs under ``torch.inference_mode()`` in the engine. Tests patch
+``get_ensemble`` to a tiny random-weight ensemble.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import streamlit as st
+import torch
+from rasterio.transform import Affine
+
+from ocm_engine import Ensemble, load_ensemble
+
+from ocm_app import samples, scenes
+
+MODEL_SOURCES: dict[str, str] = {
+    "default": "Embedded default (ocm_engine/weights)",
+    "official": "Official OCM v4 files ($OCM_WEIGHTS_DIR)",
+}
+
+
+@st.cache_resource(show_spinner="Loading the models...", max_entries=4)
+def get_ensemble(source: str = "default", device: str = "auto", dtype: str = "auto") -> Ensemble:
+    """Load an ensemble once per process (errors are not cached: fixed weights load next time).
+
+    Raises:
+        ModelLoadError: Weights missing or unreadable (shown with ``st.error``).
+    """
+    return load_ensemble(source, device=None if device == "auto" else device,
+                         dtype=None if dtype == "auto" else dtype)
+
+
+def member_ensembles(ensemble: Ensemble) -> list[Ensemble]:
+    """One single-member ensemble per member (same device and dtype; modules are shared)."""
+    return [load_ensemble([m], device=ensemble.device, dtype=ensemble.dtype) for m in ensemble.members]
+
+
+def devices() -> list[str]:
+    """Device choices on this machine."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def sample_list(root: str) -> list[scenes.SceneSpec]:
+    """The sample gallery of a samples folder."""
+    from pathlib import Path
+
+    return samples.list_samples(Path(root))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def scene_info(spec: scenes.SceneSpec) -> scenes.SceneInfo:
+    """Cached :func:`ocm_app.scenes.scene_info`."""
+    return scenes.scene_info(spec)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def display_read(spec: scenes.SceneSpec, max_px: int) -> npt.NDArray[np.float32]:
+    """Cached :func:`ocm_app.scenes.read_display`."""
+    return scenes.read_display(spec, max_px)
+
+
+@st.cache_data(show_spinner="Reading the scene...", max_entries=16)
+def inference_read(spec: scenes.SceneSpec, shape: tuple[int, int]) -> tuple[
+        npt.NDArray[np.float32], Affine, str | None, float | None]:
+    """Cached :func:`ocm_app.scenes.read_inference_array`."""
+    return scenes.read_inference_array(spec, shape)

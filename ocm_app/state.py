@@ -1,0 +1,120 @@
+"""Typed accessors for ``st.session_state``: one constant per key, nothing else touches the keys.
+
+Everything here is per browser session, so two users never see each other's scenes or
+results. Widget keys shared across pages (the sidebar's) are listed too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Final
+
+import streamlit as st
+
+from ocm_app import config
+from ocm_app.runs import RunOptions, RunResult
+from ocm_app.scenes import Bands
+
+# Widget keys (sidebar, shared by every page).
+SCENE_SOURCE: Final = "scene_source"
+SAMPLE_KEY: Final = "scene_sample"
+UPLOAD_FILES: Final = "scene_upload"
+UPLOAD_SENSOR: Final = "upload_sensor"
+BASEMAP: Final = "basemap"
+MODEL_SOURCE: Final = "model_source"
+DEVICE: Final = "device"
+DTYPE: Final = "dtype"
+
+# Data keys.
+_SESSION_DIR: Final = "ocm.session_dir"
+_MAPPINGS: Final = "ocm.mappings"
+_OPTIONS: Final = "ocm.options"
+_RUN: Final = "ocm.run_result"
+_RESULTS: Final = "ocm.results"
+
+SESSION_MAX_AGE_S: Final = 24 * 3600
+
+
+def session_dir() -> Path:
+    """This session's private temporary folder (uploads, exports); created on first use."""
+    path = st.session_state.get(_SESSION_DIR)
+    if path is None or not Path(path).is_dir():
+        _sweep_old_sessions()
+        path = str(config.temp_root() / "sessions" / uuid.uuid4().hex)
+        Path(path).mkdir(parents=True, exist_ok=True)
+        st.session_state[_SESSION_DIR] = path
+    return Path(path)
+
+
+def _sweep_old_sessions() -> None:
+    root = config.temp_root() / "sessions"
+    if not root.is_dir():
+        return
+    cutoff = time.time() - SESSION_MAX_AGE_S
+    for child in root.iterdir():
+        try:
+            if child.is_dir() and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def mapping(scene_key: str) -> tuple[str | None, Bands | None, int | None] | None:
+    """The sensor / band mapping the user chose for a scene, or ``None`` for its default."""
+    found: dict[str, Any] = st.session_state.get(_MAPPINGS, {})
+    return found.get(scene_key)
+
+
+def set_mapping(scene_key: str, sensor: str | None, bands: Bands | None, blue: int | None) -> None:
+    """Remember the mapping chosen for a scene."""
+    found = dict(st.session_state.get(_MAPPINGS, {}))
+    found[scene_key] = (sensor, bands, blue)
+    st.session_state[_MAPPINGS] = found
+
+
+def options() -> RunOptions:
+    """The inference settings last chosen on the Run page (defaults otherwise)."""
+    value = st.session_state.get(_OPTIONS)
+    return value if isinstance(value, RunOptions) else RunOptions()
+
+
+def set_options(value: RunOptions) -> None:
+    """Remember the inference settings."""
+    st.session_state[_OPTIONS] = value
+
+
+def run_result() -> RunResult | None:
+    """The Run page's last result in this session."""
+    value = st.session_state.get(_RUN)
+    return value if isinstance(value, RunResult) else None
+
+
+def set_run_result(value: RunResult | None) -> None:
+    """Store (or clear) the Run page's result."""
+    st.session_state[_RUN] = value
+
+
+def result(name: str) -> Any:
+    """A page's stored result (``None`` when absent)."""
+    return st.session_state.get(_RESULTS, {}).get(name)
+
+
+def set_result(name: str, value: Any) -> None:
+    """Store a page's result for this session."""
+    found = dict(st.session_state.get(_RESULTS, {}))
+    found[name] = value
+    st.session_state[_RESULTS] = found
+
+
+def basemap() -> bool:
+    """Whether the user turned the online basemap on."""
+    return bool(st.session_state.get(BASEMAP, False))
+
+
+def model_choice() -> tuple[str, str, str]:
+    """``(source, device, dtype)`` of the models to use."""
+    return (str(st.session_state.get(MODEL_SOURCE, "default")), str(st.session_state.get(DEVICE, "auto")),
+            str(st.session_state.get(DTYPE, "auto")))

@@ -1,0 +1,220 @@
+"""Widget groups shared by the pages: the sidebar, scene selection, options, progress, errors.
+
+Pages call these and stay free of numerics. Errors from the engine (``OcmError``) are shown
+with ``st.error`` and the engine's message; anything else surfaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from ocm_engine import SENSORS, Ensemble
+from ocm_engine.errors import OcmError, SceneReadError
+from ocm_engine.resolution import RESOLUTION_GUIDANCE
+
+from ocm_app import config, resources, samples, scenes, state
+from ocm_app.runs import RunOptions, RunResult, run_array
+
+MANUAL = "manual"
+SOURCES = ("Sample gallery", "Upload")
+
+
+# ----------------------------------------------------------------------------- sidebar
+def sidebar() -> None:
+    """The shared sidebar: scene source, model, basemap (rendered by ``app.py`` on every page)."""
+    with st.sidebar:
+        st.subheader("Scene")
+        source = st.radio("Scene from", SOURCES, key=state.SCENE_SOURCE, horizontal=True)
+        if source == SOURCES[0]:
+            gallery = resources.sample_list(str(config.samples_dir()))
+            labels = {s.key: s.label for s in gallery}
+            key = st.selectbox("Sample scene", list(labels), format_func=labels.__getitem__,
+                               key=state.SAMPLE_KEY)
+            chosen = next((s for s in gallery if s.key == key), gallery[0])
+            st.caption(chosen.description)
+            if len(gallery) == 1:
+                st.caption(f"No samples folder found at `{config.samples_dir()}` (set "
+                           f"`{config.SAMPLES_ENV}`): only the built-in scene is listed.")
+        else:
+            st.file_uploader(
+                "GeoTIFF: one multiband file, or one file per band",
+                type=[s.lstrip(".") for s in config.UPLOAD_SUFFIXES], accept_multiple_files=True,
+                key=state.UPLOAD_FILES,
+                help=f"Up to {config.MAX_UPLOAD_MB} MB per file. Files stay in this session only.",
+            )
+            keys = ["auto", *SENSORS]
+            st.selectbox("Sensor of the upload", keys, key=state.UPLOAD_SENSOR,
+                         format_func=lambda k: "Guess (or map bands on the Run page)" if k == "auto"
+                         else SENSORS[k].label)
+        st.subheader("Model")
+        st.selectbox("Weights", list(resources.MODEL_SOURCES), key=state.MODEL_SOURCE,
+                     format_func=resources.MODEL_SOURCES.__getitem__)
+        col1, col2 = st.columns(2)
+        col1.selectbox("Device", resources.devices(), key=state.DEVICE)
+        col2.selectbox("Precision", ["auto", "fp32", "bf16", "fp16"], key=state.DTYPE)
+        st.toggle("Basemap (needs internet)", key=state.BASEMAP,
+                  help="Maps work offline without it: every layer is the app's own rendering.")
+
+
+def _saved_uploads() -> list[tuple[str, Path]]:
+    files = st.session_state.get(state.UPLOAD_FILES) or []
+    folder = state.session_dir()
+    saved: list[tuple[str, Path]] = []
+    for upload in files:
+        data = upload.getvalue()
+        if len(data) > config.MAX_UPLOAD_MB * 1024 * 1024:
+            raise SceneReadError(f"{upload.name} is {len(data) / 1e6:.0f} MB, over the app's "
+                                 f"{config.MAX_UPLOAD_MB} MB limit. Crop it, or use `ocm predict`.")
+        digest = hashlib.sha256(data).hexdigest()[:20]
+        # The user's file name is never used as a path: only a digest and a safe suffix.
+        path = folder / f"upload_{digest}{scenes.safe_suffix(upload.name)}"
+        if not path.exists():
+            path.write_bytes(data)
+        saved.append((str(upload.name), path))
+    return saved
+
+
+def current_scene() -> scenes.SceneSpec | None:
+    """The scene chosen in the sidebar with the mapping chosen on the Run page.
+
+    Shows ``st.error`` for bad uploads and returns ``None`` when there is no usable scene.
+    """
+    if st.session_state.get(state.SCENE_SOURCE, SOURCES[0]) == SOURCES[1]:
+        try:
+            saved = _saved_uploads()
+            if not saved:
+                st.info("Upload a GeoTIFF in the sidebar (or switch to the sample gallery).")
+                return None
+            sensor = st.session_state.get(state.UPLOAD_SENSOR, "auto")
+            key = "upload:" + "+".join(p.stem for _, p in saved)
+            spec = scenes.upload_spec(key, saved, None if sensor == "auto" else sensor)
+        except OcmError as err:
+            st.error(str(err))
+            return None
+    else:
+        gallery = resources.sample_list(str(config.samples_dir()))
+        key = st.session_state.get(state.SAMPLE_KEY)
+        spec = next((s for s in gallery if s.key == key), gallery[0])
+    chosen = state.mapping(spec.key)
+    if chosen is not None:
+        spec = spec.with_mapping(*chosen)
+    return spec
+
+
+def scene_header(spec: scenes.SceneSpec) -> scenes.SceneInfo | None:
+    """A one-line summary of the scene; ``None`` (after ``st.error``) when it cannot be read."""
+    try:
+        info = resources.scene_info(spec)
+    except OcmError as err:
+        st.error(str(err))
+        return None
+    res = f"{info.resolution_m:.3g} m" if math.isfinite(info.resolution_m) else "unknown resolution"
+    st.caption(f"**{spec.label}** · {info.width} x {info.height} px · {res} · "
+               f"{info.crs or 'no CRS'} · {info.dtype} · mapping: {mapping_text(spec)}")
+    return info
+
+
+def mapping_text(spec: scenes.SceneSpec) -> str:
+    """The mapping in words."""
+    if spec.sensor and spec.bands is None:
+        return SENSORS[spec.sensor].label
+    try:
+        bands = scenes.resolve_bands(spec)
+    except OcmError:
+        bands = None
+    if bands is None:
+        return "guessed from the band count"
+    unit = "file" if spec.multi_file else "band"
+    nir = "zeros" if bands[2] is None else f"{unit} {bands[2]}"
+    return f"R={unit} {bands[0]}, G={unit} {bands[1]}, NIR={nir}"
+
+
+# ----------------------------------------------------------------------------- models
+def ensemble_or_error() -> Ensemble | None:
+    """The chosen ensemble, or ``None`` after an ``st.error`` explaining why it cannot load."""
+    try:
+        return resources.get_ensemble(*state.model_choice())
+    except OcmError as err:
+        st.error(f"The model could not be loaded: {err}", icon=":material/error:")
+        return None
+
+
+# ----------------------------------------------------------------------------- options
+def resolution_slider(info: scenes.SceneInfo, key: str, label: str = "Inference resolution (m)") -> float | None:
+    """Resolution choice (5-50 m, never finer than the source) with the guidance text.
+
+    Returns:
+        The resolution, or ``None`` to use the source's own (coarser than 50 m or unknown).
+    """
+    source = info.resolution_m
+    if not math.isfinite(source):
+        st.info("The scene has no usable CRS, so its resolution is unknown: it is inferred on its own grid.")
+        return None
+    if source > 50:
+        st.warning(f"This scene is {source:.3g} m, coarser than the 50 m the models were validated for; "
+                   "it is inferred at its own resolution (imagery is never upsampled).")
+        return None
+    low = max(5, math.ceil(source - 1e-6))
+    default = max(low, min(50, math.ceil(max(source, 10))))
+    value = st.slider(label, min_value=low, max_value=50, value=default, step=1, key=key,
+                      help=RESOLUTION_GUIDANCE)
+    st.caption(RESOLUTION_GUIDANCE)
+    return float(value)
+
+
+def advanced_options(prefix: str, stored: RunOptions) -> RunOptions:
+    """Patch / overlap / batch size inputs (device and precision are in the sidebar)."""
+    c1, c2, c3 = st.columns(3)
+    patch = c1.number_input("Patch (px)", 32, 2000, stored.patch_px, step=32, key=f"{prefix}.patch")
+    overlap = c2.number_input("Overlap (px)", 0, 1000, stored.overlap_px, step=10, key=f"{prefix}.overlap")
+    batch = c3.number_input("Batch (0 = auto)", 0, 64, stored.batch_size or 0, key=f"{prefix}.batch")
+    st.caption("Defaults match the reference: 1000 px patches, 300 px overlap. Patches shrink to fit "
+               "small images; accuracy needs about 96 px of context. Device and precision: sidebar.")
+    return RunOptions(stored.resolution_m, int(patch), int(min(overlap, patch // 2)), int(batch) or None)
+
+
+# ----------------------------------------------------------------------------- running
+def progress_callback(label: str) -> Callable[[int, int], None]:
+    """A ``callback(done, total)`` drawing an ``st.progress`` bar."""
+    bar = st.progress(0.0, text=label)
+
+    def update(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{label} {done}/{total} patches")
+
+    return update
+
+
+def run_scene(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble, label: str,
+              return_probabilities: bool = True) -> RunResult | None:
+    """Read (cached) and predict a scene with a progress bar; ``None`` after ``st.error``."""
+    try:
+        info = resources.scene_info(spec)
+        resolution = scenes.inference_resolution(info, options.resolution_m)
+        shape = scenes.inference_shape(info, resolution)
+        image, transform, crs, nodata = resources.inference_read(spec, shape)
+        return run_array(spec, options, ensemble, image, transform, crs, nodata, resolution,
+                         info.resolution_m, progress_callback(label), return_probabilities)
+    except OcmError as err:
+        st.error(str(err))
+        return None
+
+
+def show_warnings(result: RunResult) -> None:
+    """The engine's warnings of a run, as ``st.warning``."""
+    for text in result.warnings:
+        st.warning(text, icon=":material/warning:")
+
+
+def samples_root() -> Path:
+    """The samples folder."""
+    return config.samples_dir()
+
+
+def unsafe_path_error() -> type[Exception]:
+    """The error raised for paths leaving the samples folder."""
+    return samples.UnsafePathError

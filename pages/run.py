@@ -1,0 +1,158 @@
+"""Run: pick a scene, check the band mapping, choose a resolution, run, explore the result."""
+
+import streamlit as st
+
+from ocm_engine import CLASS_LABELS, CLASS_NAMES, SENSORS
+from ocm_engine.errors import OcmError
+
+from ocm_app import config, maps, render, resources, scenes, state, widgets
+from ocm_app.runs import RunOptions, download_name, export_bytes
+
+st.title("Cloud and shadow mask")
+st.caption("Sensor-agnostic: any product's Red, Green and NIR bands, z-scored patch by patch.")
+
+spec = widgets.current_scene()
+info = widgets.scene_header(spec) if spec else None
+if spec is None or info is None:
+    st.stop()
+
+# --- band mapping with a live preview -------------------------------------------------------
+st.subheader("1. Bands")
+left, right = st.columns([2, 3])
+with left:
+    presets = [widgets.MANUAL, *SENSORS]
+    current = spec.sensor if spec.sensor in SENSORS and spec.bands is None else widgets.MANUAL
+    preset = st.selectbox("Sensor preset", presets, index=presets.index(current),
+                          key=f"run.sensor.{spec.key}",
+                          format_func=lambda k: "Map bands by hand" if k == widgets.MANUAL else SENSORS[k].label)
+    try:
+        choices = scenes.band_choices(spec)
+        if preset == widgets.MANUAL:
+            guess = scenes.resolve_bands(spec) or (1, 2, min(4, len(choices)) if len(choices) >= 3 else None)
+            options = list(range(1, len(choices) + 1))
+            label = choices.__getitem__
+
+            def pick(name: str, default: int | None, allow_none: bool = False) -> int | None:
+                opts: list[int | None] = [*options, None] if allow_none else list(options)
+                index = opts.index(default) if default in opts else 0
+                return st.selectbox(name, opts, index=index, key=f"run.{name}.{spec.key}",
+                                    format_func=lambda v: "none" if v is None else label(v - 1))
+
+            red = pick("Red", guess[0])
+            green = pick("Green", guess[1])
+            nir = pick("NIR", guess[2], allow_none=True)
+            blue = pick("Blue (display only)", spec.blue, allow_none=True)
+            spec = spec.with_mapping(None, (int(red or 1), int(green or 1), nir), blue)
+        else:
+            base = spec.with_mapping(preset, None, None)
+            spec = base.with_mapping(preset, None, scenes.default_blue(base))
+            st.caption(SENSORS[preset].notes)
+        scenes.check_spec(spec)
+    except OcmError as err:
+        st.error(str(err))
+        st.stop()
+    state.set_mapping(spec.key, spec.sensor, spec.bands, spec.blue)
+    st.caption(f"Mapping: {widgets.mapping_text(spec)}")
+with right:
+    try:
+        preview = resources.display_read(spec, config.PREVIEW_MAX_PX)
+    except OcmError as err:
+        st.error(str(err))
+        st.stop()
+    c1, c2 = st.columns(2)
+    true_note = "" if spec.blue else " (no Blue band: Green shown as blue)"
+    c1.image(render.composite(preview, (0, 1, 2)), caption=f"True colour{true_note}", width="stretch")
+    c2.image(render.composite(preview, (3, 0, 1)), caption="False colour (NIR, Red, Green)", width="stretch")
+    st.caption("Vegetation is red in false colour when NIR is mapped right; clouds are white in both.")
+
+# --- resolution and options --------------------------------------------------------------------
+st.subheader("2. Resolution")
+resolution = widgets.resolution_slider(info, key="run.resolution")
+with st.expander("Advanced: patch, overlap, batch"):
+    opts = widgets.advanced_options("run", state.options())
+opts = RunOptions(resolution, opts.patch_px, opts.overlap_px, opts.batch_size)
+state.set_options(opts)
+
+st.subheader("3. Run")
+if st.button("Run cloud mask", type="primary", key="run.button", icon=":material/play_arrow:"):
+    ensemble = widgets.ensemble_or_error()
+    if ensemble is not None:
+        result = widgets.run_scene(spec, opts, ensemble, "Masking...")
+        if result is not None:
+            state.set_run_result(result)
+            state.set_result("run.exports", None)
+
+result = state.run_result()
+if result is None:
+    st.info("Press **Run cloud mask** to see the result on the map.")
+    st.stop()
+if result.spec.key != spec.key:
+    st.info(f"Showing the last result ({result.spec.label}); run again for the scene selected now.")
+
+# --- result ----------------------------------------------------------------------------------------
+pred = result.prediction
+widgets.show_warnings(result)
+pct = pred.class_percentages
+cols = st.columns(6)
+cols[0].metric("Cloud", f"{pred.cloud_percent:.1f} %")
+for col, name, label in zip(cols[1:5], CLASS_NAMES[1:] + CLASS_NAMES[:1], CLASS_LABELS[1:] + CLASS_LABELS[:1],
+                            strict=True):
+    col.metric(label, f"{pct[name]:.1f} %")
+cols[5].metric("Time", f"{result.seconds:.1f} s")
+res_text = f"{result.resolution_m:g} m" if result.resolution_m == result.resolution_m else "source grid"
+st.caption(f"{result.shape[1]} x {result.shape[0]} px at {res_text} · nodata {pred.nodata_percent:.1f} % · "
+           f"{pred.model} · patch {pred.extra.get('patch_px')} px, overlap {pred.extra.get('overlap_px')} px · "
+           f"{pred.extra.get('device')} {pred.extra.get('dtype')}")
+
+opacity = st.slider("Mask opacity", 0.0, 1.0, 0.6, 0.05, key="run.opacity")
+show_clear = st.checkbox("Colour clear pixels (black)", value=False, key="run.show_clear")
+display = resources.display_read(result.spec, config.DISPLAY_MAX_PX)
+shape = display.shape[1:]
+classes = render.resize_to(pred.classes, shape) if max(pred.classes.shape) > config.DISPLAY_MAX_PX else pred.classes
+valid = render.resize_to(pred.valid, classes.shape)
+georef = maps.georef_of(result.transform, result.shape, result.crs)
+true_colour = maps.Layer("True colour", render.composite(display, (0, 1, 2)), smooth=True)
+mask_layer = maps.Layer("Class mask", render.class_rgba(classes, valid, clear_transparent=not show_clear),
+                        opacity=opacity)
+layers = [true_colour, maps.Layer("False colour", render.composite(display, (3, 0, 1)), show=False, smooth=True),
+          mask_layer]
+if pred.probabilities is not None:
+    probs = render.resize_to(pred.probabilities, classes.shape)
+    for i, label in enumerate(CLASS_LABELS):
+        layers.append(maps.Layer(f"P({label.lower()})", render.ramp_rgba(probs[i], valid), show=False,
+                                 opacity=0.85))
+legend = maps.Legend(colorbars=(maps.Colorbar("Probability layers P(...)", render.PROBABILITY_CMAP),),
+                     title="Classes")
+if result.crs is None:
+    st.caption("The scene has no CRS: it is drawn on a local grid, not at its real place on Earth.")
+tab_map, tab_swipe = st.tabs(["Map", "Swipe: image | mask"])
+with tab_map:
+    maps.show_map(maps.scene_map(layers, georef, legend=legend, basemap=state.basemap()))
+with tab_swipe:
+    opaque_mask = maps.Layer("Class mask", render.class_rgba(classes, valid), opacity=1.0)
+    maps.show_map(maps.swipe_map(true_colour, opaque_mask, georef, legend=maps.Legend(title="Classes"),
+                                 basemap=state.basemap()))
+
+st.subheader("Class percentages")
+table = {"class": list(CLASS_LABELS), "percent of valid pixels": [round(pct[n], 2) for n in CLASS_NAMES]}
+st.dataframe(table, hide_index=True, key="run.percentages", on_select="ignore")
+
+st.subheader("Downloads")
+stored = state.result("run.exports")
+if stored is None or stored[0] is not result:
+    stored = (result, export_bytes(result, state.session_dir()))
+    state.set_result("run.exports", stored)
+files = stored[1]
+d1, d2, d3, d4 = st.columns(4)
+d1.download_button("Class GeoTIFF", files["classes.tif"], download_name(result.spec, "classes.tif"),
+                   "image/tiff", key="dl.classes", icon=":material/download:")
+if "probabilities.tif" in files:
+    d2.download_button("Probabilities GeoTIFF", files["probabilities.tif"],
+                       download_name(result.spec, "probabilities.tif"), "image/tiff", key="dl.probabilities",
+                       icon=":material/download:")
+d3.download_button("PNG preview", files["mask.png"], download_name(result.spec, "mask.png"), "image/png",
+                   key="dl.png", icon=":material/download:")
+d4.download_button("JSON statistics", files["stats.json"], download_name(result.spec, "stats.json"),
+                   "application/json", key="dl.json", icon=":material/download:")
+st.caption("Outputs are on the inference grid (georeferenced). For full-resolution outputs of large "
+           "scenes use `ocm predict`.")

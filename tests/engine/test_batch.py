@@ -1,0 +1,255 @@
+"""ocm_engine.batch: scene lists, per-worker model cache, a real 2-worker LocalCluster, worker kill, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rasterio
+import torch
+from rasterio.transform import from_origin
+
+from ocm_engine.batch import (
+    BatchScene,
+    SceneJob,
+    SceneListError,
+    process_scene,
+    read_stac_items,
+    resolve_scenes,
+    run_batch,
+)
+from ocm_engine.batch.worker import model_loads
+from ocm_engine.errors import ModelLoadError
+
+from tests.conftest import synthetic_scene
+
+distributed = pytest.importorskip("distributed")
+
+REPO = Path(__file__).resolve().parents[2]
+OPTIONS = dict(bands=(3, 2, 4), patch_px=64, overlap_px=16, png=False, progress=False)
+
+
+def write_scene(path: Path, seed: int = 0, bands: int = 4) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = synthetic_scene(bands, 96, 128, "uint16", seed=seed)
+    with rasterio.open(path, "w", driver="GTiff", width=128, height=96, count=bands, dtype="uint16",
+                       nodata=0, crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10)) as dst:
+        dst.write(array)
+    return path
+
+
+def outputs_of(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if "_ocm" in p.name)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from safetensors.torch import save_file
+
+    from ocm_engine.models.registry import build_member
+
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(1)
+    for i in range(2):
+        member = build_member("test_resnet")
+        save_file({k: v.contiguous() for k, v in member.state_dict().items()},
+                  str(folder / f"member{i}_test_resnet.safetensors"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real LocalCluster: 2 worker processes, 1 thread each."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
+        c.wait_for_workers(2, timeout=120)
+        yield c
+
+
+# --- scene lists (no cluster) -------------------------------------------------------------
+
+
+def test_same_file_names_in_two_folders_get_distinct_deterministic_ids(tmp_path):
+    a = write_scene(tmp_path / "a" / "scene.tif")
+    b = write_scene(tmp_path / "b" / "scene.tif")
+    c = write_scene(tmp_path / "b" / "other.tif")
+    first = resolve_scenes([a, b, c, a])  # `a` twice: processed once
+    assert [s.inputs for s in first] == [(str(a),), (str(b),), (str(c),)]
+    ids = [s.scene_id for s in first]
+    assert len(set(ids)) == 3 and ids[2] == "other"
+    assert ids[0].startswith("scene-") and ids[1].startswith("scene-")
+    by_glob = {s.inputs: s.scene_id for s in resolve_scenes(str(tmp_path / "*" / "*.tif"))}
+    assert by_glob == {s.inputs: s.scene_id for s in first}  # same names whichever way listed
+
+
+def test_csv_and_stac_lists(tmp_path):
+    write_scene(tmp_path / "x.tif")
+    for band in ("B04", "B03", "B08"):
+        write_scene(tmp_path / "t1" / f"T1_{band}.tif", bands=1)
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_text("id,href,sensor\nfirst,x.tif,\n,t1,sentinel2_l2a_b08\n"
+                        ",https://example.com/data/remote.tif?sig=1,\n")
+    scenes = resolve_scenes(csv_path)
+    assert [s.scene_id for s in scenes] == ["first", "t1", "remote"]
+    assert len(scenes[1].inputs) == 3 and scenes[1].sensor == "sentinel2_l2a_b08"
+    assert scenes[2].inputs == ("/vsicurl/https://example.com/data/remote.tif?sig=1",)
+
+    items = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "S2A_T1", "assets": {
+            "red": {"href": "t1/T1_B04.tif"}, "green": {"href": "t1/T1_B03.tif"},
+            "nir": {"href": str(tmp_path / "t1" / "T1_B08.tif")}, "visual": {"href": "x.tif"}}},
+        {"type": "Feature", "id": "S2A_T2", "assets": {
+            "red": {"href": "s3://bucket/B04.tif"}, "green": {"href": "s3://bucket/B03.tif"},
+            "nir": {"href": "s3://bucket/B08.tif"}, "visual": {"href": "x.tif"}}},
+    ]}
+    stac = tmp_path / "items.json"
+    stac.write_text(json.dumps(items))
+    per_band = resolve_scenes(stac)
+    assert [s.scene_id for s in per_band] == ["S2A_T1", "S2A_T2"]
+    assert per_band[0].bands == (1, 2, 3) and per_band[0].inputs[0] == str(tmp_path / "t1" / "T1_B04.tif")
+    assert per_band[1].inputs[2] == "/vsis3/bucket/B08.tif"
+    multiband = read_stac_items(stac, assets=["visual"])
+    assert multiband[0].inputs == (str(tmp_path / "x.tif"),) and multiband[0].bands is None
+    with pytest.raises(SceneListError, match="lacks \\['swir'\\]"):
+        read_stac_items(stac, assets=["red", "green", "swir"])
+
+
+def test_bad_lists_raise_actionable_errors(tmp_path):
+    with pytest.raises(SceneListError, match="matches no files"):
+        resolve_scenes(str(tmp_path / "*.tif"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,size\na,1\n")
+    with pytest.raises(SceneListError, match="expected one of"):
+        resolve_scenes(bad)
+    with pytest.raises(SceneListError, match="empty"):
+        resolve_scenes([])
+    with pytest.raises(ModelLoadError, match="model source"):
+        run_batch([write_scene(tmp_path / "s.tif")], tmp_path / "out", model=object())  # type: ignore[arg-type]
+
+
+def test_process_scene_redoes_half_written_outputs_and_caches_models(tmp_path, weights):
+    scene = resolve_scenes(write_scene(tmp_path / "in" / "s.tif"))[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    # what a worker killed while writing leaves: a class GeoTIFF without its JSON, and a .partial
+    (out / "s_ocm.tif").write_bytes(b"half written")
+    (out / "s_ocm.json.partial").write_text("{")
+    job = SceneJob(str(out), str(weights), bands=(3, 2, 4), patch_px=64, overlap_px=16, png=False,
+                   device="cpu")
+    first = process_scene(scene, job)
+    assert first.status == "done", first.error
+    assert outputs_of(out) == ["s_ocm.json", "s_ocm.tif"]
+    with rasterio.open(out / "s_ocm.tif") as ds:
+        assert ds.read(1).shape == (96, 128)
+    again = process_scene(scene, job)
+    assert again.status == "skipped" and again.cloud_percent == first.cloud_percent
+    assert model_loads().count((str(weights), "cpu", "")) == 1
+
+
+# --- a real 2-worker LocalCluster ----------------------------------------------------------
+
+
+def test_batch_on_two_workers_reports_failures_and_skips_on_rerun(tmp_path, weights, client):
+    scenes = [write_scene(tmp_path / "in" / f"s{i}.tif", seed=i) for i in range(4)]
+    (tmp_path / "in" / "corrupt.tif").write_bytes(b"not a tiff")
+    missing = tmp_path / "in" / "missing.tif"
+    seen: list[tuple[str, int, int]] = []
+    out = tmp_path / "out"
+    result = run_batch([*scenes, tmp_path / "in" / "corrupt.tif", missing], out, model=weights,
+                       scheduler=client, on_scene=lambda r, i, n: seen.append((r.scene_id, i, n)),
+                       **OPTIONS)
+    status = {r.scene_id: r.status for r in result.scenes}
+    assert status == {"s0": "done", "s1": "done", "s2": "done", "s3": "done",
+                      "corrupt": "failed", "missing": "failed"}
+    failed = {r.scene_id: r.error for r in result.failed}
+    assert failed["corrupt"].startswith("SceneReadError") and "missing.tif" in failed["missing"]
+    assert sorted(i for _, i, _ in seen) == list(range(1, 7)) and {n for *_, n in seen} == {6}
+    rows = list(csv.DictReader(result.summary_csv.open()))
+    assert [r["scene_id"] for r in rows] == ["s0", "s1", "s2", "s3", "corrupt", "missing"]
+    assert 0.0 <= float(rows[0]["cloud_percent"]) <= 100.0 and float(rows[0]["seconds"]) > 0
+    assert json.loads(result.summary_json.read_text())["batch"]["failed"] == 2
+    # models loaded once per worker process, however many scenes it ran
+    loads = client.run(model_loads)
+    assert all(v.count((str(weights), "", "")) <= 1 for v in loads.values())
+    assert sum(v.count((str(weights), "", "")) for v in loads.values()) >= 1
+
+    stamp = {p: p.stat().st_mtime_ns for p in out.glob("s*_ocm.*")}
+    rerun = run_batch([*scenes, missing], out, model=weights, scheduler=client, **OPTIONS)
+    assert [r.status for r in rerun.scenes] == ["skipped"] * 4 + ["failed"]
+    assert rerun.scenes[0].cloud_percent == result.scenes[0].cloud_percent
+    assert {p: p.stat().st_mtime_ns for p in out.glob("s*_ocm.*")} == stamp
+
+
+def test_worker_killed_mid_batch_then_rerun_has_each_scene_once(tmp_path, weights, client):
+    marker = tmp_path / "killed-once"
+    out = tmp_path / "out"
+
+    class KillOnce(distributed.WorkerPlugin):
+        """Dies (like an OOM kill) when it starts the `kill_me` scene, once, after half-writing it."""
+
+        name = "ocm-test-kill-once"
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and "kill_me" in str(key) and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                out.mkdir(exist_ok=True)
+                (out / "kill_me_ocm.tif.partial").write_bytes(b"half")
+                os._exit(1)
+
+    scenes = [write_scene(tmp_path / "in" / f"s{i}.tif", seed=i) for i in range(3)]
+    scenes.insert(1, write_scene(tmp_path / "in" / "kill_me.tif", seed=9))
+    client.register_plugin(KillOnce())
+    try:
+        first = run_batch(scenes, out, model=weights, scheduler=client, **OPTIONS)
+    finally:
+        client.unregister_worker_plugin(KillOnce.name)
+    assert marker.exists(), "the worker was not killed"
+    # Dask re-ran the killed scene on the surviving worker; nothing is half-written
+    assert {r.scene_id: r.status for r in first.scenes} == dict.fromkeys(["s0", "kill_me", "s1", "s2"], "done")
+    rerun = run_batch(scenes, out, model=weights, scheduler=client, **OPTIONS)
+    assert [r.status for r in rerun.scenes] == ["skipped"] * 4
+    expected = sorted(f"{s}_ocm.{ext}" for s in ("s0", "kill_me", "s1", "s2") for ext in ("json", "tif"))
+    assert outputs_of(out) == expected  # each scene exactly once, no .partial files
+    rows = list(csv.DictReader(rerun.summary_csv.open()))
+    assert sorted(r["scene_id"] for r in rows) == sorted(["s0", "kill_me", "s1", "s2"])
+    client.wait_for_workers(2, timeout=120)
+
+
+def test_cli_batch_subprocess(tmp_path, weights, client):
+    for i in range(2):
+        write_scene(tmp_path / "in" / f"c{i}.tif", seed=i)
+    (tmp_path / "in" / "broken.tif").write_bytes(b"nope")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "ocm_engine.cli", "batch", str(tmp_path / "in" / "*.tif"),
+           "-o", str(tmp_path / "out"), "--weights", str(weights), "--scheduler",
+           client.scheduler.address, "--bands", "3,2,4", "--patch", "64", "--overlap", "16", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # one scene failed
+    assert "2 done, 0 skipped, 1 failed" in proc.stdout
+    assert "failed: broken: SceneReadError" in proc.stderr
+    assert (tmp_path / "out" / "c0_ocm.png").is_file()
+    proc = subprocess.run([*cmd[:5], str(tmp_path / "in" / "c*.tif"), *cmd[6:]], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0 and "0 done, 2 skipped, 0 failed" in proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_batch_starts_its_own_local_cluster(tmp_path, weights):
+    write_scene(tmp_path / "in" / "only.tif")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ocm_engine.cli", "batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+         "--weights", str(weights), "--workers", "1", "--bands", "3,2,4", "--patch", "64",
+         "--overlap", "16"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 done" in proc.stdout and "Dask" in proc.stderr
+
+
+def test_batch_scene_objects_pass_through():
+    scene = BatchScene("custom", ("/data/x.tif",), (1, 2, 3), "landsat8_9_oli")
+    assert resolve_scenes([scene]) == [scene] and scene.source == "/data/x.tif"
