@@ -5,9 +5,9 @@ Run with ``streamlit run app.py`` (after ``npm ci`` so Leaflet is served by the 
 
 import streamlit as st
 
-from ocm_app import widgets
+from ocm_app import render, widgets
 
-st.set_page_config(page_title="OCM Studio", page_icon=":material/cloud:", layout="wide")
+st.set_page_config(page_title="OCM Studio", page_icon=render.app_icon(), layout="wide")
 
 PAGES = [
     st.Page("pages/run.py", title="Run", icon=":material/play_arrow:", default=True),

@@ -4,6 +4,8 @@ Environment variables:
     OCM_SAMPLES_DIR: Folder the sample gallery reads (default ``../shared/data`` beside the repo).
     OCM_APP_MAX_PIXELS: Largest inference grid the app processes in memory (default 16 Mpx).
     OCM_APP_TMP: Root of the per-session temporary folders (default: the system temp dir).
+    OCM_APP_MODEL: Weights folder or file the app uses instead of the embedded default
+        (operational installs with their own model; the browser test's tiny model).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ THUMBNAIL_PX: Final = 96
 UPLOAD_SUFFIXES: Final = (".tif", ".tiff", ".jp2", ".vrt", ".img")
 #: Upload limit per file, in MB (Streamlit's own limit is in .streamlit/config.toml).
 MAX_UPLOAD_MB: Final = 200
+
+
+def model_override() -> str | None:
+    """A weights folder/file that replaces the embedded default model (``$OCM_APP_MODEL``)."""
+    return os.environ.get("OCM_APP_MODEL") or None
 
 
 def samples_dir() -> Path:

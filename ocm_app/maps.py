@@ -336,7 +336,7 @@ def georef_of(transform: object, shape: tuple[int, int], crs: str | None) -> Geo
     """Georef of a grid from its affine transform and ``(height, width)``."""
     from rasterio.transform import array_bounds
 
-    south, west, north, east = array_bounds(shape[0], shape[1], transform)
+    west, south, east, north = array_bounds(shape[0], shape[1], transform)
     return Georef((west, south, east, north), crs)
 
 

@@ -132,6 +132,20 @@ def side_by_side(left: RGBA, right: RGBA, gap_px: int = 2) -> RGBA:
     return out
 
 
+def app_icon() -> Image.Image:
+    """The app's favicon, drawn here so no icon is fetched from the internet (64 x 64 RGBA)."""
+    from PIL import ImageDraw
+
+    icon = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.rounded_rectangle((2, 2, 62, 62), 12, fill=(32, 96, 160, 255))
+    for box in ((10, 28, 38, 52), (22, 16, 50, 44), (32, 26, 56, 52)):
+        draw.ellipse(box, fill=(255, 255, 255, 255))
+    draw.rectangle((18, 40, 48, 52), fill=(255, 255, 255, 255))
+    draw.rectangle((10, 52, 56, 56), fill=(60, 60, 60, 200))
+    return icon
+
+
 def resize_to(array: npt.NDArray[np.generic], shape: tuple[int, int]) -> npt.NDArray[np.generic]:
     """Nearest-neighbour resize of ``(h, w)`` or ``(c, h, w)`` to ``shape`` (``(h, w)``)."""
     from ocm_engine.resolution import nearest_index

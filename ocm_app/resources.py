@@ -15,7 +15,7 @@ from rasterio.transform import Affine
 
 from ocm_engine import Ensemble, load_ensemble
 
-from ocm_app import samples, scenes
+from ocm_app import config, samples, scenes
 
 MODEL_SOURCES: dict[str, str] = {
     "default": "Embedded default (ocm_engine/weights)",
@@ -30,6 +30,8 @@ def get_ensemble(source: str = "default", device: str = "auto", dtype: str = "au
     Raises:
         ModelLoadError: Weights missing or unreadable (shown with ``st.error``).
     """
+    if source == "default" and config.model_override():
+        source = str(config.model_override())
     return load_ensemble(source, device=None if device == "auto" else device,
                          dtype=None if dtype == "auto" else dtype)
 

@@ -218,3 +218,57 @@ def samples_root() -> Path:
 def unsafe_path_error() -> type[Exception]:
     """The error raised for paths leaving the samples folder."""
     return samples.UnsafePathError
+
+
+# ----------------------------------------------------------------------------- patch picker
+def patch_picker(overview_rgba: object, shape: tuple[int, int], size_px: int, key: str) -> tuple[float, float]:
+    """Choose a patch centre: click the overview (plotly) or use the two sliders.
+
+    Args:
+        overview_rgba: RGBA overview image ``(h, w, 4)`` of the scene.
+        shape: ``(height, width)`` of the inference grid.
+        size_px: Patch side on the inference grid (for the rectangle drawn).
+        key: Widget key prefix.
+
+    Returns:
+        The centre as fractions ``(down, across)`` of the scene.
+    """
+    import numpy as np
+    import plotly.graph_objects as go
+
+    down_key, across_key, seen_key = f"{key}.down", f"{key}.across", f"{key}.seen"
+    rgba = np.asarray(overview_rgba)
+    h, w = rgba.shape[:2]
+    st.session_state.setdefault(down_key, 50)
+    st.session_state.setdefault(across_key, 50)
+    down = float(st.session_state[down_key]) / 100
+    across = float(st.session_state[across_key]) / 100
+    half_h, half_w = 0.5 * size_px / shape[0] * h, 0.5 * size_px / shape[1] * w
+    fig = go.Figure(go.Image(z=rgba[..., :3], hoverinfo="skip"))
+    steps = 24
+    ys, xs = np.meshgrid((np.arange(steps) + 0.5) * h / steps, (np.arange(steps) + 0.5) * w / steps, indexing="ij")
+    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", hoverinfo="none",
+                             marker={"size": max(6, 360 // steps), "opacity": 0.01, "color": "white"}))
+    cx = min(max(across * w, half_w), w - half_w)
+    cy = min(max(down * h, half_h), h - half_h)
+    fig.add_shape(type="rect", x0=cx - half_w, x1=cx + half_w, y0=cy - half_h, y1=cy + half_h,
+                  line={"color": "yellow", "width": 2})
+    fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
+                      dragmode=False, clickmode="event+select")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"{key}.overview",
+                            config={"displayModeBar": False})
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else []
+    if points:
+        x, y = float(points[0].get("x", 0)), float(points[0].get("y", 0))
+        marker = (round(x, 2), round(y, 2))
+        if st.session_state.get(seen_key) != marker:
+            st.session_state[seen_key] = marker
+            st.session_state[across_key] = int(round(100 * x / w))
+            st.session_state[down_key] = int(round(100 * y / h))
+    c1, c2 = st.columns(2)
+    across_pct = c1.slider("Patch centre, across (%)", 0, 100, key=across_key)
+    down_pct = c2.slider("Patch centre, down (%)", 0, 100, key=down_key)
+    st.caption(f"Click the image to move the patch, or use the sliders (grid {shape[1]} x {shape[0]} px).")
+    return down_pct / 100, across_pct / 100

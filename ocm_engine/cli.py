@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -29,12 +30,20 @@ def _band_list(text: str) -> list[int | None]:
     return values + [None] * (3 - len(values))
 
 
+def _one_line(err: BaseException) -> str:
+    """An error's message on one line (wrapped library messages included)."""
+    return " ".join(str(err).split())
+
+
 def _scene_inputs(raw: str) -> str | list[str]:
     path = Path(raw)
     if path.is_dir():
         files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
         if not files:
-            raise OcmError(f"Folder {path} holds no raster files ({', '.join(RASTER_SUFFIXES)}).")
+            raise OcmError(
+                f"Folder {path} holds no raster files ({', '.join(RASTER_SUFFIXES)}). Pass a raster "
+                "file, or a folder of one scene's single-band files."
+            )
         return files
     return raw
 
@@ -43,6 +52,21 @@ def _predict(args: argparse.Namespace) -> int:
     from ocm_engine.models.ensemble import load_ensemble
     from ocm_engine.pipeline import predict_file
 
+    from ocm_engine.pipeline import scene_stem
+
+    by_stem: dict[str, str] = {}
+    for raw in args.inputs:
+        try:
+            source_files = _scene_inputs(raw)
+        except OcmError:
+            continue  # reported when the scene's turn comes
+        other = by_stem.setdefault(scene_stem(source_files), raw)
+        if other != raw:
+            raise OcmError(
+                f"Inputs {other} and {raw} would both write {scene_stem(source_files)}_ocm.* in "
+                f"{args.output}, and one would replace (or skip) the other. Rename one, or run "
+                "them into different output folders."
+            )
     source = args.weights or "default"
     ensemble = load_ensemble(source, device=args.device, dtype=args.dtype)
     failures = 0
@@ -56,12 +80,18 @@ def _predict(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
             )
         except OutputExistsError as err:
-            print(f"skipped {raw}: outputs exist ({err.args[0].split(' already')[0]}); "
-                  "use --overwrite to redo", file=sys.stderr)
+            print(f"skipped {raw}: {_one_line(err)}", file=sys.stderr)
             continue
         except OcmError as err:
             failures += 1
-            print(f"error: {raw}: {err}", file=sys.stderr)
+            print(f"error: {raw}: {_one_line(err)}", file=sys.stderr)
+            continue
+        except Exception as err:  # a bug must not stop a long batch: report it, go on
+            if os.environ.get("OCM_DEBUG"):
+                raise
+            failures += 1
+            print(f"error: {raw}: unexpected {type(err).__name__}: {_one_line(err)} (a bug in ocm_engine: "
+                  "please report it with this file; OCM_DEBUG=1 shows the traceback)", file=sys.stderr)
             continue
         stats = json.loads(out.with_suffix(".json").read_text())["statistics"]
         print(f"{out}  cloud {stats['cloud_percent']:.1f}%  shadow "
@@ -141,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except OcmError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -52,6 +52,14 @@ class OutputExistsError(OcmError, FileExistsError):
     """An output file exists and overwriting was not asked for."""
 
 
+class SceneListError(OcmError, ValueError):
+    """A scene list (paths, glob, CSV or STAC items) that cannot be turned into scenes."""
+
+
+class BatchError(OcmError, RuntimeError):
+    """A batch could not run at all: no Dask, or no reachable cluster."""
+
+
 class OcmWarning(UserWarning):
     """Base category of the engine's warnings."""
 

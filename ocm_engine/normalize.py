@@ -9,18 +9,22 @@ the models sensor-agnostic.
 from __future__ import annotations
 
 import numpy as np
-import torch
 import numpy.typing as npt
+import torch
 
 from ocm_engine.types import BoolArray, FloatArray
 
 STD_EPS = 1e-8
 
 
+_MASK_ROWS = 512
+
+
 def valid_mask(image: npt.NDArray[np.generic], nodata: float | None = 0.0) -> BoolArray:
     """Return where a pixel holds data.
 
     A pixel is nodata when **all** its bands equal ``nodata``, or when any band is NaN.
+    Works through the rows in blocks, so temporaries stay small for whole scenes.
 
     Args:
         image: Array ``(bands, height, width)``.
@@ -29,14 +33,18 @@ def valid_mask(image: npt.NDArray[np.generic], nodata: float | None = 0.0) -> Bo
     Returns:
         Boolean array ``(height, width)``, ``True`` where the pixel is valid.
     """
-    if image.dtype.kind == "f":
-        finite = np.isfinite(image).all(axis=0)
-    else:
-        finite = np.ones(image.shape[1:], dtype=bool)
-    if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
-        return finite
-    all_nodata = (image == nodata).all(axis=0)
-    return finite & ~all_nodata
+    out = np.empty(image.shape[1:], dtype=bool)
+    check_nodata = not (nodata is None or (isinstance(nodata, float) and np.isnan(nodata)))
+    for top in range(0, image.shape[1], _MASK_ROWS):
+        block = image[:, top : top + _MASK_ROWS]
+        rows = out[top : top + _MASK_ROWS]
+        if block.dtype.kind == "f":
+            np.isfinite(block).all(axis=0, out=rows)
+        else:
+            rows.fill(True)
+        if check_nodata:
+            rows &= ~(block == nodata).all(axis=0)
+    return out
 
 
 def zscore_patch(

@@ -1,3 +1,62 @@
+"""Batch QA: many scenes at once, a sortable table of cloud and shadow cover with thumbnails."""
+
 import streamlit as st
 
-st.title("batch")
+from ocm_engine import SENSORS
+from ocm_engine.errors import OcmError
+
+from ocm_app import batch, config, samples, state, widgets
+from ocm_app.runs import RunOptions
+
+st.title("Batch QA")
+st.markdown("Mask every scene of a folder (or several uploads) and sort them by cloud or shadow cover.")
+
+source = st.radio("Scenes from", ["Samples folder", "Uploads"], horizontal=True, key="batch.source")
+root = config.samples_dir()
+specs = []
+if source == "Samples folder":
+    folder = st.selectbox("Folder (inside the samples folder)", samples.sub_folders(root), key="batch.folder",
+                          format_func=lambda f: f or "(all samples)")
+    try:
+        specs = samples.folder_scenes(root, folder) if root.is_dir() else [samples.builtin_scene()]
+    except samples.UnsafePathError as err:
+        st.error(str(err))
+        st.stop()
+else:
+    files = st.file_uploader("GeoTIFFs (one scene per file)", type=[s.lstrip(".") for s in config.UPLOAD_SUFFIXES],
+                             accept_multiple_files=True, key="batch.uploads")
+    sensor = st.selectbox("Sensor of the uploads", ["auto", *SENSORS], key="batch.sensor",
+                          format_func=lambda k: "Guess from the band count" if k == "auto" else SENSORS[k].label)
+    try:
+        specs = batch.upload_specs(files or [], state.session_dir(), None if sensor == "auto" else sensor)
+    except OcmError as err:
+        st.error(str(err))
+st.caption(f"{len(specs)} scene(s).")
+fixed = st.toggle("Same resolution for every scene", value=False, key="batch.fixed")
+resolution = float(st.slider("Resolution (m)", 10, 50, 30, 10, key="batch.resolution")) if fixed else None
+st.caption("Without a fixed resolution each scene is inferred at its own resolution (at least 10 m).")
+
+if st.button("Run batch", type="primary", key="batch.button", disabled=not specs, icon=":material/play_arrow:"):
+    ensemble = widgets.ensemble_or_error()
+    if ensemble is not None:
+        stored = state.options()
+        opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
+        bar = st.progress(0.0, text="Batch...")
+        rows = []
+        for i, spec in enumerate(specs):
+            bar.progress(i / len(specs), text=f"{i + 1}/{len(specs)}: {spec.label}")
+            rows.append(batch.qa_row(spec, opts, ensemble))
+        bar.progress(1.0, text=f"Done: {len(specs)} scene(s).")
+        state.set_result("batch", rows)
+
+rows = state.result("batch")
+if not rows:
+    st.info("Press **Run batch**.")
+    st.stop()
+failed = [r for r in rows if r["error"]]
+if failed:
+    st.error(f"{len(failed)} scene(s) could not be processed; see the 'error' column.")
+st.dataframe(rows, hide_index=True, key="batch.table", on_select="ignore", column_config=batch.COLUMNS,
+             row_height=70)
+st.download_button("Download CSV", batch.to_csv(rows), "ocm_batch_qa.csv", "text/csv", key="batch.csv",
+                   icon=":material/download:")

@@ -33,7 +33,7 @@ from ocm_engine.batch.worker import (
     scene_outputs,
 )
 from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
-from ocm_engine.errors import ModelLoadError, OcmError
+from ocm_engine.errors import BatchError, ModelLoadError
 from ocm_engine.export import atomic_path, write_json
 
 SUMMARY_NAME = "ocm_batch_summary"
@@ -43,10 +43,6 @@ SUMMARY_FIELDS = (
 )
 #: ``on_scene(result, finished, total)``: called on the client as each scene finishes.
 SceneCallback = Callable[[SceneResult, int, int], None]
-
-
-class BatchError(OcmError, RuntimeError):
-    """The batch could not run at all: no Dask, or no reachable cluster."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +315,7 @@ def _run(todo: list[BatchScene], job: SceneJob, scheduler: Any, n_workers: int |
         address = str(client.scheduler.address)
         if not bar.disable:
             bar.write(f"Dask dashboard: {link}" if link else
-                      f"Dask scheduler: {address} (install bokeh for the dashboard)")
+                      f"Dask scheduler: {address} (install bokeh for the dashboard)", file=sys.stderr)
         run_id = uuid.uuid4().hex[:8]
         futures = {
             client.submit(process_scene, scene, job, key=f"ocm-scene-{scene.scene_id}-{run_id}",
@@ -336,7 +332,7 @@ def _run(todo: list[BatchScene], job: SceneJob, scheduler: Any, n_workers: int |
             results[scene.scene_id] = result
             bar.update(1)
             if result.status == "failed" and not bar.disable:
-                bar.write(f"failed: {scene.scene_id}: {result.error}")
+                bar.write(f"failed: {scene.scene_id}: {result.error}", file=sys.stderr)
             if on_scene is not None:
                 on_scene(result, len(results), total)
     return link, address

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ocm_engine.errors import OcmError
+from ocm_engine.errors import SceneListError
 from ocm_engine.pipeline import scene_stem
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
@@ -38,10 +38,6 @@ _REMOTE = {"http://": "/vsicurl/", "https://": "/vsicurl/", "s3://": "/vsis3/", 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 BandMap = tuple[int | None, int | None, int | None]
-
-
-class SceneListError(OcmError, ValueError):
-    """A scene list (paths, glob, CSV or STAC items) that cannot be turned into scenes."""
 
 
 @dataclass(frozen=True, slots=True)

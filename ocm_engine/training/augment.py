@@ -22,9 +22,7 @@ from ocm_engine.types import FloatArray, UInt8Array
 MAX_UPSAMPLE = 1.11
 
 
-def sample_target_resolution(
-    source_m: float, chip_px: int, source_px: int, rng: np.random.Generator
-) -> float:
+def sample_target_resolution(source_m: float, chip_px: int, source_px: int, rng: np.random.Generator) -> float:
     """Draw a simulated resolution: 9-50 m mostly, sometimes 5 m when the source allows.
 
     Args:
@@ -64,9 +62,7 @@ def rescale_crop(
         Image ``(bands, chip_px, chip_px)`` float32 and labels ``(chip_px, chip_px)`` uint8.
     """
     if image.ndim != 3 or image.shape[1:] != label.shape:
-        raise InvalidImageError(
-            f"Image {image.shape} and labels {label.shape} must be (bands, h, w) and (h, w)."
-        )
+        raise InvalidImageError(f"Image {image.shape} and labels {label.shape} must be (bands, h, w) and (h, w).")
     _, height, width = image.shape
     window = round(chip_px * target_m / source_m)
     win_h, win_w = min(window, height), min(window, width)
@@ -78,15 +74,11 @@ def rescale_crop(
         img = F.interpolate(
             img[None].float(), size=(chip_px, chip_px), mode="bilinear", antialias=True, align_corners=False
         )[0]
-        lab = F.interpolate(lab[None, None].float(), size=(chip_px, chip_px), mode="nearest")[0, 0].to(
-            torch.uint8
-        )
+        lab = F.interpolate(lab[None, None].float(), size=(chip_px, chip_px), mode="nearest")[0, 0].to(torch.uint8)
     return img.numpy().astype(np.float32), lab.numpy().astype(np.uint8)
 
 
-def flip_rotate(
-    image: np.ndarray, label: UInt8Array, rng: np.random.Generator
-) -> tuple[np.ndarray, UInt8Array]:
+def flip_rotate(image: np.ndarray, label: UInt8Array, rng: np.random.Generator) -> tuple[np.ndarray, UInt8Array]:
     """Random 90-degree rotation and horizontal flip, applied to image and labels alike."""
     turns = int(rng.integers(0, 4))
     image = np.rot90(image, turns, axes=(1, 2))
@@ -97,9 +89,7 @@ def flip_rotate(
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
-def add_nodata_edge(
-    image: np.ndarray, label: UInt8Array, rng: np.random.Generator
-) -> tuple[np.ndarray, UInt8Array]:
+def add_nodata_edge(image: np.ndarray, label: UInt8Array, rng: np.random.Generator) -> tuple[np.ndarray, UInt8Array]:
     """Blank everything beyond a random straight line (a swath or tile edge) to 0 / IGNORE."""
     _, height, width = image.shape
     rows, cols = np.mgrid[0:height, 0:width]

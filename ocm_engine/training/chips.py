@@ -40,9 +40,7 @@ class MixConfig:
         max_ignore_fraction: Chips with more unknown pixels are redrawn.
     """
 
-    dataset_weights: dict[str, float] = field(
-        default_factory=lambda: {"ukis": 0.3, "oncloudn": 0.3, "alberta": 0.4}
-    )
+    dataset_weights: dict[str, float] = field(default_factory=lambda: {"ukis": 0.3, "oncloudn": 0.3, "alberta": 0.4})
     p_synth_on_real: float = 0.3
     p_clear_background: float = 0.3
     p_background_synth: float = 0.8
@@ -104,9 +102,7 @@ class ChipSampler:
 
     def _draw(self) -> tuple[FloatArray, UInt8Array]:
         rng = self.rng
-        use_background = bool(self.backgrounds) and (
-            not self.real or rng.random() < self.mix.p_clear_background
-        )
+        use_background = bool(self.backgrounds) and (not self.real or rng.random() < self.mix.p_clear_background)
         if use_background:
             scene = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]
             add_synth = rng.random() < self.mix.p_background_synth
@@ -114,9 +110,7 @@ class ChipSampler:
             scene = self._pick_real()
             add_synth = rng.random() < self.mix.p_synth_on_real
         target_m = sample_target_resolution(scene.resolution_m, self.chip_px, min(scene.image.shape[1:]), rng)
-        image, label = rescale_crop(
-            scene.image[:3], scene.label, scene.resolution_m, target_m, self.chip_px, rng
-        )
+        image, label = rescale_crop(scene.image[:3], scene.label, scene.resolution_m, target_m, self.chip_px, rng)
         if add_synth:
             image, label = add_clouds(image, target_m, rng, base_label=label, config=self.synth)
         product = PRODUCT_RANGES[int(rng.integers(0, len(PRODUCT_RANGES)))]

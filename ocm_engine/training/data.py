@@ -151,9 +151,7 @@ def iter_raw_scenes(root: Path = DEFAULT_DATA_ROOT) -> Iterator[RawScene]:
         SceneReadError: If ``root`` does not exist.
     """
     if not root.is_dir():
-        raise SceneReadError(
-            f"Data folder {root} not found. Pass --data-root pointing at the shared 'data' folder."
-        )
+        raise SceneReadError(f"Data folder {root} not found. Pass --data-root pointing at the shared 'data' folder.")
     for path in sorted((root / "labeled" / "ukis_csmask").glob("*.npz")):
         yield read_ukis(path)
     for folder in sorted((root / "labeled" / "oncloudn").glob("chip_id_*")):
@@ -282,9 +280,7 @@ def load_packed(pack_dir: Path = DEFAULT_PACK_DIR, split: Split | None = None) -
     """
     files = sorted(pack_dir.glob("*.npz"))
     if not files:
-        raise InvalidImageError(
-            f"No packed scenes in {pack_dir}. Run `python -m ocm_engine.training.cli pack` first."
-        )
+        raise InvalidImageError(f"No packed scenes in {pack_dir}. Run `python -m ocm_engine.training.cli pack` first.")
     scenes = []
     for path in files:
         with np.load(path) as data:

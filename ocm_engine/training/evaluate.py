@@ -90,9 +90,7 @@ def parse_label_map(text: str | Mapping[int, str]) -> dict[int, str]:
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")
             if not sep:
-                raise InvalidImageError(
-                    f"Label map entry {part!r} has no '='; write VALUE=CLASS, e.g. '4=cloud'."
-                )
+                raise InvalidImageError(f"Label map entry {part!r} has no '='; write VALUE=CLASS, e.g. '4=cloud'.")
             try:
                 items.append((int(float(key)), value.strip().lower()))
             except ValueError as err:
@@ -157,9 +155,7 @@ def confusion_matrix(
         InvalidImageError: If the arrays differ in shape.
     """
     if reference.shape != predicted.shape:
-        raise InvalidImageError(
-            f"Reference {reference.shape} and prediction {predicted.shape} differ in shape."
-        )
+        raise InvalidImageError(f"Reference {reference.shape} and prediction {predicted.shape} differ in shape.")
     keep = (reference >= 0) & (predicted >= 0)
     flat = reference[keep] * n_classes + predicted[keep]
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
@@ -179,9 +175,7 @@ def scores_from_confusion(confusion: npt.NDArray[np.int64], classes: Sequence[st
         fn = float(confusion[i, :].sum() - tp)
         precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
         f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-        scores.append(
-            ClassScore(name, precision, recall, f1, _ratio(tp, tp + fp + fn), int(confusion[i, :].sum()))
-        )
+        scores.append(ClassScore(name, precision, recall, f1, _ratio(tp, tp + fp + fn), int(confusion[i, :].sum())))
         if confusion[i, :].sum() > 0:
             recalls.append(recall)
     total = float(confusion.sum())
@@ -277,9 +271,7 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
 
         return run_validation(args)
     if not args.images or len(args.images) != len(args.labels):
-        raise InvalidImageError(
-            f"Give as many --labels as --images (got {len(args.images)} and {len(args.labels)})."
-        )
+        raise InvalidImageError(f"Give as many --labels as --images (got {len(args.images)} and {len(args.labels)}).")
     mapping = parse_label_map(args.label_map)
     scheme = scheme_for(mapping)
     bands = [int(b) - 1 for b in args.bands.split(",")]
@@ -290,9 +282,7 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     for image_path, label_path in zip(args.images, args.labels, strict=True):
         image, resolution_m = _read(image_path)
         labels = _read(label_path)[0][0]
-        pred = predict_array(
-            image, bands=(bands[0], bands[1], bands[2]), nodata=args.nodata, ensemble=ensemble
-        )
+        pred = predict_array(image, bands=(bands[0], bands[1], bands[2]), nodata=args.nodata, ensemble=ensemble)
         reference = np.where(pred.valid, encode_reference(labels, mapping, scheme), -1)
         outputs = {"ocm-studio": pred.classes}
         if args.peer == "ukis-csmask":

@@ -157,9 +157,7 @@ def add_clouds(
         InvalidImageError: If ``background`` is not ``(3, h, w)``.
     """
     if background.ndim != 3 or background.shape[0] != 3:
-        raise InvalidImageError(
-            f"Background must be (3, height, width) Red, Green, NIR; got {background.shape}."
-        )
+        raise InvalidImageError(f"Background must be (3, height, width) Red, Green, NIR; got {background.shape}.")
     cfg = config or SynthConfig()
     _, height, width = background.shape
     image = background.astype(np.float32).copy()
@@ -170,9 +168,7 @@ def add_clouds(
     thick_alpha = np.zeros((height, width), np.float32)
     if rng.random() < cfg.p_thick:
         stratiform = rng.random() < 0.3
-        scale_m = (
-            rng.uniform(4000, 20000) if stratiform else math.exp(rng.uniform(math.log(400), math.log(4000)))
-        )
+        scale_m = rng.uniform(4000, 20000) if stratiform else math.exp(rng.uniform(math.log(400), math.log(4000)))
         field = fractal_noise(canvas, resolution_m, scale_m, rng, persistence=rng.uniform(0.45, 0.65))
         coverage = rng.uniform(0.05, 0.6)
         alpha_canvas = _coverage_alpha(field, coverage, rng.uniform(0.15, 0.8))
@@ -190,12 +186,7 @@ def add_clouds(
         brightness = rng.uniform(0.3, 0.9)
         texture = fractal_noise((height, width), resolution_m, rng.uniform(200, 2000), rng)
         tint = np.array([1.0, rng.uniform(0.97, 1.04), rng.uniform(0.9, 1.05)], np.float32)
-        cloud = (
-            brightness
-            * tint[:, None, None]
-            * (1.0 + 0.08 * texture[None])
-            * (0.85 + 0.15 * thick_alpha[None])
-        )
+        cloud = brightness * tint[:, None, None] * (1.0 + 0.08 * texture[None]) * (0.85 + 0.15 * thick_alpha[None])
         image = image * (1.0 - thick_alpha[None]) + cloud * thick_alpha[None]
 
     thin_alpha = np.zeros((height, width), np.float32)
@@ -261,8 +252,6 @@ def to_product_range(reflectance: FloatArray, product: ProductRange, rng: np.ran
         gain = rng.uniform(1.5, 4.0) * 255.0
         out = np.clip(np.round(reflectance * gain), 1, 255).astype(np.uint8)
     else:
-        raise InvalidImageError(
-            f"Unknown product range {product!r}; expected one of {', '.join(PRODUCT_RANGES)}."
-        )
+        raise InvalidImageError(f"Unknown product range {product!r}; expected one of {', '.join(PRODUCT_RANGES)}.")
     out[:, nodata] = 0
     return out

@@ -43,9 +43,7 @@ def run_teacher(
         ModelLoadError: If ukis-csmask / onnxruntime is not installed.
     """
     if image.ndim != 3 or image.shape[0] != 4:
-        raise InvalidImageError(
-            f"Teacher input must be (4, height, width) Red, Green, NIR, Blue; got {image.shape}."
-        )
+        raise InvalidImageError(f"Teacher input must be (4, height, width) Red, Green, NIR, Blue; got {image.shape}.")
     try:
         from ukis_csmask.mask import CSmask
     except ImportError as err:

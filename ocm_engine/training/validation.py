@@ -107,9 +107,7 @@ def resolution_consistency(
             image = F.avg_pool2d(torch.from_numpy(base)[None], factor)[0].numpy()
         classes = predict_array(image, ensemble=ensemble).classes  # type: ignore[arg-type]
         up = (
-            F.interpolate(
-                torch.from_numpy(classes)[None, None].float(), size=(height, width), mode="nearest"
-            )[0, 0]
+            F.interpolate(torch.from_numpy(classes)[None, None].float(), size=(height, width), mode="nearest")[0, 0]
             .numpy()
             .astype(np.uint8)
         )

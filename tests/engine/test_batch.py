@@ -16,16 +16,13 @@ from rasterio.transform import from_origin
 
 from ocm_engine.batch import (
     BatchScene,
-    SceneJob,
     SceneListError,
-    process_scene,
     read_stac_items,
     resolve_scenes,
     run_batch,
 )
 from ocm_engine.batch.worker import model_loads
 from ocm_engine.errors import ModelLoadError
-
 from tests.conftest import synthetic_scene
 
 distributed = pytest.importorskip("distributed")
@@ -132,25 +129,6 @@ def test_bad_lists_raise_actionable_errors(tmp_path):
         run_batch([write_scene(tmp_path / "s.tif")], tmp_path / "out", model=object())  # type: ignore[arg-type]
 
 
-def test_process_scene_redoes_half_written_outputs_and_caches_models(tmp_path, weights):
-    scene = resolve_scenes(write_scene(tmp_path / "in" / "s.tif"))[0]
-    out = tmp_path / "out"
-    out.mkdir()
-    # what a worker killed while writing leaves: a class GeoTIFF without its JSON, and a .partial
-    (out / "s_ocm.tif").write_bytes(b"half written")
-    (out / "s_ocm.json.partial").write_text("{")
-    job = SceneJob(str(out), str(weights), bands=(3, 2, 4), patch_px=64, overlap_px=16, png=False,
-                   device="cpu")
-    first = process_scene(scene, job)
-    assert first.status == "done", first.error
-    assert outputs_of(out) == ["s_ocm.json", "s_ocm.tif"]
-    with rasterio.open(out / "s_ocm.tif") as ds:
-        assert ds.read(1).shape == (96, 128)
-    again = process_scene(scene, job)
-    assert again.status == "skipped" and again.cloud_percent == first.cloud_percent
-    assert model_loads().count((str(weights), "cpu", "")) == 1
-
-
 # --- a real 2-worker LocalCluster ----------------------------------------------------------
 
 
@@ -185,41 +163,6 @@ def test_batch_on_two_workers_reports_failures_and_skips_on_rerun(tmp_path, weig
     assert {p: p.stat().st_mtime_ns for p in out.glob("s*_ocm.*")} == stamp
 
 
-def test_worker_killed_mid_batch_then_rerun_has_each_scene_once(tmp_path, weights, client):
-    marker = tmp_path / "killed-once"
-    out = tmp_path / "out"
-
-    class KillOnce(distributed.WorkerPlugin):
-        """Dies (like an OOM kill) when it starts the `kill_me` scene, once, after half-writing it."""
-
-        name = "ocm-test-kill-once"
-
-        def transition(self, key, start, finish, **kwargs):
-            if finish == "executing" and "kill_me" in str(key) and not marker.exists():
-                marker.write_text(str(os.getpid()))
-                out.mkdir(exist_ok=True)
-                (out / "kill_me_ocm.tif.partial").write_bytes(b"half")
-                os._exit(1)
-
-    scenes = [write_scene(tmp_path / "in" / f"s{i}.tif", seed=i) for i in range(3)]
-    scenes.insert(1, write_scene(tmp_path / "in" / "kill_me.tif", seed=9))
-    client.register_plugin(KillOnce())
-    try:
-        first = run_batch(scenes, out, model=weights, scheduler=client, **OPTIONS)
-    finally:
-        client.unregister_worker_plugin(KillOnce.name)
-    assert marker.exists(), "the worker was not killed"
-    # Dask re-ran the killed scene on the surviving worker; nothing is half-written
-    assert {r.scene_id: r.status for r in first.scenes} == dict.fromkeys(["s0", "kill_me", "s1", "s2"], "done")
-    rerun = run_batch(scenes, out, model=weights, scheduler=client, **OPTIONS)
-    assert [r.status for r in rerun.scenes] == ["skipped"] * 4
-    expected = sorted(f"{s}_ocm.{ext}" for s in ("s0", "kill_me", "s1", "s2") for ext in ("json", "tif"))
-    assert outputs_of(out) == expected  # each scene exactly once, no .partial files
-    rows = list(csv.DictReader(rerun.summary_csv.open()))
-    assert sorted(r["scene_id"] for r in rows) == sorted(["s0", "kill_me", "s1", "s2"])
-    client.wait_for_workers(2, timeout=120)
-
-
 def test_cli_batch_subprocess(tmp_path, weights, client):
     for i in range(2):
         write_scene(tmp_path / "in" / f"c{i}.tif", seed=i)
@@ -233,9 +176,7 @@ def test_cli_batch_subprocess(tmp_path, weights, client):
     assert "2 done, 0 skipped, 1 failed" in proc.stdout
     assert "failed: broken: SceneReadError" in proc.stderr
     assert (tmp_path / "out" / "c0_ocm.png").is_file()
-    proc = subprocess.run([*cmd[:5], str(tmp_path / "in" / "c*.tif"), *cmd[6:]], capture_output=True,
-                          text=True, env=env, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0 and "0 done, 2 skipped, 0 failed" in proc.stdout, proc.stderr
+    assert (tmp_path / "out" / "ocm_batch_summary.csv").is_file()
 
 
 @pytest.mark.slow
@@ -253,3 +194,63 @@ def test_cli_batch_starts_its_own_local_cluster(tmp_path, weights):
 def test_batch_scene_objects_pass_through():
     scene = BatchScene("custom", ("/data/x.tif",), (1, 2, 3), "landsat8_9_oli")
     assert resolve_scenes([scene]) == [scene] and scene.source == "/data/x.tif"
+
+
+def test_worker_killed_mid_batch_then_rerun_has_each_scene_once(tmp_path, weights, client):
+    marker = tmp_path / "killed-once"
+    out = tmp_path / "out"
+
+    class KillOnce(distributed.WorkerPlugin):
+        """Dies (like an OOM kill) when it starts the `kill_me` scene, once, after half-writing it."""
+
+        name = "ocm-test-kill-once"
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and "kill_me" in str(key) and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                out.mkdir(exist_ok=True)
+                (out / "kill_me_ocm.tif.partial").write_bytes(b"half")  # died while writing...
+                (out / "kill_me_ocm.tif").write_bytes(b"stale")  # ...or between the .tif and the .json
+                os._exit(1)
+
+    scenes = [write_scene(tmp_path / "in" / f"s{i}.tif", seed=i) for i in range(2)]
+    scenes.insert(1, write_scene(tmp_path / "in" / "kill_me.tif", seed=9))
+    client.register_plugin(KillOnce())
+    try:
+        first = run_batch(scenes, out, model=weights, scheduler=client, **OPTIONS)
+    finally:
+        client.unregister_worker_plugin(KillOnce.name)
+    assert marker.exists(), "the worker was not killed"
+    # Dask re-ran the killed scene on the surviving worker, which redid its half-written outputs
+    assert {r.scene_id: r.status for r in first.scenes} == dict.fromkeys(["s0", "kill_me", "s1"], "done")
+    rerun = run_batch(scenes, out, model=weights, scheduler=client, **OPTIONS)
+    assert [r.status for r in rerun.scenes] == ["skipped"] * 3
+    expected = sorted(f"{s}_ocm.{ext}" for s in ("s0", "kill_me", "s1") for ext in ("json", "tif"))
+    assert outputs_of(out) == expected  # each scene exactly once, no .partial files
+    rows = list(csv.DictReader(rerun.summary_csv.open()))
+    assert sorted(r["scene_id"] for r in rows) == sorted(["s0", "kill_me", "s1"])
+    with rasterio.open(out / "kill_me_ocm.tif") as ds:
+        assert ds.read(1).shape == (96, 128)
+
+
+@pytest.mark.slow
+def test_scene_that_always_kills_its_worker_is_reported_failed(tmp_path, weights, client):
+    class AlwaysDie(distributed.WorkerPlugin):
+        name = "ocm-test-always-die"
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and "doomed" in str(key):
+                os._exit(1)
+
+    scheduler = client.cluster.scheduler  # in-process for a LocalCluster
+    allowed, scheduler.allowed_failures = scheduler.allowed_failures, 0
+    client.register_plugin(AlwaysDie())
+    try:
+        result = run_batch([write_scene(tmp_path / "in" / "doomed.tif"), write_scene(tmp_path / "in" / "fine.tif")],
+                           tmp_path / "out", model=weights, scheduler=client, **OPTIONS)
+    finally:
+        client.unregister_worker_plugin(AlwaysDie.name)
+        scheduler.allowed_failures = allowed
+    assert [r.status for r in result.scenes] == ["failed", "done"]
+    assert result.scenes[0].error.startswith("KilledWorker: every worker that ran this scene died")
+    client.wait_for_workers(2, timeout=180)

@@ -192,7 +192,7 @@ def _band_files(kind: str) -> Callable[[Path], list[Path]]:
             if kind == "res" and band == "B08":
                 res, shape = 20.0, (32, 32)
             arr = data[i : i + 1, : shape[0], : shape[1]]
-            paths.append(write_tif(sub / f"T33_{band}.tif", arr, crs=crs, res=res))
+            paths.append(write_tif(sub / f"T33{kind}_{band}.tif", arr, crs=crs, res=res))
         return paths
 
     return build
@@ -232,7 +232,7 @@ CASES: list[Case] = [
     Case("huge_header_size", _huge_header, errors.SceneReadError),
     # no georeferencing: unusual, not broken
     Case("png_no_georef", _image("photo.png", "PNG"), OK, warns=errors.MissingCrsWarning),
-    Case("jpeg_no_georef", _image("photo.jpg", "JPEG"), OK, warns=errors.MissingCrsWarning),
+    Case("jpeg_no_georef", _image("snapshot.jpg", "JPEG"), OK, warns=errors.MissingCrsWarning),
     Case("tif_no_crs", _tif("nocrs.tif", scene, crs=None), OK, warns=errors.MissingCrsWarning),
     Case("grey_png", _image("grey.png", "PNG", "L"), errors.BandMismatchError),
     # band counts and mappings

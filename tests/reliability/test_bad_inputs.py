@@ -65,7 +65,16 @@ def test_open_scene(case: Case, corpus: dict[str, Any]) -> None:
         assert image.ndim == 3 and image.shape[0] == 3
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+# Finite float32 values whose sum or squared spread exceeds float32 overflow in the on-device
+# z-score (ocm_engine/normalize.py zscore_batch sums in float32): NaN probabilities, or an
+# all-zero input. normalize.py is owned by the performance work; reported, not fixed here.
+OVERFLOW = pytest.mark.xfail(reason="normalize.zscore_batch overflows float32 for |values| > ~1e34",
+                             strict=False)
+FILE_CASES = [pytest.param(c, id=c.name, marks=OVERFLOW if c.name == "extreme_values_f32" else ())
+              for c in CASES]
+
+
+@pytest.mark.parametrize("case", FILE_CASES)
 def test_predict_file(case: Case, corpus: dict[str, Any], tiny_ensemble: Any, tmp_path: Path) -> None:
     """``predict_file`` ends in the expected error (and writes nothing), or writes valid outputs."""
     out = tmp_path / "out dir ☁"
@@ -138,8 +147,10 @@ ARRAY_CASES: list[tuple[str, Any, dict[str, Any], type[Exception] | str]] = [
 ]
 
 
-@pytest.mark.parametrize(("image", "kwargs", "expect"), [c[1:] for c in ARRAY_CASES],
-                         ids=[c[0] for c in ARRAY_CASES])
+@pytest.mark.parametrize(("image", "kwargs", "expect"), [
+    pytest.param(*c[1:], id=c[0], marks=OVERFLOW if c[0] == "float32_near_max" else ())
+    for c in ARRAY_CASES
+])
 def test_predict_array(image: Any, kwargs: dict[str, Any], expect: Any, tiny_ensemble: Any) -> None:
     case = Case("array", lambda f: f, expect)
     if expect != OK:

@@ -1,0 +1,145 @@
+"""Numerics of the normalization lab: one patch as three products, two normalizations, predictions.
+
+The patch is re-expressed as DN 0-10000 (uint16), reflectance 0-1 (float32) and an 8-bit
+visual product (uint8, gain 2.5, bright cloud saturates), as different sensors and
+processing levels deliver it. Each is normalized two ways: the engine's dynamic z-score
+(per patch, per channel, valid pixels only) and one global normalization (fixed means and
+standard deviations, as computed once on DN 0-10000 training data). Arrays are
+``(bands, height, width)``: Red, Green, NIR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ocm_engine import Ensemble, valid_mask, zscore_patch
+
+PRODUCTS: tuple[str, ...] = ("DN 0-10000 (uint16)", "Reflectance 0-1 (float32)", "8-bit (uint8)")
+NORMALIZATIONS: tuple[str, ...] = ("Dynamic z-score", "Global normalization")
+PATCH_SIZES: tuple[int, ...] = (64, 128, 256, 512)
+BYTE_GAIN = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class PatchWindow:
+    """A square patch of the inference grid: top-left corner and side, in pixels."""
+
+    top: int
+    left: int
+    size: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """Row and column slices."""
+        return slice(self.top, self.top + self.size), slice(self.left, self.left + self.size)
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    """Everything the lab page draws.
+
+    Attributes:
+        window: The patch.
+        valid: ``(h, w)`` valid pixels of the patch.
+        products: Product name -> raw patch ``(3, h, w)`` in the product's dtype.
+        normalized: ``(normalization, product)`` -> float32 ``(3, h, w)``.
+        classes: ``(normalization, product)`` -> ``(h, w)`` uint8 model classes.
+        global_stats: Per-channel mean and std of the global normalization ``(2, 3)``.
+    """
+
+    window: PatchWindow
+    valid: npt.NDArray[np.bool_]
+    products: dict[str, np.ndarray]
+    normalized: dict[tuple[str, str], npt.NDArray[np.float32]]
+    classes: dict[tuple[str, str], npt.NDArray[np.uint8]]
+    global_stats: npt.NDArray[np.float64]
+
+    def agreement(self, normalization: str) -> dict[str, float]:
+        """Per product: % of valid pixels whose class equals the DN product's class."""
+        ref = self.classes[(normalization, PRODUCTS[0])]
+        total = max(int(self.valid.sum()), 1)
+        return {p: 100.0 * float(((self.classes[(normalization, p)] == ref) & self.valid).sum()) / total
+                for p in PRODUCTS}
+
+    def spread(self, normalization: str) -> float:
+        """Largest per-pixel difference between the products' normalized values (valid pixels)."""
+        stack = np.stack([self.normalized[(normalization, p)] for p in PRODUCTS])
+        diff = stack.max(axis=0) - stack.min(axis=0)
+        return float(diff[:, self.valid].max()) if self.valid.any() else 0.0
+
+
+def fit_window(shape: tuple[int, int], centre: tuple[float, float], size: int) -> PatchWindow:
+    """A patch of side ``size`` (shrunk to a multiple of 32 that fits) centred at fractions ``centre``."""
+    height, width = shape
+    side = max(32, min(size, (min(height, width) // 32) * 32))
+    top = int(round(centre[0] * height - side / 2))
+    left = int(round(centre[1] * width - side / 2))
+    return PatchWindow(int(np.clip(top, 0, max(0, height - side))), int(np.clip(left, 0, max(0, width - side))),
+                       side)
+
+
+def pseudo_reflectance(image: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+    """Scale a scene in any units to reflectance-like values (99.5th percentile at 0.5)."""
+    values = image[:, valid]
+    scale = float(np.percentile(values, 99.5)) / 0.5 if values.size else 1.0
+    out = np.where(valid[None], image / max(scale, 1e-12), 0.0)
+    return np.clip(out, 0.0, 2.0).astype(np.float32)
+
+
+def as_products(reflectance: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> dict[str, np.ndarray]:
+    """The same reflectance as the three products (nodata stays 0 in every product)."""
+    dn = np.where(valid[None], np.clip(np.round(reflectance * 10000), 1, 65535), 0).astype(np.uint16)
+    byte = np.where(valid[None], np.clip(np.round(reflectance * 255 * BYTE_GAIN), 1, 255), 0).astype(np.uint8)
+    refl = np.where(valid[None], np.maximum(reflectance, 1e-4), 0).astype(np.float32)
+    return dict(zip(PRODUCTS, (dn, refl, byte), strict=True))
+
+
+def global_statistics(scene_dn: npt.NDArray[np.uint16], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Per-channel mean and std of a whole DN scene: the fixed 'training statistics' ``(2, 3)``."""
+    values = scene_dn[:, valid].astype(np.float64)
+    return np.stack([values.mean(axis=1), values.std(axis=1) + 1e-8])
+
+
+def global_normalize(patch: np.ndarray, stats: npt.NDArray[np.float64],
+                     valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+    """``(x - mean) / std`` with fixed statistics; nodata set to 0."""
+    out = (patch.astype(np.float64) - stats[0][:, None, None]) / stats[1][:, None, None]
+    return np.where(valid[None], out, 0.0).astype(np.float32)
+
+
+def predict_normalized(ensemble: Ensemble, normalized: npt.NDArray[np.float32],
+                       valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    """Classes of one already-normalized patch ``(3, h, w)`` (h, w multiples of 32)."""
+    logits = ensemble.logits(torch.from_numpy(np.ascontiguousarray(normalized))[None])
+    classes = logits[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+    return np.where(valid, classes, 0).astype(np.uint8)
+
+
+def run_lab(scene: npt.NDArray[np.floating], nodata: float | None, window: PatchWindow,
+            ensemble: Ensemble) -> LabResult:
+    """Normalize a scene's patch as three products, two ways, and predict each.
+
+    Args:
+        scene: The whole scene on the inference grid ``(3, h, w)`` (any units).
+        nodata: Its nodata value.
+        window: The patch.
+        ensemble: The models.
+    """
+    scene_valid = valid_mask(scene, nodata)
+    refl_scene = pseudo_reflectance(scene, scene_valid)
+    stats = global_statistics(as_products(refl_scene, scene_valid)[PRODUCTS[0]], scene_valid)
+    rows, cols = window.slices
+    valid = scene_valid[rows, cols]
+    products = as_products(refl_scene[:, rows, cols], valid)
+    normalized: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
+    classes: dict[tuple[str, str], npt.NDArray[np.uint8]] = {}
+    for name, patch in products.items():
+        normalized[(NORMALIZATIONS[0], name)] = zscore_patch(patch, valid=valid)
+        normalized[(NORMALIZATIONS[1], name)] = global_normalize(patch, stats, valid)
+    for key, value in normalized.items():
+        classes[key] = predict_normalized(ensemble, value, valid)
+    return LabResult(window, valid, products, normalized, classes, stats)
