@@ -25,12 +25,11 @@ def channels_figure(raw: np.ndarray, normalized: npt.NDArray[np.float32], valid:
         for row, (data, label) in enumerate(((raw[c], "raw"), (normalized[c], "z-score"))):
             ax_img, ax_hist = axes[2 * row, c], axes[2 * row + 1, c]
             shown = np.where(valid, data.astype(np.float32), np.nan)
-            image = ax_img.imshow(shown, cmap="gray")
+            ax_img.imshow(shown, cmap="gray")
             ax_img.set_title(f"{name}, {label}", fontsize=9)
             ax_img.set_axis_off()
-            fig.colorbar(image, ax=ax_img, shrink=0.8)
             values = data[valid].astype(np.float64)
-            ax_hist.hist(values, bins=60, color=CHANNEL_COLOURS[c])
+            ax_hist.hist(values, bins=40, color=CHANNEL_COLOURS[c])
             ax_hist.tick_params(labelsize=7)
             if values.size:
                 ax_hist.set_title(f"mean {values.mean():.3g}, std {values.std():.3g}", fontsize=8)

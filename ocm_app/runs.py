@@ -126,7 +126,11 @@ def run_array(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, image: n
                              batch_size=options.batch_size, progress_callback=progress,
                              return_probabilities=return_probabilities)
     seconds = time.perf_counter() - start
-    texts = tuple(dict.fromkeys(str(w.message) for w in caught))
+    messages = [str(w.message) for w in caught]
+    if image.shape[0] >= 3 and not np.any(image[2][pred.valid]):
+        messages.append("No NIR band mapped (NIR is all zeros): expect lower accuracy, especially for "
+                        "cloud shadow. Map a NIR band if the product has one.")
+    texts = tuple(dict.fromkeys(messages))
     return RunResult(spec, options, pred, resolution_m, source_m, transform, crs, seconds, texts)
 
 

@@ -34,6 +34,7 @@ _MAPPINGS: Final = "ocm.mappings"
 _OPTIONS: Final = "ocm.options"
 _RUN: Final = "ocm.run_result"
 _RESULTS: Final = "ocm.results"
+_LAST_UPLOAD: Final = "ocm.last_upload"
 
 SESSION_MAX_AGE_S: Final = 24 * 3600
 
@@ -118,3 +119,14 @@ def model_choice() -> tuple[str, str, str]:
     """``(source, device, dtype)`` of the models to use."""
     return (str(st.session_state.get(MODEL_SOURCE, "default")), str(st.session_state.get(DEVICE, "auto")),
             str(st.session_state.get(DTYPE, "auto")))
+
+
+def last_upload() -> list[tuple[str, Path]]:
+    """The files of the last upload (``(original name, saved path)``), still on disk."""
+    saved = st.session_state.get(_LAST_UPLOAD) or []
+    return [(name, path) for name, path in saved if Path(path).is_file()]
+
+
+def set_last_upload(saved: list[tuple[str, Path]]) -> None:
+    """Remember the last upload so other pages use it too."""
+    st.session_state[_LAST_UPLOAD] = list(saved)

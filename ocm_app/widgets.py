@@ -25,40 +25,58 @@ SOURCES = ("Sample gallery", "Upload")
 
 
 # ----------------------------------------------------------------------------- sidebar
-def sidebar() -> None:
-    """The shared sidebar: scene source, model, basemap (rendered by ``app.py`` on every page)."""
-    with st.sidebar:
-        st.subheader("Scene")
-        source = st.radio("Scene from", SOURCES, key=state.SCENE_SOURCE, horizontal=True)
+SHARED_KEYS = (state.SCENE_SOURCE, state.SAMPLE_KEY, state.UPLOAD_SENSOR)
+
+
+def scene_bar() -> None:
+    """The scene picker every scene page shows first; its choice follows the user across pages.
+
+    It is rendered by the pages (not by ``app.py``): AppTest drops the entrypoint's elements on
+    reruns of ``st.navigation`` apps, so widgets drawn there could not be driven by tests.
+    Re-assigning the keys keeps their values when a page that does not draw them runs.
+    """
+    for key in SHARED_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+    with st.container(border=True):
+        c1, c2, c3 = st.columns([1.2, 3, 2])
+        source = c1.radio("Scene from", SOURCES, key=state.SCENE_SOURCE)
         if source == SOURCES[0]:
             gallery = resources.sample_list(str(config.samples_dir()))
             labels = {s.key: s.label for s in gallery}
-            key = st.selectbox("Sample scene", list(labels), format_func=labels.__getitem__,
+            key = c2.selectbox("Sample scene", list(labels), format_func=labels.__getitem__,
                                key=state.SAMPLE_KEY)
             chosen = next((s for s in gallery if s.key == key), gallery[0])
-            st.caption(chosen.description)
+            c3.caption(chosen.description)
             if len(gallery) == 1:
-                st.caption(f"No samples folder found at `{config.samples_dir()}` (set "
-                           f"`{config.SAMPLES_ENV}`): only the built-in scene is listed.")
+                c3.caption(f"No samples found in `{config.samples_dir()}` (set `{config.SAMPLES_ENV}`).")
         else:
-            st.file_uploader(
+            c2.file_uploader(
                 "GeoTIFF: one multiband file, or one file per band",
                 type=[s.lstrip(".") for s in config.UPLOAD_SUFFIXES], accept_multiple_files=True,
                 key=state.UPLOAD_FILES,
                 help=f"Up to {config.MAX_UPLOAD_MB} MB per file. Files stay in this session only.",
             )
             keys = ["auto", *SENSORS]
-            st.selectbox("Sensor of the upload", keys, key=state.UPLOAD_SENSOR,
+            c3.selectbox("Sensor of the upload", keys, key=state.UPLOAD_SENSOR,
                          format_func=lambda k: "Guess (or map bands on the Run page)" if k == "auto"
                          else SENSORS[k].label)
+
+
+def sidebar() -> None:
+    """The shared sidebar: model, device, precision, basemap (rendered by ``app.py``)."""
+    with st.sidebar:
         st.subheader("Model")
         st.selectbox("Weights", list(resources.MODEL_SOURCES), key=state.MODEL_SOURCE,
                      format_func=resources.MODEL_SOURCES.__getitem__)
         col1, col2 = st.columns(2)
         col1.selectbox("Device", resources.devices(), key=state.DEVICE)
         col2.selectbox("Precision", ["auto", "fp32", "bf16", "fp16"], key=state.DTYPE)
+        st.subheader("Map")
         st.toggle("Basemap (needs internet)", key=state.BASEMAP,
                   help="Maps work offline without it: every layer is the app's own rendering.")
+        st.caption("OCM Studio: sensor-agnostic cloud and cloud-shadow masking. Classes: clear, thick "
+                   "cloud, thin cloud, cloud shadow.")
 
 
 def _saved_uploads() -> list[tuple[str, Path]]:
@@ -82,14 +100,21 @@ def _saved_uploads() -> list[tuple[str, Path]]:
 def current_scene() -> scenes.SceneSpec | None:
     """The scene chosen in the sidebar with the mapping chosen on the Run page.
 
-    Shows ``st.error`` for bad uploads and returns ``None`` when there is no usable scene.
+    Draws the scene bar first. Shows ``st.error`` for bad uploads and returns ``None`` when
+    there is no usable scene. The last upload stays the scene until replaced, on every page.
     """
+    scene_bar()
     if st.session_state.get(state.SCENE_SOURCE, SOURCES[0]) == SOURCES[1]:
         try:
             saved = _saved_uploads()
             if not saved:
-                st.info("Upload a GeoTIFF in the sidebar (or switch to the sample gallery).")
+                saved = state.last_upload()
+                if saved:
+                    st.caption(f"Using your last upload: {', '.join(n for n, _ in saved)}.")
+            if not saved:
+                st.info("Upload a GeoTIFF above (or switch to the sample gallery).")
                 return None
+            state.set_last_upload(saved)
             sensor = st.session_state.get(state.UPLOAD_SENSOR, "auto")
             key = "upload:" + "+".join(p.stem for _, p in saved)
             spec = scenes.upload_spec(key, saved, None if sensor == "auto" else sensor)

@@ -50,9 +50,7 @@ def _scene_inputs(raw: str) -> str | list[str]:
 
 def _predict(args: argparse.Namespace) -> int:
     from ocm_engine.models.ensemble import load_ensemble
-    from ocm_engine.pipeline import predict_file
-
-    from ocm_engine.pipeline import scene_stem
+    from ocm_engine.pipeline import predict_file, scene_stem
 
     by_stem: dict[str, str] = {}
     for raw in args.inputs:

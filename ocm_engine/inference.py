@@ -29,11 +29,11 @@ from ocm_engine.constants import (
 )
 from ocm_engine.errors import (
     BandMismatchError,
-    OcmError,
-    OcmWarning,
     InvalidImageError,
     MissingNirWarning,
     NoValidDataError,
+    OcmError,
+    OcmWarning,
 )
 from ocm_engine.models.ensemble import Ensemble, load_ensemble, resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask, zscore_batch
@@ -222,6 +222,13 @@ def _valid_tensor(batch: torch.Tensor, raw: torch.Tensor, nodata: float | None) 
     return finite & ~(raw == nodata).all(dim=1, keepdim=True)
 
 
+def _free_memory_note(device: torch.device) -> str:
+    if device.type != "cuda":
+        return ""
+    free, total = torch.cuda.mem_get_info(device)
+    return f" ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free)"
+
+
 class _Forward:
     """Normalise and run a host batch on the device, halving the batch on out-of-memory."""
 
@@ -242,18 +249,17 @@ class _Forward:
                 outputs.append(self.members.logits(zscore_batch(part, ok)))
             except torch.cuda.OutOfMemoryError as err:
                 if self.batch_size == 1:
-                    free, total = torch.cuda.mem_get_info(dev)
                     raise DeviceMemoryError(
                         f"{dev} ran out of memory with 1 patch of {part.shape[-1]} px per forward "
-                        f"pass ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free). Use a smaller "
-                        "patch_px, dtype='bf16' or 'fp16', free the GPU, or device='cpu'."
+                        f"pass{_free_memory_note(dev)}. Use a smaller patch_px, dtype='bf16' or "
+                        "'fp16', free the GPU (other processes), or device='cpu'."
                     ) from err
                 self.batch_size = max(1, self.batch_size // 2)
                 torch.cuda.empty_cache()
                 warnings.warn(
                     f"{dev} ran out of memory; retrying with batch_size={self.batch_size}.",
                     BatchSizeWarning,
-                    stacklevel=4,
+                    stacklevel=3,
                 )
                 continue
             start += part.shape[0]

@@ -9,6 +9,7 @@ from ocm_app import batch, config, samples, state, widgets
 from ocm_app.runs import RunOptions
 
 st.title("Batch QA")
+
 st.markdown("Mask every scene of a folder (or several uploads) and sort them by cloud or shadow cover.")
 
 source = st.radio("Scenes from", ["Samples folder", "Uploads"], horizontal=True, key="batch.source")

@@ -6,6 +6,7 @@ from ocm_app import compare, config, maps, render, resources, state, widgets
 from ocm_app.runs import RunOptions
 
 st.title("Compare / uncertainty")
+
 st.markdown(
     "The default model is an ensemble: each member predicts, their raw outputs are averaged. Where the "
     "members **disagree**, or where the ensemble's class probabilities are **spread out** (high entropy), "

@@ -7,6 +7,7 @@ from ocm_engine.errors import OcmError
 from ocm_app import config, figures, lab, render, resources, scenes, widgets
 
 st.title("Normalization lab")
+
 st.markdown(
     "Sensors deliver the same ground in different units: DN scaled to 0-10000, reflectance 0-1, "
     "8-bit images. The models never see those units: every patch is **z-scored by its own valid "

@@ -11,6 +11,7 @@ from ocm_app import compare, render, state, widgets
 from ocm_app.runs import RunOptions
 
 st.title("Resolution & sensors")
+
 st.markdown(
     "Coarser inference is faster (a 20 m grid has 4x fewer pixels than 10 m) but loses small clouds, "
     "thin shadows and crisp edges. Run the same scene at several resolutions and see what you trade.")

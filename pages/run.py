@@ -9,6 +9,7 @@ from ocm_app import config, maps, render, resources, scenes, state, widgets
 from ocm_app.runs import RunOptions, download_name, export_bytes
 
 st.title("Cloud and shadow mask")
+
 st.caption("Sensor-agnostic: any product's Red, Green and NIR bands, z-scored patch by patch.")
 
 spec = widgets.current_scene()

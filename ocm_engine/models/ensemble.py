@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import torch
 
@@ -150,7 +150,9 @@ class Ensemble:
         Returns:
             A new ensemble sharing the same member modules.
         """
-        options = {"freezing": True} if self.device.type == "cpu" else None
+        options: dict[str, str | int | bool | Callable[..., Any]] | None = (
+            {"freezing": True} if self.device.type == "cpu" else None
+        )
         runners = tuple(
             torch.compile(m, mode=mode, dynamic=False)
             if options is None

@@ -41,11 +41,11 @@ def cli_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def deadline(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail (instead of hanging) a test that runs past its budget: 60 s, or @pytest.mark.slow 300 s."""
+    """Fail (instead of hanging) a test that runs past its budget: 60 s, or @pytest.mark.slow 900 s."""
     if not hasattr(signal, "SIGALRM"):
         yield
         return
-    seconds = 300 if request.node.get_closest_marker("slow") else 60
+    seconds = 900 if request.node.get_closest_marker("slow") else 60
 
     def on_alarm(_sig: int, _frame: FrameType | None) -> None:
         raise TimeoutError(f"{request.node.nodeid} ran past its {seconds} s deadline (a hang?)")

@@ -40,7 +40,17 @@ def _assert_clean_stderr(stderr: str) -> None:
     assert not odd, f"unexpected stderr lines (raw library output?): {odd}"
 
 
-@pytest.mark.parametrize(("options", "cases"), GROUPS, ids=[" ".join(k) or "defaults" for k, _ in GROUPS])
+# One process per option set costs 5-15 s on the shared 2-core machines: the default-options
+# batch (most of the corpus) and the unknown-sensor run are in the fast suite, the other
+# option sets are marked slow (run them with -m slow).
+FAST_GROUPS = {(), ("--sensor", "sentinel99")}
+GROUP_PARAMS = [
+    pytest.param(k, g, id=" ".join(k) or "defaults", marks=() if k in FAST_GROUPS else pytest.mark.slow)
+    for k, g in GROUPS
+]
+
+
+@pytest.mark.parametrize(("options", "cases"), GROUP_PARAMS)
 def test_cli_corpus(options: tuple[str, ...], cases: list[Case], corpus: dict[str, Any],
                     cli_weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "out ☁"
@@ -74,29 +84,47 @@ def test_cli_corpus(options: tuple[str, ...], cases: list[Case], corpus: dict[st
                                                          "cloud_shadow")) - 100) < 1e-6
 
 
-def test_cli_global_errors(cli_weights: Path, tmp_path: Path) -> None:
+GLOBAL_ERRORS = ["weights_empty_folder", "weights_missing", "weights_not_weights", "device_unknown",
+                 "info_missing"]
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=() if i == 0 else pytest.mark.slow)
+                                  for i, k in enumerate(GLOBAL_ERRORS)])
+def test_cli_global_errors(kind: str, cli_weights: Path, tmp_path: Path) -> None:
     """Errors before any scene runs: exit 2 and one ``error:`` line, no traceback."""
     good = str(write_tif(tmp_path / "g.tif", scene()))
     empty = tmp_path / "no weights"
     empty.mkdir()
-    for args in (
-        ("predict", good, "-o", str(tmp_path / "o"), "--weights", str(empty)),
-        ("predict", good, "-o", str(tmp_path / "o"), "--weights", str(tmp_path / "missing")),
-        ("predict", good, "-o", str(tmp_path / "o"), "--weights", good),
-        ("predict", good, "-o", str(tmp_path / "o"), "--weights", str(cli_weights), "--device", "tpu"),
-        ("info", str(tmp_path / "missing.tif")),
-    ):
-        proc = run_cli(*args)
-        assert proc.returncode == 2, (args, proc.stderr)
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr)
-        assert len(lines[0]) > 50, lines
-    for bad in (("--bands", "a,b,c"), ("--bands", "1"), ("--resolution", "ten"), ("--patch", "x")):
-        proc = run_cli("predict", good, "-o", str(tmp_path / "o"), *bad)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr
-        assert proc.stderr.strip().splitlines()[-1].startswith("ocm predict: error: "), proc.stderr
+    predict = ("predict", good, "-o", str(tmp_path / "o"), "--weights")
+    args = {
+        "weights_empty_folder": (*predict, str(empty)),
+        "weights_missing": (*predict, str(tmp_path / "missing")),
+        "weights_not_weights": (*predict, good),
+        "device_unknown": (*predict, str(cli_weights), "--device", "tpu"),
+        "info_missing": ("info", str(tmp_path / "missing.tif")),
+    }[kind]
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert len(lines[0]) > 50, lines
+    assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("bad", [
+    pytest.param(("--bands", "a,b,c")),
+    pytest.param(("--bands", "1"), marks=pytest.mark.slow),
+    pytest.param(("--resolution", "ten"), marks=pytest.mark.slow),
+    pytest.param(("--patch", "x"), marks=pytest.mark.slow),
+])
+def test_cli_bad_arguments(bad: tuple[str, str], tmp_path: Path) -> None:
+    good = str(write_tif(tmp_path / "g.tif", scene()))
+    proc = run_cli("predict", good, "-o", str(tmp_path / "o"), *bad)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("ocm predict: error: "), proc.stderr
+
+
+@pytest.mark.slow
 def test_cli_unicode_paths_c_locale(cli_weights: Path, tmp_path: Path) -> None:
     """Spaces and non-ASCII names work even under the C locale."""
     folder = tmp_path / "dossier été ☁"
