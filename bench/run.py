@@ -382,6 +382,13 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_median": round(statistics.median(runs["reference"]) / statistics.median(runs["ours"]), 3)
         if with_reference
         else None,
+        # Each repeat runs ours then the reference back to back: the median of the per-pair
+        # ratios is the estimate least moved by load that drifts between repeats.
+        "ratio_paired_median": round(
+            statistics.median(r / o for r, o in zip(runs["reference"], runs["ours"], strict=True)), 3
+        )
+        if with_reference
+        else None,
         "input_float32_mb": input_f32_mb,
         "peak_host_rss_mb": peak_mb,
         "ours_peak_over_input_float32": round(peak_mb["ours"] / input_f32_mb, 3),

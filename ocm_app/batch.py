@@ -11,11 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from ocm_engine import Ensemble
-from ocm_engine.errors import OcmError, SceneReadError
-
 from ocm_app import config, render, scenes
 from ocm_app.runs import RunOptions, run_scene
+from ocm_engine import Ensemble
+from ocm_engine.errors import OcmError, SceneReadError
 
 COLUMNS: dict[str, Any] = {
     "thumbnail": st.column_config.ImageColumn("image | mask", width="medium"),
@@ -26,6 +25,8 @@ COLUMNS: dict[str, Any] = {
     "clear %": st.column_config.NumberColumn(format="%.1f"),
     "nodata %": st.column_config.NumberColumn(format="%.1f"),
 }
+ORDER = ("scene", "thumbnail", "cloud %", "shadow %", "thick %", "thin %", "clear %", "nodata %",
+         "resolution m", "width", "height", "seconds", "sensor", "error")
 CSV_FIELDS = ("scene", "sensor", "resolution m", "width", "height", "cloud %", "thick %", "thin %",
               "shadow %", "clear %", "nodata %", "seconds", "error")
 

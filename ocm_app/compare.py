@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ocm_engine import Ensemble, Prediction
-
 from ocm_app.render import resize_to
 from ocm_app.runs import RunResult, agreement, cloud_agreement, entropy, iou
+from ocm_engine import Ensemble, Prediction
 
 STANDARD_RESOLUTIONS = (5.0, 10.0, 20.0, 30.0, 40.0, 50.0)
 

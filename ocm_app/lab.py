@@ -76,8 +76,8 @@ def fit_window(shape: tuple[int, int], centre: tuple[float, float], size: int) -
     """A patch of side ``size`` (shrunk to a multiple of 32 that fits) centred at fractions ``centre``."""
     height, width = shape
     side = max(32, min(size, (min(height, width) // 32) * 32))
-    top = int(round(centre[0] * height - side / 2))
-    left = int(round(centre[1] * width - side / 2))
+    top = round(centre[0] * height - side / 2)
+    left = round(centre[1] * width - side / 2)
     return PatchWindow(int(np.clip(top, 0, max(0, height - side))), int(np.clip(left, 0, max(0, width - side))),
                        side)
 

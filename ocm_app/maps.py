@@ -31,10 +31,9 @@ from rasterio.crs import CRS
 from rasterio.transform import from_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
-from ocm_engine import CLASS_LABELS
-
 from ocm_app import config
 from ocm_app.render import RGBA, class_css_colours, css_gradient, data_url
+from ocm_engine import CLASS_LABELS
 
 WEB_MERCATOR = "EPSG:3857"
 LEAFLET_DIST = config.NODE_MODULES / "leaflet" / "dist"
@@ -182,7 +181,8 @@ _SWIPE_JS = Template("""
     range.type = 'range'; range.min = 0; range.max = 1; range.step = 0.001; range.value = 0.5;
     range.setAttribute('aria-label', 'Swipe between ' + {{ this.left|tojson }} + ' and ' + {{ this.right|tojson }});
     var labels = L.DomUtil.create('div', 'ocm-swipe-labels', box);
-    labels.innerHTML = '<span>&#9664; ' + {{ this.left|tojson }} + '</span><span>' + {{ this.right|tojson }} + ' &#9654;</span>';
+    labels.innerHTML = '<span>&#9664; ' + {{ this.left|tojson }} + '</span><span>'
+        + {{ this.right|tojson }} + ' &#9654;</span>';
     L.DomEvent.disableClickPropagation(box);
     L.DomEvent.on(range, 'pointerdown mousedown touchstart', function() { map.dragging.disable(); });
     L.DomEvent.on(document, 'pointerup mouseup touchend', function() { map.dragging.enable(); });

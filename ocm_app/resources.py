@@ -13,9 +13,8 @@ import streamlit as st
 import torch
 from rasterio.transform import Affine
 
-from ocm_engine import Ensemble, load_ensemble
-
 from ocm_app import config, samples, scenes
+from ocm_engine import Ensemble, load_ensemble
 
 MODEL_SOURCES: dict[str, str] = {
     "default": "Embedded default (ocm_engine/weights)",

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
+from ocm_app.scenes import SceneSpec, inference_resolution, inference_shape, read_inference_array, scene_info
 from ocm_engine import Ensemble, Prediction, predict_array
 from ocm_engine.constants import CLASS_NAMES, NUM_CLASSES
 from ocm_engine.export import (
@@ -30,8 +31,6 @@ from ocm_engine.export import (
     write_png,
     write_probability_geotiff,
 )
-
-from ocm_app.scenes import SceneSpec, inference_resolution, inference_shape, read_inference_array, scene_info
 
 Progress = Callable[[int, int], None]
 

@@ -21,13 +21,12 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
 
+from ocm_app import config
 from ocm_engine import get_sensor
 from ocm_engine.errors import BandMismatchError, OcmError, ResolutionError, SceneReadError
 from ocm_engine.io.readers import RasterSource, open_scene
 from ocm_engine.resolution import choose_resolution
 from ocm_engine.sensors import match_band_files
-
-from ocm_app import config
 
 Bands = tuple[int, int, int | None]
 

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from ocm_app import config, resources, samples, scenes, state
+from ocm_app.runs import RunOptions, RunResult, run_array
 from ocm_engine import SENSORS, Ensemble
 from ocm_engine.errors import OcmError, SceneReadError
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
-
-from ocm_app import config, resources, samples, scenes, state
-from ocm_app.runs import RunOptions, RunResult, run_array
 
 MANUAL = "manual"
 SOURCES = ("Sample gallery", "Upload")
@@ -290,8 +289,8 @@ def patch_picker(overview_rgba: object, shape: tuple[int, int], size_px: int, ke
         marker = (round(x, 2), round(y, 2))
         if st.session_state.get(seen_key) != marker:
             st.session_state[seen_key] = marker
-            st.session_state[across_key] = int(round(100 * x / w))
-            st.session_state[down_key] = int(round(100 * y / h))
+            st.session_state[across_key] = round(100 * x / w)
+            st.session_state[down_key] = round(100 * y / h)
     c1, c2 = st.columns(2)
     across_pct = c1.slider("Patch centre, across (%)", 0, 100, key=across_key)
     down_pct = c2.slider("Patch centre, down (%)", 0, 100, key=down_key)

@@ -244,9 +244,14 @@ class _Forward:
         start = 0
         while start < batch.shape[0]:
             part = batch[start : start + self.batch_size]
+            count = part.shape[0]
+            if self.members.compiled and count < self.batch_size:
+                # Pad a short last batch: compiled members (and CUDA graphs) keep one shape.
+                pad = part.new_zeros((self.batch_size - count, *part.shape[1:]))
+                part = torch.cat([part, pad])
             try:
                 ok = _valid_tensor(part, part, self.nodata)
-                outputs.append(self.members.logits(zscore_batch(part, ok)))
+                outputs.append(self.members.logits(zscore_batch(part, ok))[:count])
             except torch.cuda.OutOfMemoryError as err:
                 if self.batch_size == 1:
                     raise DeviceMemoryError(
@@ -262,7 +267,7 @@ class _Forward:
                     stacklevel=3,
                 )
                 continue
-            start += part.shape[0]
+            start += count
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 

@@ -2,11 +2,10 @@
 
 import streamlit as st
 
-from ocm_engine import SENSORS
-from ocm_engine.errors import OcmError
-
 from ocm_app import batch, config, samples, state, widgets
 from ocm_app.runs import RunOptions
+from ocm_engine import SENSORS
+from ocm_engine.errors import OcmError
 
 st.title("Batch QA")
 
@@ -58,6 +57,7 @@ failed = [r for r in rows if r["error"]]
 if failed:
     st.error(f"{len(failed)} scene(s) could not be processed; see the 'error' column.")
 st.dataframe(rows, hide_index=True, key="batch.table", on_select="ignore", column_config=batch.COLUMNS,
-             row_height=70)
+             column_order=batch.ORDER, row_height=70, height=min(38 + 70 * len(rows), 640))
+st.caption("Click a column header to sort (e.g. by cloud % to find the clearest scenes).")
 st.download_button("Download CSV", batch.to_csv(rows), "ocm_batch_qa.csv", "text/csv", key="batch.csv",
                    icon=":material/download:")

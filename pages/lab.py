@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from ocm_engine.errors import OcmError
-
 from ocm_app import config, figures, lab, render, resources, scenes, widgets
+from ocm_engine.errors import OcmError
 
 st.title("Normalization lab")
 

@@ -4,11 +4,10 @@ import math
 
 import streamlit as st
 
-from ocm_engine import SENSORS
-from ocm_engine.resolution import RESOLUTION_GUIDANCE
-
 from ocm_app import compare, render, state, widgets
 from ocm_app.runs import RunOptions
+from ocm_engine import SENSORS
+from ocm_engine.resolution import RESOLUTION_GUIDANCE
 
 st.title("Resolution & sensors")
 

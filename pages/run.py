@@ -2,11 +2,10 @@
 
 import streamlit as st
 
-from ocm_engine import CLASS_LABELS, CLASS_NAMES, SENSORS
-from ocm_engine.errors import OcmError
-
 from ocm_app import config, maps, render, resources, scenes, state, widgets
 from ocm_app.runs import RunOptions, download_name, export_bytes
+from ocm_engine import CLASS_LABELS, CLASS_NAMES, SENSORS
+from ocm_engine.errors import OcmError
 
 st.title("Cloud and shadow mask")
 
@@ -34,6 +33,7 @@ with left:
             label = choices.__getitem__
 
             def pick(name: str, default: int | None, allow_none: bool = False) -> int | None:
+                """A band selectbox for one role."""
                 opts: list[int | None] = [*options, None] if allow_none else list(options)
                 index = opts.index(default) if default in opts else 0
                 return st.selectbox(name, opts, index=index, key=f"run.{name}.{spec.key}",

@@ -114,7 +114,9 @@ class Ensemble:
         outputs = []
         with torch.inference_mode():
             for member, run in zip(self.members, self.runners, strict=True):
-                outputs.append(run(batch.contiguous(memory_format=_memory_format(member))).float())
+                out = run(batch.contiguous(memory_format=_memory_format(member)))
+                # CUDA-graph outputs are reused by the next call: own them before summing in place.
+                outputs.append(out.clone() if self.compiled and out.dtype == torch.float32 else out.float())
         return outputs
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
@@ -144,8 +146,8 @@ class Ensemble:
         match eager mode within float rounding.
 
         Args:
-            mode: ``torch.compile`` mode (``None``: the default; ``"max-autotune"`` tries
-                more kernels and on CUDA captures CUDA graphs).
+            mode: ``torch.compile`` mode: ``None`` (the default), ``"reduce-overhead"``
+                (CUDA graphs) or ``"max-autotune"`` (more kernels tried, and CUDA graphs).
 
         Returns:
             A new ensemble sharing the same member modules.
@@ -357,7 +359,7 @@ def load_ensemble(
     dtype: DtypeName | str | torch.dtype | None = None,
     weights_dir: str | Path | None = None,
     download: bool = False,
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> Ensemble:
     """Load an ensemble of U-Net members.
 
@@ -369,7 +371,9 @@ def load_ensemble(
         dtype: ``"fp32"``, ``"fp16"`` or ``"bf16"``; bf16 on CUDA, fp32 elsewhere when ``None``.
         weights_dir: Folder of official weights (else ``$OCM_WEIGHTS_DIR``, else a cache).
         download: Fetch missing official weights from the model hub (needs network).
-        compile: Run the members through ``torch.compile`` (see :meth:`Ensemble.compile`).
+        compile: Run the members through ``torch.compile`` (see :meth:`Ensemble.compile`);
+            a string is the compile mode, e.g. ``"reduce-overhead"`` (CUDA graphs) or
+            ``"max-autotune"``.
 
     Returns:
         The ensemble, in eval mode, on ``device``.
@@ -381,7 +385,7 @@ def load_ensemble(
     compute = resolve_dtype(dtype, target)
     if isinstance(source, Ensemble):
         moved = source.to(target, compute)
-        return moved.compile() if compile and not moved.compiled else moved
+        return moved.compile(_compile_mode(compile)) if compile and not moved.compiled else moved
     meta: dict[str, str] = {}
     entries: list[tuple[str | None, Path | torch.nn.Module]]
     if isinstance(source, str) and source == "default":
@@ -420,4 +424,8 @@ def load_ensemble(
             names.append(key)
     prepared = tuple(_prepare(m, target, compute) for m in members)
     ensemble = Ensemble(prepared, tuple(names), target, compute, label, meta)
-    return ensemble.compile() if compile else ensemble
+    return ensemble.compile(_compile_mode(compile)) if compile else ensemble
+
+
+def _compile_mode(compile: bool | str) -> str | None:
+    return compile if isinstance(compile, str) else None

@@ -236,6 +236,7 @@ def export_member(model: torch.nn.Module, path: Path) -> Path:
     }
     partial = path.with_suffix(".partial")
     save_file(tensors, str(partial))
+    partial.chmod(0o644)
     os.replace(partial, path)
     return path
 

@@ -51,8 +51,8 @@ def test_map_is_offline_with_legend_and_layers() -> None:
 
 
 def test_map_without_crs_places_scene_on_a_local_grid() -> None:
-    rgba = np.full((10, 10, 4), 255, np.uint8)
-    west, south, east, north = maps.lonlat_bounds(maps.Georef((0, 0, 100, 100), None), (10, 10))
+    np.full((10, 10, 4), 255, np.uint8)
+    west, _south, east, north = maps.lonlat_bounds(maps.Georef((0, 0, 100, 100), None), (10, 10))
     assert west == pytest.approx(0) and east > 0 and north > 0
 
 

@@ -134,7 +134,7 @@ def test_compare_page(empty_samples: Path) -> None:
     at = start("compare")
     at.button(key="cmp.button").click().run()
     no_errors(at)
-    assert [m.label for m in at.metric][0] == "Members disagree"
+    assert next(m.label for m in at.metric) == "Members disagree"
     assert len(at.get("iframe")) == 1
     assert len(frame(at, "mean entropy")) == 5
 
