@@ -95,9 +95,7 @@ def test_synthetic_keeps_base_labels() -> None:
     rng = np.random.default_rng(4)
     base = np.full((96, 96), CLEAR, np.uint8)
     base[:10] = ANY_CLOUD
-    _, label = add_clouds(
-        _background(), 30.0, rng, base_label=base, config=SynthConfig(p_thick=0.0, p_thin=0.0)
-    )
+    _, label = add_clouds(_background(), 30.0, rng, base_label=base, config=SynthConfig(p_thick=0.0, p_thin=0.0))
     assert (label[:10] == ANY_CLOUD).all() and (label[10:] == CLEAR).all()
 
 
