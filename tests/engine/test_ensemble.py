@@ -70,7 +70,10 @@ def test_wrong_architecture_weights(tmp_path: Path) -> None:
 
 
 def test_custom_modules_and_unknown_device(tiny_members) -> None:
-    ens = load_ensemble(tiny_members, device="cpu", dtype="bf16")
+    import copy
+
+    # load_ensemble moves modules in place (no copy of big models): give it copies here
+    ens = load_ensemble(copy.deepcopy(tiny_members), device="cpu", dtype="bf16")
     assert ens.dtype == torch.bfloat16
     with pytest.raises(ModelLoadError, match="dtype"):
         load_ensemble(tiny_members, dtype="fp8")
