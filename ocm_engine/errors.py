@@ -60,8 +60,16 @@ class BatchError(OcmError, RuntimeError):
     """A batch could not run at all: no Dask, or no reachable cluster."""
 
 
+class DeviceMemoryError(OcmError, MemoryError):
+    """The device ran out of memory even with one patch per forward pass."""
+
+
 class OcmWarning(UserWarning):
     """Base category of the engine's warnings."""
+
+
+class BatchSizeWarning(OcmWarning):
+    """The device ran out of memory and the batch size was halved."""
 
 
 class MissingCrsWarning(OcmWarning):

@@ -29,11 +29,11 @@ from ocm_engine.constants import (
 )
 from ocm_engine.errors import (
     BandMismatchError,
+    BatchSizeWarning,
+    DeviceMemoryError,
     InvalidImageError,
     MissingNirWarning,
     NoValidDataError,
-    OcmError,
-    OcmWarning,
 )
 from ocm_engine.models.ensemble import Ensemble, load_ensemble, resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask, zscore_batch
@@ -41,10 +41,6 @@ from ocm_engine.tiling import RowMosaic, Window, fit_patch, patch_windows
 from ocm_engine.types import BoolArray, DtypeName, FloatArray, UInt8Array
 
 ProgressCallback = Callable[[int, int], None]
-
-
-class BatchSizeWarning(OcmWarning):
-    """The device ran out of memory and the batch size was halved."""
 
 
 _DEFAULT_CACHE: dict[tuple[str, str], Ensemble] = {}
@@ -176,10 +172,6 @@ def default_batch_size(ensemble: Ensemble, patch_px: int) -> int:
     # About 1.2 GB per megapixel per member at fp32 activations measured for these U-Nets.
     per_patch = 1.2e9 * (patch_px * patch_px / 1e6) * (0.6 if ensemble.dtype != torch.float32 else 1)
     return int(max(1, min(16, (free * 0.5) // per_patch)))
-
-
-class DeviceMemoryError(OcmError, MemoryError):
-    """The device ran out of memory even with one patch per forward pass."""
 
 
 def _gather(image: npt.NDArray[np.generic], windows: Sequence[Window], pin: bool) -> torch.Tensor:

@@ -12,15 +12,15 @@ imports without it.
 """
 
 from ocm_engine.batch.cli import add_batch_parser
-from ocm_engine.batch.runner import BatchError, BatchResult, local_cluster_size, run_batch, write_summary
+from ocm_engine.batch.runner import BatchResult, local_cluster_size, run_batch, write_summary
 from ocm_engine.batch.scenes import (
     BatchScene,
-    SceneListError,
     read_scene_csv,
     read_stac_items,
     resolve_scenes,
 )
 from ocm_engine.batch.worker import SceneJob, SceneResult, process_scene
+from ocm_engine.errors import BatchError, SceneListError
 
 __all__ = [
     "BatchError",
