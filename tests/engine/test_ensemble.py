@@ -21,7 +21,7 @@ def test_load_pth_state_dict_and_prefixes(tmp_path: Path) -> None:
     model = build_member("test_resnet")
     path = tmp_path / "weights_test_resnet.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
-    ens = load_ensemble([path], device="cpu")
+    ens = load_ensemble([path], device="cpu", dtype="fp32")
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(ens.logits(x), model(x))
@@ -91,3 +91,14 @@ def test_offline_download_error_is_clear(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     with pytest.raises(ModelLoadError, match="offline"):
         load_ensemble("official", weights_dir=tmp_path, download=True)
+
+
+def test_auto_dtype_is_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocm_engine.models import ensemble as ens_mod
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(ens_mod, "cpu_has_native_bf16", lambda: True)
+    assert ens_mod.resolve_dtype(None, cpu) == torch.bfloat16
+    monkeypatch.setattr(ens_mod, "cpu_has_native_bf16", lambda: False)
+    assert ens_mod.resolve_dtype("auto", cpu) == torch.float32
+    assert ens_mod.resolve_dtype("fp32", cpu) == torch.float32
