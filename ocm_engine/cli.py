@@ -11,23 +11,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from ocm_engine.cli_options import add_inference_options
 from ocm_engine.errors import OcmError, OcmWarning, OutputExistsError
 from ocm_engine.sensors import SENSORS
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
-
-
-def _band_list(text: str) -> list[int | None]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) not in (2, 3):
-        raise argparse.ArgumentTypeError(
-            f"--bands takes 1-based Red,Green,NIR numbers like 4,3,8 (or 4,3 without NIR); got {text!r}"
-        )
-    try:
-        values: list[int | None] = [int(p) for p in parts]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"--bands needs integers, got {text!r}") from err
-    return values + [None] * (3 - len(values))
 
 
 def _one_line(err: BaseException) -> str:
@@ -128,21 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="mask clouds and shadows in scenes")
     p.add_argument("inputs", nargs="+", help="raster files, or folders of single-band files (one scene each)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--sensor", choices=sorted(SENSORS), metavar="S", help="sensor preset (see `ocm sensors`)")
-    group.add_argument("--bands", type=_band_list, help="1-based Red,Green,NIR band numbers, e.g. 4,3,8")
-    p.add_argument("--resolution", type=float, help="inference resolution in metres (5-50; default: source, >= 10)")
-    p.add_argument("--weights", help="'default', 'official' (OCM v4 pair), or a weights file/folder")
-    p.add_argument("--device", help="cpu, cuda, mps (default: best available)")
-    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], help="compute precision")
-    p.add_argument("--probabilities", action="store_true", help="also write the 4-band probability GeoTIFF")
-    p.add_argument("--nodata", type=float, help="nodata value (default: the file's, else the preset's, else 0)")
-    p.add_argument("--patch", type=int, default=1000, help="patch size in px (default 1000)")
-    p.add_argument("--overlap", type=int, default=300, help="patch overlap in px (default 300)")
-    p.add_argument("--batch-size", type=int, help="patches per forward pass")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
-    p.add_argument("--no-png", action="store_true", help="do not write the PNG preview")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_inference_options(p, weights_help="'default', 'official' (OCM v4 pair), or a weights file/folder",
+                          device_help="cpu, cuda, mps (default: best available)")
     p.set_defaults(func=_predict)
     s = sub.add_parser("sensors", help="list sensor presets")
     s.set_defaults(func=_sensors)

@@ -7,19 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
-from ocm_engine.sensors import SENSORS
-
-
-def _bands(text: str) -> list[int | None]:
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values: list[int | None] = [int(p) for p in parts]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"--bands needs integers like 4,3,8; got {text!r}") from err
-    if len(values) not in (2, 3):
-        raise argparse.ArgumentTypeError(f"--bands takes Red,Green[,NIR] 1-based numbers; got {text!r}")
-    return values + [None] * (3 - len(values))
+from ocm_engine.cli_options import add_inference_options
 
 
 def _keys(text: str) -> list[str]:
@@ -63,24 +51,10 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("scenes", nargs="+", help="raster files, band-file folders, globs ('tiles/*.tif'), "
                    "a CSV (href or red,green,nir columns) or STAC items JSON; local or http(s)/s3 hrefs")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (shared by all workers)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--sensor", choices=sorted(SENSORS), metavar="S",
-                       help="sensor preset (see `ocm sensors`)")
-    group.add_argument("--bands", type=_bands, help="1-based Red,Green,NIR band numbers, e.g. 4,3,8")
     p.add_argument("--stac-assets", type=_keys, help="STAC asset KEY (multiband) or RED,GREEN,NIR keys")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, help="local workers (default: one per GPU, else cores/4)")
-    p.add_argument("--resolution", type=float, help="inference resolution in metres (5-50)")
-    p.add_argument("--weights", help="'default', 'official', or a weights file/folder every worker can read")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: each worker's GPU, else CPU)")
-    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], help="compute precision")
-    p.add_argument("--probabilities", action="store_true", help="also write probability GeoTIFFs")
-    p.add_argument("--nodata", type=float, help="nodata value (default: the file's, else the preset's)")
-    p.add_argument("--patch", type=int, default=DEFAULT_PATCH_PX, help="patch size in px")
-    p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP_PX, help="patch overlap in px")
-    p.add_argument("--batch-size", type=int, help="patches per forward pass")
-    p.add_argument("--overwrite", action="store_true", help="redo scenes whose outputs exist")
-    p.add_argument("--no-png", action="store_true", help="do not write PNG previews")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_inference_options(p, weights_help="'default', 'official', or a weights file/folder every worker can read",
+                          device_help="cpu, cuda, cuda:N (default: each worker's GPU, else CPU)")
     p.set_defaults(func=_batch)
     return p
