@@ -171,7 +171,8 @@ def test_oversize_upload_refused(app: tuple[str, subprocess.Popen[bytes]], tmp_p
     try:
         wait = _upload(browser, url, big)
         message = wait.until(ec.presence_of_element_located(
-            (By.XPATH, "//*[contains(text(), 'or smaller') or contains(text(), 'over the')]")))
+            (By.XPATH, "//*[(contains(., 'or smaller') or contains(., 'over the'))"
+                       " and not(*[contains(., 'or smaller') or contains(., 'over the')])]")))
         assert "MB" in message.text
     finally:
         browser.quit()
