@@ -231,18 +231,26 @@ class _Forward:
 
     def __call__(self, host_batch: torch.Tensor) -> torch.Tensor:
         dev = self.members.device
-        batch = host_batch.to(dev, non_blocking=True).to(torch.float32)
+        raw = host_batch.to(dev, non_blocking=True)
+        valid = _valid_tensor(raw, raw, self.nodata)  # on the input's own values and dtype
+        if raw.dtype == torch.float64:
+            # The z-score ignores scale: bring float64 values into float32's range first.
+            zero = torch.zeros((), dtype=raw.dtype, device=dev)
+            magnitude = torch.where(valid, raw.abs(), zero).amax(dim=(2, 3), keepdim=True)
+            raw = raw / torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
+        batch = raw.to(torch.float32)
         outputs: list[torch.Tensor] = []
         start = 0
         while start < batch.shape[0]:
             part = batch[start : start + self.batch_size]
+            ok = valid[start : start + self.batch_size]
             count = part.shape[0]
             if self.members.compiled and count < self.batch_size:
                 # Pad a short last batch: compiled members (and CUDA graphs) keep one shape.
                 pad = part.new_zeros((self.batch_size - count, *part.shape[1:]))
                 part = torch.cat([part, pad])
+                ok = torch.cat([ok, ok.new_zeros((self.batch_size - count, *ok.shape[1:]))])
             try:
-                ok = _valid_tensor(part, part, self.nodata)
                 outputs.append(self.members.logits(zscore_batch(part, ok))[:count])
             except torch.cuda.OutOfMemoryError as err:
                 if self.batch_size == 1:

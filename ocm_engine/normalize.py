@@ -23,7 +23,8 @@ _MASK_ROWS = 512
 def valid_mask(image: npt.NDArray[np.generic], nodata: float | None = 0.0) -> BoolArray:
     """Return where a pixel holds data.
 
-    A pixel is nodata when **all** its bands equal ``nodata``, or when any band is NaN.
+    A pixel is nodata when **all** its bands equal ``nodata``, or when any band is NaN
+    or infinite.
     Works through the rows in blocks, so temporaries stay small for whole scenes.
 
     Args:
@@ -94,6 +95,10 @@ def zscore_batch(batch: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     weights = valid.to(batch.dtype)
     count = weights.sum(dim=(2, 3), keepdim=True).clamp(min=1.0)
     data = torch.where(valid, batch, torch.zeros((), dtype=batch.dtype, device=batch.device))
+    # The z-score does not depend on scale: dividing each channel by its largest magnitude
+    # first keeps the sums of squares finite for values near the float32 maximum.
+    scale = data.abs().amax(dim=(2, 3), keepdim=True)
+    data = data / torch.where(scale > 0, scale, torch.ones_like(scale))
     mean = data.sum(dim=(2, 3), keepdim=True) / count
     centred = (data - mean) * weights
     std = (centred.square().sum(dim=(2, 3), keepdim=True) / count).sqrt()
