@@ -296,3 +296,12 @@ def patch_picker(overview_rgba: object, shape: tuple[int, int], size_px: int, ke
     down_pct = c2.slider("Patch centre, down (%)", 0, 100, key=down_key)
     st.caption(f"Click the image to move the patch, or use the sliders (grid {shape[1]} x {shape[0]} px).")
     return down_pct / 100, across_pct / 100
+
+
+def require_scene() -> tuple[scenes.SceneSpec, scenes.SceneInfo]:
+    """The current scene and its summary; stops the page (after saying why) when there is none."""
+    spec = current_scene()
+    info = scene_header(spec) if spec else None
+    if spec is None or info is None:
+        st.stop()
+    return spec, info

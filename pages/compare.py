@@ -12,10 +12,7 @@ st.markdown(
     "members **disagree**, or where the ensemble's class probabilities are **spread out** (high entropy), "
     "the mask deserves a second look.")
 
-spec = widgets.current_scene()
-info = widgets.scene_header(spec) if spec else None
-if spec is None or info is None:
-    st.stop()
+spec, info = widgets.require_scene()
 resolution = widgets.resolution_slider(info, key="cmp.resolution")
 
 if st.button("Compare members", type="primary", key="cmp.button", icon=":material/play_arrow:"):

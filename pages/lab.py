@@ -13,10 +13,7 @@ st.markdown(
     "pixels, channel by channel** (subtract the patch's mean, divide by its standard deviation). "
     "Pick a patch and see what that does, and what a single global normalization would do instead.")
 
-spec = widgets.current_scene()
-info = widgets.scene_header(spec) if spec else None
-if spec is None or info is None:
-    st.stop()
+spec, info = widgets.require_scene()
 try:
     resolution = scenes.inference_resolution(info, None)
     shape = scenes.inference_shape(info, resolution)

@@ -16,10 +16,7 @@ st.markdown(
     "thin shadows and crisp edges. Run the same scene at several resolutions and see what you trade.")
 st.caption(RESOLUTION_GUIDANCE)
 
-spec = widgets.current_scene()
-info = widgets.scene_header(spec) if spec else None
-if spec is None or info is None:
-    st.stop()
+spec, info = widgets.require_scene()
 
 source = info.resolution_m
 candidates = compare.resolution_candidates(source)

@@ -11,10 +11,7 @@ st.title("Cloud and shadow mask")
 
 st.caption("Sensor-agnostic: any product's Red, Green and NIR bands, z-scored patch by patch.")
 
-spec = widgets.current_scene()
-info = widgets.scene_header(spec) if spec else None
-if spec is None or info is None:
-    st.stop()
+spec, info = widgets.require_scene()
 
 # --- band mapping with a live preview -------------------------------------------------------
 st.subheader("1. Bands")

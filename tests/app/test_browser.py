@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.streamlit_server import serve_app
 
 
 def _chromium() -> tuple[str, str] | None:
@@ -26,41 +23,10 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def app_url(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    samples = tmp_path / "samples"
-    samples.mkdir()
-    env = dict(os.environ, OCM_APP_MODEL=str(tiny_weights_dir), OCM_SAMPLES_DIR=str(samples),
-               OCM_APP_TMP=str(tmp_path / "apptmp"), OMP_NUM_THREADS="1")
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()}")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_app(tmp_path, tiny_weights_dir) as (url, _proc):
+        yield url
 
 
 def _driver(browser: str, driver: str) -> object:

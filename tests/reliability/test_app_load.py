@@ -11,12 +11,9 @@ Skips when Chromium, ChromeDriver or Selenium are missing (``.ci/browser-deps``)
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.streamlit_server import serve_app
 
 from .conftest import REPO
 from .corpus import scene, write_tif
@@ -40,12 +39,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def app(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
@@ -53,35 +46,9 @@ def app(tmp_path: Path, tiny_weights_dir: Path) -> Iterator[tuple[str, subproces
     pytest.importorskip("selenium")
     if not (REPO / "app.py").is_file():
         pytest.skip("app.py is not there")
-    port = _free_port()
-    samples = tmp_path / "samples"
-    samples.mkdir()
-    env = dict(os.environ, OCM_APP_MODEL=str(tiny_weights_dir), OCM_SAMPLES_DIR=str(samples),
-               OCM_APP_TMP=str(tmp_path / "apptmp"), OMP_NUM_THREADS="1")
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.maxUploadSize", "2", "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()}")
-        yield f"http://127.0.0.1:{port}/", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+    with serve_app(tmp_path, tiny_weights_dir, start_timeout_s=90,
+                   extra_args=("--server.maxUploadSize", "2", "--server.fileWatcherType", "none")) as served:
+        yield served
 
 
 def _browser() -> Any:
