@@ -26,6 +26,7 @@ from rasterio.crs import CRS
 from rasterio.io import DatasetWriter
 from rasterio.transform import Affine
 
+from ocm_engine import metrics
 from ocm_engine.constants import CLASS_COLOURS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
 from ocm_engine.errors import OutputExistsError
 from ocm_engine.types import BoolArray, UInt8Array
@@ -43,32 +44,9 @@ class GridInfo:
     crs: CRS | None
 
 
-def statistics_from_counts(counts: npt.NDArray[np.int64], valid_pixels: int, pixels: int) -> dict[str, float]:
-    """Per-class percentages of valid pixels, cloud (thick + thin) %, valid count and nodata %.
-
-    Args:
-        counts: Pixels per class, length 4.
-        valid_pixels: Number of valid pixels.
-        pixels: Number of all pixels.
-    """
-    stats: dict[str, float] = {
-        f"{name}_percent": (100.0 * float(counts[i]) / valid_pixels if valid_pixels else 0.0)
-        for i, name in enumerate(CLASS_NAMES)
-    }
-    stats["cloud_percent"] = stats["thick_cloud_percent"] + stats["thin_cloud_percent"]
-    stats["valid_pixels"] = float(valid_pixels)
-    stats["nodata_percent"] = 100.0 * (1.0 - valid_pixels / pixels) if pixels else 0.0
-    return stats
-
-
-def class_counts(classes: UInt8Array, valid: BoolArray) -> npt.NDArray[np.int64]:
-    """Pixels per class (length 4) among valid pixels."""
-    return np.bincount(classes[valid].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES].astype(np.int64)
-
-
-def class_statistics(classes: UInt8Array, valid: BoolArray) -> dict[str, float]:
-    """Statistics of a class map (see :func:`statistics_from_counts`)."""
-    return statistics_from_counts(class_counts(classes, valid), int(valid.sum()), valid.size)
+def class_statistics(classes: UInt8Array, valid: BoolArray) -> dict[str, float | int]:
+    """Flat statistics of a class map (see :meth:`ocm_engine.metrics.ClassStatistics.as_dict`)."""
+    return metrics.class_statistics(classes, valid).as_dict()
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -188,11 +166,11 @@ def finish_class_dataset(dst: DatasetWriter, tags: Mapping[str, str]) -> None:
     dst.update_tags(1, **{f"class_{i}": name for i, name in enumerate(CLASS_NAMES)})
 
 
-def stats_tags(stats: Mapping[str, float], extra: Mapping[str, str]) -> dict[str, str]:
-    """Tags for the class GeoTIFF: statistics (2 decimals) plus run facts."""
-    tags = {k: (f"{v:.0f}" if k == "valid_pixels" else f"{v:.2f}") for k, v in stats.items()}
+def stats_tags(stats: metrics.ClassStatistics, extra: Mapping[str, object]) -> dict[str, str]:
+    """Tags for the class GeoTIFF: statistics (2 decimals) plus run facts (GeoTIFF tags are text)."""
+    tags = {k: (f"{v:d}" if isinstance(v, int) else f"{v:.2f}") for k, v in stats.as_dict().items()}
     tags["classes"] = ",".join(f"{i}={n}" for i, n in enumerate(CLASS_NAMES))
-    tags.update(extra)
+    tags.update({k: str(v) for k, v in extra.items()})
     return tags
 
 
@@ -201,7 +179,7 @@ def write_class_geotiff(
     classes: UInt8Array,
     valid: BoolArray,
     grid: GridInfo,
-    extra_tags: Mapping[str, str] | None = None,
+    extra_tags: Mapping[str, object] | None = None,
     *,
     overwrite: bool = False,
 ) -> Path:
@@ -219,7 +197,7 @@ def write_class_geotiff(
         The path written.
     """
     data = np.where(valid, classes, OUTPUT_NODATA).astype(np.uint8)
-    tags = stats_tags(class_statistics(classes, valid), extra_tags or {})
+    tags = stats_tags(metrics.class_statistics(classes, valid), extra_tags or {})
     with atomic_path(path, overwrite) as partial:
         with rasterio.open(partial, "w", **class_profile(grid)) as dst:
             dst.write(data, 1)

@@ -22,7 +22,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ocm_engine.constants import (
-    CLASS_NAMES,
     DEFAULT_OVERLAP_PX,
     DEFAULT_PATCH_PX,
     NUM_CLASSES,
@@ -35,6 +34,7 @@ from ocm_engine.errors import (
     MissingNirWarning,
     NoValidDataError,
 )
+from ocm_engine.metrics import ClassStatistics, class_statistics
 from ocm_engine.models.ensemble import Ensemble, load_ensemble, resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask, zscore_batch
 from ocm_engine.tiling import RowMosaic, Window, fit_patch, patch_windows
@@ -67,6 +67,11 @@ class Prediction:
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
+    def statistics(self) -> ClassStatistics:
+        """Class counts and percentages over the valid pixels (see :mod:`ocm_engine.metrics`)."""
+        return class_statistics(self.classes, self.valid)
+
+    @property
     def valid_pixels(self) -> int:
         """Number of valid pixels."""
         return int(self.valid.sum())
@@ -74,20 +79,17 @@ class Prediction:
     @property
     def nodata_percent(self) -> float:
         """Share of nodata pixels, in percent of all pixels."""
-        return 100.0 * (1.0 - self.valid_pixels / self.valid.size)
+        return self.statistics.nodata_percent
 
     @property
     def class_percentages(self) -> dict[str, float]:
         """Per-class share of valid pixels, in percent, keyed by class name."""
-        total = max(self.valid_pixels, 1)
-        counts = np.bincount(self.classes[self.valid].ravel(), minlength=NUM_CLASSES)
-        return {name: 100.0 * float(counts[i]) / total for i, name in enumerate(CLASS_NAMES)}
+        return self.statistics.percentages
 
     @property
     def cloud_percent(self) -> float:
         """Thick plus thin cloud, in percent of valid pixels."""
-        pct = self.class_percentages
-        return pct["thick_cloud"] + pct["thin_cloud"]
+        return self.statistics.cloud_percent
 
 
 def _check_image(image: object) -> npt.NDArray[np.generic]:

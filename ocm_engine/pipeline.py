@@ -9,7 +9,6 @@ output appears atomically when complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 import time
@@ -23,6 +22,7 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from ocm_engine import metrics
 from ocm_engine.constants import (
     CLASS_NAMES,
     DEFAULT_OVERLAP_PX,
@@ -36,11 +36,9 @@ from ocm_engine.export import (
     GridInfo,
     atomic_path,
     check_writable,
-    class_counts,
     class_profile,
     finish_class_dataset,
     probability_profile,
-    statistics_from_counts,
     stats_tags,
     write_json,
     write_png,
@@ -191,7 +189,7 @@ def predict_file(
                     f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
                     "the nodata value and band mapping."
                 )
-            stats = statistics_from_counts(counts, valid_total, src.width * src.height)
+            stats = metrics.statistics_from_counts(counts, valid_total, src.width * src.height)
             facts = {
                 "model": run.model,
                 "source": src.name,
@@ -206,7 +204,7 @@ def predict_file(
             if png_tmp is not None:
                 _write_preview(class_tmp, png_tmp, True)
             facts["seconds"] = f"{time.perf_counter() - start:.2f}"
-            write_json(json_tmp, {"statistics": stats, "run": facts,
+            write_json(json_tmp, {"statistics": stats.as_dict(), "run": facts,
                                   "outputs": [str(p) for p in paths.all()]}, overwrite=True)
     return paths.classes
 
@@ -288,7 +286,7 @@ class _Run:
                 dst.write(np.where(valid, classes, 255).astype(np.uint8), 1, window=out_win)
                 if pdst is not None and probs is not None:
                     pdst.write(np.where(valid[None], probs, np.float32(np.nan)), window=out_win)
-                counts += class_counts(classes, valid)
+                counts += metrics.class_counts(classes, valid)
                 valid_total += int(valid.sum())
         return counts, valid_total
 
@@ -342,8 +340,3 @@ class _Run:
         native = self.src.read(out_win)
         return classes, probs, valid_mask(native, self.src.nodata), out_win
 
-
-def read_stats(json_path: Path) -> dict[str, Any]:
-    """Read the statistics JSON written beside a class GeoTIFF."""
-    data: dict[str, Any] = json.loads(Path(json_path).read_text())
-    return data

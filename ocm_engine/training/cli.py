@@ -96,6 +96,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.validation:
+        from ocm_engine.training.validation import run_validation
+
+        return run_validation(args)
     from ocm_engine.training.evaluate import run_evaluate_command
 
     return run_evaluate_command(args)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +25,25 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.errors import InvalidImageError, SceneReadError
+from ocm_engine.metrics import ClassScore, Scores, confusion_matrix, scores_from_confusion
+
+__all__ = [
+    "FOUR_CLASS",
+    "PEER_TO_MODEL",
+    "TARGET_NAMES",
+    "ClassScore",
+    "EvalResult",
+    "confusion_matrix",
+    "encode_prediction",
+    "encode_reference",
+    "evaluate_masks",
+    "format_table",
+    "parse_label_map",
+    "result_to_dict",
+    "run_evaluate_command",
+    "scheme_for",
+    "scores_from_confusion",
+]
 
 TARGET_NAMES: Final = ("clear", "thick", "thin", "cloud", "shadow", "ignore")
 FOUR_CLASS: Final = ("clear", "thick", "thin", "shadow")
@@ -33,46 +51,8 @@ FOUR_CLASS: Final = ("clear", "thick", "thin", "shadow")
 PEER_TO_MODEL: Final = np.array([0, 1, 3], dtype=np.uint8)
 
 
-@dataclass(frozen=True, slots=True)
-class ClassScore:
-    """Scores of one class (``nan`` where undefined)."""
-
-    name: str
-    precision: float
-    recall: float
-    f1: float
-    iou: float
-    support: int
-
-
-@dataclass(frozen=True, slots=True)
-class EvalResult:
-    """Scores over one set of pixels.
-
-    Attributes:
-        classes: Class names of the scheme, in confusion-matrix order.
-        confusion: ``(n, n)`` pixel counts, rows = reference, columns = prediction.
-        scores: One :class:`ClassScore` per class.
-        balanced_accuracy: Mean recall over classes present in the reference.
-        overall_accuracy: Fraction of scored pixels predicted right.
-    """
-
-    classes: tuple[str, ...]
-    confusion: npt.NDArray[np.int64]
-    scores: tuple[ClassScore, ...]
-    balanced_accuracy: float
-    overall_accuracy: float
-
-    def score(self, name: str) -> ClassScore:
-        """Return the score of one class by name.
-
-        Raises:
-            KeyError: If the scheme has no such class.
-        """
-        for item in self.scores:
-            if item.name == name:
-                return item
-        raise KeyError(f"No class {name!r} in {self.classes}.")
+EvalResult = Scores
+"""Scores of a mask against reference labels (the metrics module's :class:`Scores`)."""
 
 
 def parse_label_map(text: str | Mapping[int, str]) -> dict[int, str]:
@@ -146,48 +126,6 @@ def encode_prediction(classes: npt.NDArray[np.generic], scheme: Sequence[str]) -
     return lookup[np.clip(classes.astype(np.int64), 0, 3)]
 
 
-def confusion_matrix(
-    reference: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], n_classes: int
-) -> npt.NDArray[np.int64]:
-    """Pixel counts ``(n, n)``, rows = reference, columns = prediction; ``-1`` skipped.
-
-    Raises:
-        InvalidImageError: If the arrays differ in shape.
-    """
-    if reference.shape != predicted.shape:
-        raise InvalidImageError(f"Reference {reference.shape} and prediction {predicted.shape} differ in shape.")
-    keep = (reference >= 0) & (predicted >= 0)
-    flat = reference[keep] * n_classes + predicted[keep]
-    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den > 0 else float("nan")
-
-
-def scores_from_confusion(confusion: npt.NDArray[np.int64], classes: Sequence[str]) -> EvalResult:
-    """Per-class precision, recall, F1, IoU and the balanced/overall accuracy."""
-    scores = []
-    recalls = []
-    for i, name in enumerate(classes):
-        tp = float(confusion[i, i])
-        fp = float(confusion[:, i].sum() - tp)
-        fn = float(confusion[i, :].sum() - tp)
-        precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-        scores.append(ClassScore(name, precision, recall, f1, _ratio(tp, tp + fp + fn), int(confusion[i, :].sum())))
-        if confusion[i, :].sum() > 0:
-            recalls.append(recall)
-    total = float(confusion.sum())
-    return EvalResult(
-        tuple(classes),
-        confusion,
-        tuple(scores),
-        float(np.mean(recalls)) if recalls else float("nan"),
-        _ratio(float(np.trace(confusion)), total),
-    )
-
-
 def evaluate_masks(
     predicted: npt.NDArray[np.generic],
     labels: npt.NDArray[np.generic],
@@ -233,13 +171,7 @@ def format_table(rows: Sequence[tuple[str, str, EvalResult]]) -> str:
 
 def result_to_dict(result: EvalResult) -> dict[str, object]:
     """A JSON-serialisable view of a result."""
-    return {
-        "classes": list(result.classes),
-        "confusion": result.confusion.tolist(),
-        "scores": [asdict(s) for s in result.scores],
-        "balanced_accuracy": result.balanced_accuracy,
-        "overall_accuracy": result.overall_accuracy,
-    }
+    return result.as_dict()
 
 
 def _guess_reflectance(image: npt.NDArray[np.generic], scale: float) -> npt.NDArray[np.float32]:
@@ -266,10 +198,6 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     """Implementation of ``ocm evaluate`` (see :func:`~ocm_engine.training.cli.add_evaluate_parser`)."""
     from ocm_engine import load_ensemble, predict_array
 
-    if args.validation:
-        from ocm_engine.training.validation import run_validation
-
-        return run_validation(args)
     if not args.images or len(args.images) != len(args.labels):
         raise InvalidImageError(f"Give as many --labels as --images (got {len(args.images)} and {len(args.labels)}).")
     mapping = parse_label_map(args.label_map)
