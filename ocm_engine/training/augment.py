@@ -52,8 +52,13 @@ def rescale_crop(
     target_m: float,
     chip_px: int,
     rng: np.random.Generator,
+    *,
+    centre: tuple[int, int] | None = None,
 ) -> tuple[FloatArray, UInt8Array]:
     """Cut a random window and resample it to ``chip_px`` at ``target_m`` metres per pixel.
+
+    With ``centre`` (row, col) the window is placed around that pixel (jittered by up
+    to a quarter window, clipped to the image) instead of anywhere.
 
     The image is resampled with anti-aliased bilinear interpolation, the labels with
     nearest neighbour. A window larger than the image is clipped to it.
@@ -66,8 +71,13 @@ def rescale_crop(
     _, height, width = image.shape
     window = round(chip_px * target_m / source_m)
     win_h, win_w = min(window, height), min(window, width)
-    top = int(rng.integers(0, height - win_h + 1))
-    left = int(rng.integers(0, width - win_w + 1))
+    if centre is None:
+        top = int(rng.integers(0, height - win_h + 1))
+        left = int(rng.integers(0, width - win_w + 1))
+    else:
+        jitter = max(1, window // 4)
+        top = int(np.clip(centre[0] - win_h // 2 + rng.integers(-jitter, jitter + 1), 0, height - win_h))
+        left = int(np.clip(centre[1] - win_w // 2 + rng.integers(-jitter, jitter + 1), 0, width - win_w))
     img = torch.from_numpy(np.ascontiguousarray(image[:, top : top + win_h, left : left + win_w]))
     lab = torch.from_numpy(np.ascontiguousarray(label[top : top + win_h, left : left + win_w]))
     if (win_h, win_w) != (chip_px, chip_px):

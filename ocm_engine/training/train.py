@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
@@ -51,7 +54,14 @@ class TrainConfig:
         threads: ``torch.set_num_threads``.
         seed: Seed for weights and chips.
         checkpoint_every_s: Seconds between checkpoints.
+        snapshot_every: Steps between kept model snapshots (``snap_<step>.safetensors``),
+            scored afterwards for the learning curve; 0 keeps none.
         log_every: Steps between log lines.
+        bf16: Run forward/backward under ``torch.autocast("cpu", bfloat16)`` (fp32 master
+            weights) where the CPU has native bf16; fp32 elsewhere.
+        init_from: Start a new run from these member weights (a safetensors file, or
+            ``"default"`` for the embedded default's member of the same architecture).
+        prefetch: Batches prepared ahead by a background thread (0: inline).
         pack_dir: Folder of packed scenes.
         runs_dir: Folder of run records.
     """
@@ -70,7 +80,11 @@ class TrainConfig:
     threads: int = 2
     seed: int = 0
     checkpoint_every_s: float = 120.0
+    snapshot_every: int = 500
     log_every: int = 20
+    bf16: bool = True
+    init_from: str = ""
+    prefetch: int = 4
     pack_dir: str = str(DEFAULT_PACK_DIR)
     runs_dir: str = str(DEFAULT_RUNS_DIR)
     extra: dict[str, str] = field(default_factory=dict)
@@ -118,6 +132,38 @@ def _save_atomic(obj: object, path: Path) -> None:
     os.replace(partial, path)
 
 
+def _batches(sampler: ChipSampler, batch_size: int, prefetch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield batches forever; with ``prefetch`` > 0 a daemon thread prepares them ahead.
+
+    Chip synthesis is numpy/torch work that releases the GIL for most of its time, so
+    one thread overlaps it with the model step.
+    """
+    if prefetch <= 0:
+        while True:
+            yield sampler.batch(batch_size)
+    ready: queue.Queue[tuple[torch.Tensor, torch.Tensor]] = queue.Queue(maxsize=prefetch)
+
+    def produce() -> None:
+        while True:
+            ready.put(sampler.batch(batch_size))
+
+    threading.Thread(target=produce, daemon=True, name="chip-producer").start()
+    while True:
+        yield ready.get()
+
+
+def _initial_weights(model: torch.nn.Module, member: str, source: str) -> None:
+    from ocm_engine.models.ensemble import read_state_dict
+
+    if source == "default":
+        path = Path(__file__).resolve().parents[1] / "weights" / f"default_{member}.safetensors"
+    else:
+        path = Path(source)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in read_state_dict(path).items()}
+    model.load_state_dict(state)
+    print(f"initialised {member} from {path}", flush=True)
+
+
 def train_member(config: TrainConfig) -> Path:
     """Train (or resume) one member; returns the path of its final checkpoint.
 
@@ -137,6 +183,11 @@ def train_member(config: TrainConfig) -> Path:
         raise InvalidImageError(f"No training scenes in {config.pack_dir}.")
     sampler = ChipSampler(scenes, config.chip_px, seed=config.seed)
     model = build_member(config.member)
+    if config.init_from and not ckpt_path.is_file():
+        _initial_weights(model, config.member, config.init_from)
+    from ocm_engine.models.ensemble import cpu_has_native_bf16
+
+    use_bf16 = config.bf16 and cpu_has_native_bf16()
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, elapsed, history = 0, 0.0, []
     if ckpt_path.is_file():
@@ -144,7 +195,7 @@ def train_member(config: TrainConfig) -> Path:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, elapsed, history = state["step"], state["elapsed_s"], state["history"]
-        sampler.rng = np.random.default_rng(config.seed + step)
+        sampler.rng = np.random.default_rng(config.seed + step + 1)
         print(f"resumed {config.member} at step {step} ({elapsed:.0f} s)", flush=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
     model.train()
@@ -172,13 +223,16 @@ def train_member(config: TrainConfig) -> Path:
         }
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
+    batches = _batches(sampler, config.batch_size, config.prefetch)
     while step < config.steps and time.monotonic() - start < config.time_budget_s:
         progress = max(step / config.steps, (time.monotonic() - start) / config.time_budget_s)
         for group in optimiser.param_groups:
             group["lr"] = config.lr * _lr_factor(progress, step, config.warmup_steps)
-        images, labels = sampler.batch(config.batch_size)
+        images, labels = next(batches)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(images)
         loss = masked_loss(
-            model(images),
+            logits,
             labels,
             label_smoothing=config.label_smoothing,
             shadow_weight=config.shadow_weight,
@@ -199,6 +253,8 @@ def train_member(config: TrainConfig) -> Path:
             history.append(entry)
             running = []
             print(json.dumps(entry), flush=True)
+        if config.snapshot_every and step % config.snapshot_every == 0:
+            export_member(model, run_dir / f"snap_{step:06d}.safetensors")
         if time.monotonic() - last_ckpt > config.checkpoint_every_s:
             checkpoint()
             last_ckpt = time.monotonic()

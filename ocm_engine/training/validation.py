@@ -22,7 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW
-from ocm_engine.training.data import DEFAULT_PACK_DIR, PackedScene, load_packed
+from ocm_engine.training.data import (
+    DEFAULT_PACK_DIR,
+    LANDSAT8_L1_GAIN,
+    LANDSAT8_L1_OFFSET,
+    PackedScene,
+    load_packed,
+)
 from ocm_engine.training.evaluate import (
     PEER_TO_MODEL,
     EvalResult,
@@ -37,6 +43,7 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
     "ukis": ("clear", "cloud", "shadow"),
     "oncloudn": ("clear", "cloud"),
     "alberta": ("clear", "shadow"),
+    "38cloud": ("clear", "cloud"),
 }
 
 
@@ -58,6 +65,9 @@ def _image_product(scene: PackedScene) -> npt.NDArray[np.generic]:
     rgb_nir = scene.image[:3]
     if scene.dataset == "oncloudn":
         return np.round(rgb_nir * 10000).astype(np.uint16)
+    if scene.dataset == "38cloud":
+        dn = np.round((rgb_nir - LANDSAT8_L1_OFFSET) / LANDSAT8_L1_GAIN)
+        return np.where(rgb_nir == 0, 0, dn).astype(np.uint16)
     return rgb_nir.astype(np.float32)
 
 

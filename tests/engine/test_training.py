@@ -215,3 +215,38 @@ def test_export_rejects_unknown_member(tmp_path: Path) -> None:
     torch.save({"model": {}, "member": "nope"}, ckpt)
     with pytest.raises(ModelLoadError, match="no known member"):
         export_ensemble({"nope": ckpt}, tmp_path)
+
+
+def test_train_member_starts_from_weights_keeps_snapshots_and_resumes(tmp_path: Path) -> None:
+    from ocm_engine.training.train import TrainConfig, load_checkpoint_model, train_member
+
+    pack_dir = tmp_path / "packed"
+    pack_dir.mkdir()
+    rng = np.random.default_rng(0)
+    image = (rng.random((4, 96, 96)) * 0.3 + 0.02).astype(np.float16)
+    label = np.zeros((96, 96), np.uint8)
+    label[:40] = 4
+    meta = {"name": "ukis_t", "dataset": "ukis", "split": "train", "resolution_m": 30.0}
+    np.savez_compressed(
+        pack_dir / "ukis_t.npz", image=image, label=label, expert=label, teacher=label, meta=np.array(json.dumps(meta))
+    )
+    torch.manual_seed(1)
+    start = export_member(build_member("test_resnet"), tmp_path / "start.safetensors")
+    config = TrainConfig(
+        member="test_resnet", run_name="t", steps=4, time_budget_s=120, batch_size=2, chip_px=32, threads=1,
+        warmup_steps=1, snapshot_every=2, init_from=str(start), pack_dir=str(pack_dir), runs_dir=str(tmp_path / "runs"),
+    )
+    ckpt = train_member(config)
+    snaps = sorted(p.name for p in ckpt.parent.glob("snap_*.safetensors"))
+    assert snaps == ["snap_000002.safetensors", "snap_000004.safetensors"]
+    trained = load_checkpoint_model(ckpt)
+    from safetensors.torch import load_file
+
+    initial = load_file(str(start))
+    key = next(k for k in initial if k.endswith("weight") and initial[k].ndim == 4)
+    # Started from the given weights (close to them after 4 small steps), and did move.
+    delta = (trained.state_dict()[key] - initial[key].float()).abs()
+    assert 0 < delta.max() < 0.1
+    config.steps = 6
+    train_member(config)
+    assert json.loads((ckpt.parent / "metrics.json").read_text())["step"] == 6

@@ -8,15 +8,19 @@ import numpy as np
 import pytest
 
 from ocm_engine.errors import SceneReadError
-from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW
-from ocm_engine.training.chips import ChipSampler
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN
+from ocm_engine.training.augment import rescale_crop
+from ocm_engine.training.chips import ChipSampler, MixConfig
 from ocm_engine.training.data import (
     VALIDATION_SCENES,
     PackedScene,
     RawScene,
     merge_labels,
+    read_38cloud,
     read_alberta,
+    read_landsat8_long_island,
     read_oncloudn,
+    read_s2_chip,
     read_ukis,
     split_of,
 )
@@ -25,8 +29,10 @@ from ocm_engine.training.data import (
 def test_split_is_by_scene_and_fixed() -> None:
     assert split_of("ukis_landsat7") == "validation"
     assert split_of("ukis_sentinel2") == "train"
-    assert split_of("landsat8_long_island") == "unused"
-    assert {n.split("_")[0] for n in VALIDATION_SCENES} == {"ukis", "oncloudn", "alberta"}
+    assert split_of("landsat8_long_island") == "train"
+    assert split_of("s2chips_102871") == "unused"
+    assert split_of("38cloud_LC08_L1TP_002053_20160520") == "validation"
+    assert {n.split("_")[0] for n in VALIDATION_SCENES} == {"ukis", "oncloudn", "alberta", "38cloud"}
 
 
 def test_merge_labels_rules() -> None:
@@ -35,6 +41,10 @@ def test_merge_labels_rules() -> None:
     painted = np.array([[False, False, False], [True, False, False]])
     alberta = RawScene("alberta_x", "alberta", image, 30.0, "l2a", None, painted)
     assert merge_labels(alberta, teacher).tolist() == [[CLEAR, ANY_CLOUD, IGNORE], [SHADOW, CLEAR, IGNORE]]
+    saturated = np.array([[True, False, False], [True, False, False]])
+    clipped = RawScene("alberta_x", "alberta", image, 30.0, "l2a", None, painted, saturated)
+    # A clipped cloud core is cloud even where the teacher says clear; painted shadow wins.
+    assert merge_labels(clipped, teacher).tolist() == [[ANY_CLOUD, ANY_CLOUD, IGNORE], [SHADOW, CLEAR, IGNORE]]
     expert = np.array([[0, 4, 0], [0, 4, 255]], np.uint8)
     chip = RawScene("oncloudn_x", "oncloudn", image, 10.0, "l2a", expert)
     assert merge_labels(chip, teacher).tolist() == [[CLEAR, ANY_CLOUD, IGNORE], [IGNORE, ANY_CLOUD, IGNORE]]
@@ -57,6 +67,34 @@ def test_readers_on_shared_data(shared_data: Path) -> None:
     assert date.painted_shadow is not None and 0.01 < date.painted_shadow.mean() < 0.2
     # Painted shadow is darker in NIR than the rest.
     assert date.image[2][date.painted_shadow].mean() < date.image[2][~date.painted_shadow].mean()
+
+
+def test_new_readers_on_shared_data(shared_data: Path) -> None:
+    cloud38 = read_38cloud(shared_data / "labeled" / "38cloud")
+    assert cloud38.image.shape == (4, 384, 384) and cloud38.expert is not None
+    # 30.7 % cloud per the data README; cloud is brighter in Red than clear (TOA reflectance).
+    assert abs((cloud38.expert == ANY_CLOUD).mean() - 0.307) < 0.01
+    assert cloud38.image[0][cloud38.expert == ANY_CLOUD].mean() > cloud38.image[0][cloud38.expert == CLEAR].mean()
+    island = read_landsat8_long_island(shared_data / "scenes" / "landsat8_long_island")
+    assert island.expert is not None
+    # Physics labels: thick cloud brighter than clear; clear includes water (dark NIR).
+    red, nir = island.image[0], island.image[2]
+    assert red[island.expert == THICK].mean() > 2 * red[island.expert == CLEAR].mean()
+    assert (nir[island.expert == CLEAR] < 0.04).mean() > 0.3
+    assert 0.01 < (island.expert == THIN).mean() < 0.5
+    chip = read_s2_chip(next((shared_data / "scenes" / "s2_cloudy_chips").glob("*.tif")))
+    assert chip.image.shape == (4, 512, 512) and chip.expert is None
+
+
+def test_hard_negative_crops_centre_on_dark_clear_pixels() -> None:
+    image = np.full((4, 200, 200), 0.2, np.float32)
+    image[2, 150:160, 20:30] = 0.02  # a pond: dark in NIR, clear
+    label = np.zeros((200, 200), np.uint8)
+    scene = PackedScene("ukis_a", "ukis", "train", 30.0, False, image, label, label, label)
+    sampler = ChipSampler([scene], 32, seed=3, mix=MixConfig(dataset_weights={"ukis": 1.0}, p_hard_negative=1.0))
+    assert set(sampler.hard[id(scene)] // 200) <= set(range(150, 160))
+    img, _ = rescale_crop(image[:3], label, 30.0, 30.0, 32, np.random.default_rng(0), centre=(155, 25))
+    assert (img[2] < 0.05).any()
 
 
 def test_teacher_matches_ukis_experts(shared_data: Path) -> None:
