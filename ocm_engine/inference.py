@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import torch
+from rasterio.crs import CRS
+from rasterio.transform import Affine
 from tqdm.auto import tqdm
 
 from ocm_engine.constants import (
-    DEFAULT_OVERLAP_PX,
-    DEFAULT_PATCH_PX,
     NUM_CLASSES,
 )
 from ocm_engine.errors import (
@@ -33,17 +33,20 @@ from ocm_engine.errors import (
     InvalidImageError,
     MissingNirWarning,
     NoValidDataError,
+    OcmWarning,
 )
+from ocm_engine.export import GridInfo
 from ocm_engine.metrics import ClassStatistics, class_statistics
-from ocm_engine.models.ensemble import Ensemble, load_ensemble, resolve_device, resolve_dtype
+from ocm_engine.models.cache import cached_ensemble
+from ocm_engine.models.ensemble import Ensemble
+from ocm_engine.models.policy import resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask, zscore_batch
+from ocm_engine.options import InferenceOptions
+from ocm_engine.provenance import Provenance
 from ocm_engine.tiling import RowMosaic, Window, fit_patch, patch_windows
 from ocm_engine.types import BoolArray, DtypeName, FloatArray, UInt8Array
 
 ProgressCallback = Callable[[int, int], None]
-
-
-_DEFAULT_CACHE: dict[tuple[str, str], Ensemble] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,10 @@ class Prediction:
         valid: ``(height, width)`` bool, True where the input had data.
         model: A short description of the ensemble used.
         extra: Free-form string facts about the run (patch size, device...).
+        transform: Affine transform of the grid (identity for a bare array).
+        crs: Coordinate reference system of the grid, or ``None``.
+        provenance: Where the input bands and the models came from (``None`` for a bare array).
+        warnings: The engine's warnings about this result (typed, as raised).
     """
 
     classes: UInt8Array
@@ -65,6 +72,22 @@ class Prediction:
     valid: BoolArray
     model: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    transform: Affine = field(default_factory=Affine.identity)
+    crs: CRS | None = None
+    provenance: Provenance | None = None
+    warnings: tuple[OcmWarning, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the grid."""
+        height, width = self.classes.shape
+        return int(height), int(width)
+
+    @property
+    def grid(self) -> GridInfo:
+        """The georeferencing writers need (width, height, transform, CRS)."""
+        height, width = self.shape
+        return GridInfo(width, height, self.transform, self.crs)
 
     @property
     def statistics(self) -> ClassStatistics:
@@ -159,11 +182,8 @@ def select_bands(
 
 
 def default_ensemble(device: torch.device, dtype: torch.dtype) -> Ensemble:
-    """The embedded default ensemble, loaded once per process, device and dtype."""
-    key = (str(device), str(dtype))
-    if key not in _DEFAULT_CACHE:
-        _DEFAULT_CACHE[key] = load_ensemble("default", device=device, dtype=dtype)
-    return _DEFAULT_CACHE[key]
+    """The embedded default ensemble from the engine's model cache (:func:`cached_ensemble`)."""
+    return cached_ensemble("default", device=device, dtype=dtype)
 
 
 def default_batch_size(ensemble: Ensemble, patch_px: int) -> int:
@@ -223,13 +243,53 @@ def _free_memory_note(device: torch.device) -> str:
     return f" ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free)"
 
 
+DIHEDRAL_8: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+"""The dihedral group of the square as ``(quarter turns, mirrored first)``: 4 rotations, 4 reflections."""
+FLIPS_4: tuple[tuple[int, bool], ...] = ((0, False), (0, True), (2, False), (2, True))
+"""Identity, left-right flip, both flips (a half turn) and the up-down flip."""
+
+
+def _transform(batch: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    out = batch.flip(-1) if mirror else batch
+    return torch.rot90(out, turns, dims=(-2, -1)) if turns else out
+
+
+def _untransform(batch: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    out = torch.rot90(batch, -turns, dims=(-2, -1)) if turns else batch
+    return out.flip(-1) if mirror else out
+
+
+def tta_logits(
+    members: Ensemble, batch: torch.Tensor, transforms: Sequence[tuple[int, bool]] = DIHEDRAL_8
+) -> torch.Tensor:
+    """Mean ensemble logits over transformed copies of a normalised batch ``(n, 3, h, w)``.
+
+    Each copy is flipped/rotated, run, and its logits mapped back before averaging, so the
+    result is on the input's own pixel grid: ``(n, 4, h, w)`` float32. Rotations need square
+    patches (tiled inference always uses square patches).
+    """
+    total: torch.Tensor | None = None
+    for turns, mirror in transforms:
+        out = _untransform(members.logits(_transform(batch, turns, mirror)), turns, mirror)
+        total = out if total is None else total.add_(out)
+    assert total is not None
+    return total.div_(len(transforms))
+
+
 class _Forward:
     """Normalise and run a host batch on the device, halving the batch on out-of-memory."""
 
-    def __init__(self, members: Ensemble, batch_size: int, nodata: float | None) -> None:
+    def __init__(self, members: Ensemble, batch_size: int, nodata: float | None,
+                 transforms: Sequence[tuple[int, bool]] = ()) -> None:
         self.members = members
         self.batch_size = batch_size
         self.nodata = nodata
+        self.transforms = tuple(transforms)
+
+    def _logits(self, batch: torch.Tensor) -> torch.Tensor:
+        if not self.transforms:
+            return self.members.logits(batch)
+        return tta_logits(self.members, batch, self.transforms)
 
     def __call__(self, host_batch: torch.Tensor) -> torch.Tensor:
         dev = self.members.device
@@ -253,7 +313,7 @@ class _Forward:
                 part = torch.cat([part, pad])
                 ok = torch.cat([ok, ok.new_zeros((self.batch_size - count, *ok.shape[1:]))])
             try:
-                outputs.append(self.members.logits(zscore_batch(part, ok))[:count])
+                outputs.append(self._logits(zscore_batch(part, ok))[:count])
             except torch.cuda.OutOfMemoryError as err:
                 if self.batch_size == 1:
                     raise DeviceMemoryError(
@@ -279,14 +339,15 @@ def predict_array(
     bands: tuple[int, int, int | None] | list[int | None] = (0, 1, 2),
     nodata: float | None = 0,
     ensemble: Ensemble | None = None,
-    patch_px: int = DEFAULT_PATCH_PX,
-    overlap_px: int = DEFAULT_OVERLAP_PX,
+    options: InferenceOptions | None = None,
+    patch_px: int | None = None,
+    overlap_px: int | None = None,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     dtype: DtypeName | str | torch.dtype | None = None,
     progress: bool = False,
     progress_callback: ProgressCallback | None = None,
-    return_probabilities: bool = True,
+    return_probabilities: bool | None = None,
 ) -> Prediction:
     """Mask clouds and shadows in an image held in memory.
 
@@ -296,43 +357,51 @@ def predict_array(
         bands: 0-based indices of Red, Green and NIR (NIR ``None``: zeros, with a warning).
         nodata: Value marking missing pixels (a pixel is nodata when all three bands
             equal it; NaN always is). ``None``: only NaN is nodata.
-        ensemble: The models; the embedded default when ``None``.
-        patch_px: Patch side in pixels (shrunk to fit small images).
-        overlap_px: Overlap between neighbouring patches.
-        batch_size: Patches per forward pass; chosen from free memory when ``None``.
-        device: ``"cpu"``, ``"cuda"``, ``"mps"``; the ensemble's, or the best available.
-        dtype: ``"fp32"``, ``"fp16"``, ``"bf16"``; the ensemble's, or the device default.
+        ensemble: The models; the embedded default (from the model cache) when ``None``.
+        options: Patch, overlap, batch, device, dtype, TTA... (see :class:`InferenceOptions`).
+        patch_px: Overrides ``options.patch_px`` (kept for existing callers).
+        overlap_px: Overrides ``options.overlap_px``.
+        batch_size: Overrides ``options.batch_size``.
+        device: Overrides ``options.device``.
+        dtype: Overrides ``options.dtype``.
         progress: Show a tqdm progress bar.
         progress_callback: Called as ``callback(done_patches, total_patches)``.
-        return_probabilities: Also return per-class probabilities (costs 16 bytes/pixel).
+        return_probabilities: Overrides ``options.return_probabilities``.
 
     Returns:
-        The :class:`Prediction` on the input's grid.
+        The :class:`Prediction` on the input's grid (identity transform, no CRS).
 
     Raises:
         InvalidImageError: Wrong type, rank or dtype; image under 32 px.
         BandMismatchError: Band indices that the image does not have.
         NoValidDataError: Every pixel is nodata.
     """
+    opts = (options or InferenceOptions()).replace(
+        patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size,
+        device=None if device is None else str(device), dtype=_dtype_name(dtype),
+        return_probabilities=return_probabilities,
+    )
     raw = select_bands(_check_image(image), bands)
     _, height, width = raw.shape
-    patch, overlap = fit_patch(height, width, patch_px, overlap_px)
+    patch, overlap = fit_patch(height, width, opts.patch_px, opts.overlap_px)
     valid = valid_mask(raw, nodata)
     if not valid.any():
         raise NoValidDataError(
             f"All {height * width} pixels of the {height} x {width} image are nodata "
             f"(nodata={nodata!r}, or NaN). Check the nodata value and the band mapping."
         )
-    members = _pick_ensemble(ensemble, device, dtype)
+    members = _pick_ensemble(ensemble, opts)
     windows = [w for w in patch_windows(height, width, patch, overlap) if valid[w.slices].any()]
-    size = batch_size or default_batch_size(members, patch)
-    forward = _Forward(members, size, None if nodata is None else float(nodata))
-    mosaic = RowMosaic(valid, patch, overlap, NUM_CLASSES, members.device, return_probabilities)
+    size = opts.batch_size or default_batch_size(members, patch)
+    transforms = (DIHEDRAL_8 if opts.tta_transforms == 8 else FLIPS_4) if opts.tta else ()
+    forward = _Forward(members, size, None if nodata is None else float(nodata), transforms)
+    mosaic_device = members.device if opts.mosaic_device is None else resolve_device(opts.mosaic_device)
+    mosaic = RowMosaic(valid, patch, overlap, NUM_CLASSES, mosaic_device, opts.return_probabilities)
     pin = members.device.type == "cuda"
     bar = tqdm(total=len(windows), desc="ocm", unit="patch", disable=not progress)
     done = 0
     for chunk, host_batch in _prefetched(raw, windows, size, pin):
-        mosaic.add(chunk, forward(host_batch))
+        mosaic.add(chunk, forward(host_batch).to(mosaic_device))
         done += len(chunk)
         bar.update(len(chunk))
         if progress_callback is not None:
@@ -345,21 +414,36 @@ def predict_array(
         "device": str(members.device),
         "dtype": str(members.dtype).removeprefix("torch."),
         "batch_size": str(forward.batch_size),
+        "tta": str(len(transforms)) if transforms else "off",
     }
     model = f"{members.source} ({', '.join(members.names)})"
     return Prediction(classes, probabilities, valid, model, extra)
 
 
-def _pick_ensemble(
-    ensemble: Ensemble | None, device: str | torch.device | None, dtype: object
-) -> Ensemble:
+def _dtype_name(dtype: DtypeName | str | torch.dtype | None) -> DtypeName | None:
+    if dtype is None:
+        return None
+    if isinstance(dtype, torch.dtype):
+        names: dict[torch.dtype, DtypeName] = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+        return names[dtype]
+    text = str(dtype).lower()
+    if text not in ("fp32", "fp16", "bf16"):
+        resolve_dtype(text, torch.device("cpu"))  # raises ModelLoadError with the valid names
+    return text  # type: ignore[return-value]
+
+
+def _pick_ensemble(ensemble: Ensemble | None, options: InferenceOptions) -> Ensemble:
+    """The ensemble to run: the given one (a moved copy if options ask for another device/dtype)."""
     if ensemble is None:
-        target = resolve_device(device)
-        return default_ensemble(target, resolve_dtype(dtype, target))  # type: ignore[arg-type]
-    if device is None and dtype is None:
-        return ensemble
-    target = resolve_device(device) if device is not None else ensemble.device
-    compute = resolve_dtype(dtype, target) if dtype is not None else ensemble.dtype  # type: ignore[arg-type]
-    if target == ensemble.device and compute == ensemble.dtype:
-        return ensemble
-    return ensemble.to(target, compute)
+        target = resolve_device(options.device)
+        return cached_ensemble("default", device=target, dtype=resolve_dtype(options.dtype, target),
+                               compile=options.compile)
+    if options.device is None and options.dtype is None:
+        chosen = ensemble
+    else:
+        target = resolve_device(options.device) if options.device is not None else ensemble.device
+        compute = resolve_dtype(options.dtype, target) if options.dtype is not None else ensemble.dtype
+        chosen = ensemble.to(target, compute)
+    if options.compile and not chosen.compiled:
+        chosen = chosen.compile(options.compile if isinstance(options.compile, str) else None)
+    return chosen

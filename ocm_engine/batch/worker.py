@@ -1,8 +1,9 @@
 """What runs on a Dask worker: a per-process model cache and one scene's processing.
 
 Only a :class:`SceneJob` (the model *source*, not the loaded models) crosses the network.
-Each worker process loads the ensemble the first time it needs it and keeps it, keyed by
-``(source, device, dtype)``, so models load once per worker however many scenes it runs.
+Each worker process loads the ensemble the first time it needs it and keeps it in the
+engine's model cache (:mod:`ocm_engine.models.cache`), so models load once per worker
+however many scenes it runs.
 This module imports no Dask: the functions are plain and testable in-process.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -20,14 +20,12 @@ from typing import Any, Literal
 from ocm_engine.batch.scenes import BandMap, BatchScene
 from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.errors import OcmWarning
-from ocm_engine.models.ensemble import Ensemble, load_ensemble
+from ocm_engine.models.cache import cached_ensemble
+from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.pipeline import OutputPaths, output_paths, predict_file
 
 SceneStatus = Literal["done", "skipped", "failed", "cancelled"]
 
-_ENSEMBLES: dict[tuple[str, str, str], Ensemble] = {}
-_LOCK = threading.Lock()
-_LOADS: list[tuple[str, str, str]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,36 +165,20 @@ def worker_device(requested: str | None) -> str | None:
 
 def worker_ensemble(model: str, device: str | None, dtype: str | None,
                     torch_threads: int | None = None) -> Ensemble:
-    """This process's ensemble for ``(model, device, dtype)``, loaded on first use."""
-    key = (model, device or "", dtype or "")
-    with _LOCK:
-        if key not in _ENSEMBLES:
-            if torch_threads:
-                import torch
+    """This process's ensemble for ``(model, device, dtype)`` from the engine's model cache."""
+    if torch_threads:
+        import torch
 
-                torch.set_num_threads(torch_threads)
-            _ENSEMBLES[key] = load_ensemble(model, device=device, dtype=dtype)
-            _LOADS.append(key)
-        return _ENSEMBLES[key]
-
-
-def model_loads() -> list[tuple[str, str, str]]:
-    """The ``(source, device, dtype)`` keys this process has loaded, in order (diagnostics)."""
-    return list(_LOADS)
-
-
-def _remove_leftovers(paths: OutputPaths) -> None:
-    for target in paths.all():
-        for leftover in (target.with_name(target.name + ".partial"),
-                         target.with_name(target.name + ".partial.aux.xml")):
-            leftover.unlink(missing_ok=True)
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+    return cached_ensemble(model, device=device, dtype=dtype)
 
 
 def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
     """Mask one scene on this worker; never raises for a bad scene.
 
-    Complete outputs are skipped unless ``job.overwrite``. Incomplete ones (a worker died
-    while writing: ``.partial`` files, or a class GeoTIFF without its JSON) are redone.
+    Complete outputs are skipped unless ``job.overwrite``. Incomplete ones (a class GeoTIFF
+    without its JSON) are redone; partial files of dead writers are removed by the writers.
 
     Args:
         scene: The scene.
@@ -215,7 +197,6 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
             warnings.simplefilter("always", OcmWarning)
             device = worker_device(job.device)
             ensemble = worker_ensemble(job.model, device, job.dtype, job.torch_threads)
-            _remove_leftovers(paths)
             predict_file(
                 scene.source, job.output_dir, sensor=scene.sensor or job.sensor,
                 bands=scene.bands or job.bands, nodata=job.nodata, resolution_m=job.resolution_m,

@@ -69,17 +69,35 @@ def test_wrong_architecture_weights(tmp_path: Path) -> None:
         load_ensemble(tmp_path / "odd.safetensors")
 
 
-def test_custom_modules_and_unknown_device(tiny_members) -> None:
-    import copy
-
-    # load_ensemble moves modules in place (no copy of big models): give it copies here
-    ens = load_ensemble(copy.deepcopy(tiny_members), device="cpu", dtype="bf16")
+def test_custom_modules_are_never_mutated(tiny_members) -> None:
+    before = [(p.dtype, p.requires_grad, p.data_ptr()) for m in tiny_members for p in m.parameters()]
+    ens = load_ensemble(tiny_members, device="cpu", dtype="bf16")
     assert ens.dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for m in ens.members for p in m.parameters())
+    after = [(p.dtype, p.requires_grad, p.data_ptr()) for m in tiny_members for p in m.parameters()]
+    assert after == before
+    assert all(a is not b for a, b in zip(ens.members, tiny_members, strict=True))
+
+
+def test_moving_an_ensemble_leaves_the_original_alone(tiny_ensemble) -> None:
+    moved = tiny_ensemble.to(torch.device("cpu"), torch.bfloat16)
+    assert moved is not tiny_ensemble and moved.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for m in tiny_ensemble.members for p in m.parameters())
+    assert tiny_ensemble.to(tiny_ensemble.device, tiny_ensemble.dtype) is tiny_ensemble
+    one = tiny_ensemble.member(1)
+    assert one.members == (tiny_ensemble.members[1],) and one.names == (tiny_ensemble.names[1],)
+
+
+def test_unknown_dtype(tiny_members) -> None:
     with pytest.raises(ModelLoadError, match="dtype"):
         load_ensemble(tiny_members, dtype="fp8")
-    if not torch.cuda.is_available():
-        with pytest.raises(ModelLoadError, match="CUDA"):
-            load_ensemble(tiny_members, device="cuda")
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tiny_members, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Asserts on every machine: pretend there is no GPU rather than skip where there is one.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelLoadError, match="CUDA"):
+        load_ensemble(tiny_members, device="cuda")
 
 
 def test_offline_download_error_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,7 +112,7 @@ def test_offline_download_error_is_clear(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_auto_dtype_is_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocm_engine.models import ensemble as ens_mod
+    from ocm_engine.models import policy as ens_mod
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(ens_mod, "cpu_has_native_bf16", lambda: True)

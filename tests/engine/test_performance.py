@@ -15,7 +15,7 @@ import torch
 from ocm_engine import load_ensemble, predict_array
 from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError
 from ocm_engine.inference import _prefetched
-from ocm_engine.models.ensemble import _memory_format
+from ocm_engine.models.policy import memory_format as _memory_format
 from ocm_engine.tiling import RowMosaic, blend_weights, patch_windows
 from tests.conftest import synthetic_scene
 

@@ -1,0 +1,196 @@
+"""Weight sources: the embedded default, the official OCM v4 files, folders and single files.
+
+Each source resolves to ``(architecture key or None, weights path)`` entries that
+:func:`load_member` turns into modules; the architectures and official file names come
+from :mod:`ocm_engine.models.registry`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Final
+
+import torch
+
+from ocm_engine.errors import ModelLoadError
+from ocm_engine.models.registry import (
+    DEFAULT_MEMBERS,
+    MODEL_SPECS,
+    ModelSpec,
+    build_member,
+    spec_for_file,
+)
+
+WEIGHTS_ENV: Final = "OCM_WEIGHTS_DIR"
+DEFAULT_WEIGHTS_DIR: Final = Path(__file__).resolve().parent.parent / "weights"
+MANIFEST_NAME: Final = "ensemble.json"
+WEIGHT_SUFFIXES: Final = (".safetensors", ".pth", ".pt")
+HUB_REPO_ID: Final = "DPIRD-DMA/OmniCloudMask"
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``.safetensors`` or ``.pth``/``.pt`` file.
+
+    Raises:
+        ModelLoadError: If the file is missing, unreadable or holds no state dict.
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"Weights file not found: {path}.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return dict(load_file(str(path), device="cpu"))
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelLoadError(
+            f"Could not read weights from {path}: {err}. Expected a safetensors file or a "
+            "torch state dict saved with torch.save(model.state_dict(), path)."
+        ) from err
+    if isinstance(loaded, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(loaded.get(key), dict):
+                loaded = loaded[key]
+                break
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise ModelLoadError(
+            f"{path} does not hold a state dict of tensors. Save weights with "
+            "torch.save(model.state_dict(), path) or safetensors."
+        )
+    return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in loaded.items()}
+
+
+def load_member(path: Path, arch: str | None = None) -> tuple[str, torch.nn.Module]:
+    """Build the right architecture for a weights file and load it (strictly).
+
+    The architecture comes from ``arch``, else from the file name, else every
+    registered architecture is tried.
+
+    Returns:
+        The architecture key and the loaded float32 module.
+
+    Raises:
+        ModelLoadError: If no registered architecture accepts the weights.
+    """
+    state = read_state_dict(path)
+    named = MODEL_SPECS.get(arch) if arch else spec_for_file(path.name)
+    candidates: list[ModelSpec] = [named] if named else list(MODEL_SPECS.values())
+    errors: list[str] = []
+    for spec in candidates:
+        model = build_member(spec.key)
+        try:
+            model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        except RuntimeError as err:
+            errors.append(f"{spec.key}: {str(err).splitlines()[0]}")
+            continue
+        return spec.key, model
+    raise ModelLoadError(
+        f"The weights in {path} fit none of the architectures tried "
+        f"({'; '.join(errors)}). Expected an smp.Unet state dict with one of the encoders "
+        f"{[s.encoder for s in MODEL_SPECS.values()]}; name the file after its encoder."
+    )
+
+
+def official_weights_dir(path: str | Path | None = None) -> Path:
+    """The folder for official weights: the argument, else ``$OCM_WEIGHTS_DIR``, else a cache."""
+    if path is not None:
+        return Path(path).expanduser()
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "ocm_studio" / "weights"
+
+
+def download_official_weights(dest: Path) -> list[Path]:
+    """Download the official OCM v4 weight files into ``dest`` (needs network access).
+
+    Raises:
+        ModelLoadError: If ``huggingface_hub`` is missing or the hub cannot be reached.
+    """
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as err:
+        raise ModelLoadError(
+            "Downloading official weights needs `pip install huggingface_hub`. Or copy the "
+            f"official files into {dest} (or set ${WEIGHTS_ENV})."
+        ) from err
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key in DEFAULT_MEMBERS:
+        name = MODEL_SPECS[key].official_file
+        assert name is not None
+        try:
+            paths.append(Path(hf_hub_download(HUB_REPO_ID, name, local_dir=str(dest))))
+        except Exception as err:
+            raise ModelLoadError(
+                f"Could not download {name} from the model hub ({err}). This machine may be "
+                f"offline: copy the official weight files into {dest} or set ${WEIGHTS_ENV}, "
+                "or use the embedded default model (load_ensemble('default'))."
+            ) from err
+    return paths
+
+
+def official_paths(folder: Path, download: bool) -> list[tuple[str, Path]]:
+    """The official OCM v4 member files in ``folder`` as ``(arch, path)``; downloads missing ones if asked.
+
+    Raises:
+        ModelLoadError: If files are missing and ``download`` is False (or the download fails).
+    """
+    found: list[tuple[str, Path]] = []
+    missing: list[tuple[str, Path]] = []
+    for key in DEFAULT_MEMBERS:
+        name = MODEL_SPECS[key].official_file
+        assert name is not None
+        path = folder / name
+        (found if path.is_file() else missing).append((key, path))
+    if missing and download:
+        download_official_weights(folder)
+        return [(key, folder / str(MODEL_SPECS[key].official_file)) for key in DEFAULT_MEMBERS]
+    if missing:
+        names = ", ".join(p.name for _, p in missing)
+        raise ModelLoadError(
+            f"Official OCM v4 weights not found in {folder}: missing {names}. Copy them there, "
+            f"point ${WEIGHTS_ENV} or --weights at the folder holding them, or pass "
+            "download=True (needs network)."
+        )
+    return found
+
+
+def default_paths() -> tuple[list[tuple[str, Path]], dict[str, str]]:
+    """The embedded default ensemble's ``(arch, path)`` members and its manifest metadata.
+
+    Raises:
+        ModelLoadError: If no default model is packaged.
+    """
+    manifest = DEFAULT_WEIGHTS_DIR / MANIFEST_NAME
+    if not manifest.is_file():
+        raise ModelLoadError(
+            "No default model is packaged in this installation "
+            f"({manifest} is missing). Train one with `ocm train`, or load official weights "
+            "with load_ensemble('official', weights_dir=...)."
+        )
+    info = json.loads(manifest.read_text())
+    members = [(m["arch"], DEFAULT_WEIGHTS_DIR / m["file"]) for m in info["members"]]
+    meta = {k: str(v) for k, v in info.items() if k != "members"}
+    return members, meta
+
+
+def folder_paths(folder: Path) -> list[tuple[str | None, Path]]:
+    """The members of a weights folder: from its ``ensemble.json``, else every weights file.
+
+    Raises:
+        ModelLoadError: If the folder holds no weights files.
+    """
+    manifest = folder / MANIFEST_NAME
+    if manifest.is_file():
+        info = json.loads(manifest.read_text())
+        return [(m.get("arch"), folder / m["file"]) for m in info["members"]]
+    files = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+    if not files:
+        raise ModelLoadError(
+            f"No weight files (*.safetensors, *.pth, *.pt) in {folder}. Expected the member "
+            "files of an ensemble, e.g. the official OCM v4 pair."
+        )
+    return [(None, p) for p in files]

@@ -1,0 +1,101 @@
+"""Where a result came from: every input band's file and number, the engine and the models.
+
+Written to the class GeoTIFF's tags (text, as GeoTIFF tags are) and to the JSON beside it
+(numbers stay numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Literal
+
+BandRole = Literal["red", "green", "nir", "blue"]
+
+
+def engine_version() -> str:
+    """The installed ``ocm-studio`` version (``"0+unknown"`` when not installed as a package)."""
+    try:
+        return metadata.version("ocm-studio")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class BandSource:
+    """One model input band.
+
+    Attributes:
+        role: ``"red"``, ``"green"``, ``"nir"`` or ``"blue"`` (display only).
+        file: The file's path, or ``"<bytes>"`` for in-memory input.
+        band: **1-based** band number within that file, as GDAL and rasterio number bands.
+        name: The product's band name when known (``"B04"``), else ``""``.
+    """
+
+    role: BandRole
+    file: str
+    band: int
+    name: str = ""
+
+    def as_dict(self) -> dict[str, str | int]:
+        """Plain values for JSON."""
+        return {"role": self.role, "file": self.file, "band": self.band, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """The inputs and models behind a prediction.
+
+    Attributes:
+        bands: The Red, Green, NIR (absent when missing) and Blue (when known) sources.
+        sensor: The sensor preset key, or ``None``.
+        source_resolution_m: The input's pixel size (``nan`` when unknown).
+        resolution_m: The inference resolution (``nan`` when unknown).
+        model: The ensemble's description.
+        model_version: The weights' version (manifest), or ``""``.
+        engine_version: The engine's version.
+    """
+
+    bands: tuple[BandSource, ...]
+    sensor: str | None = None
+    source_resolution_m: float = math.nan
+    resolution_m: float = math.nan
+    model: str = ""
+    model_version: str = ""
+    engine_version: str = ""
+
+    def with_model(self, model: str, model_version: str) -> Provenance:
+        """A copy naming the models and this engine's version."""
+        return Provenance(self.bands, self.sensor, self.source_resolution_m, self.resolution_m,
+                          model, model_version, engine_version())
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form: numbers as numbers (``None`` for unknown resolutions)."""
+        return {
+            "bands": [b.as_dict() for b in self.bands],
+            "sensor": self.sensor,
+            "source_resolution_m": _number(self.source_resolution_m),
+            "inference_resolution_m": _number(self.resolution_m),
+            "model": self.model,
+            "model_version": self.model_version,
+            "engine_version": self.engine_version,
+        }
+
+    def as_tags(self) -> dict[str, str]:
+        """GeoTIFF tag form: ``band_red="file:band"``, versions, resolutions."""
+        tags = {f"band_{b.role}": f"{b.file}:{b.band}" + (f" ({b.name})" if b.name else "") for b in self.bands}
+        tags["engine_version"] = self.engine_version
+        tags["model_version"] = self.model_version
+        tags["sensor"] = self.sensor or ""
+        tags["source_resolution_m"] = _text(self.source_resolution_m, "unknown")
+        tags["inference_resolution_m"] = _text(self.resolution_m, "source")
+        return tags
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _text(value: float, missing: str) -> str:
+    return f"{value:.4g}" if math.isfinite(value) else missing
