@@ -9,6 +9,9 @@ CLI (``ocm train ...``, ``ocm evaluate ...``). Until then::
     python -m ocm_engine.training.cli evaluate --images a.tif --labels a_mask.tif \\
         --label-map "0=clear,1=cloud,255=ignore" --bands 3,2,4 --peer ukis-csmask
     python -m ocm_engine.training.cli validate   # the model card's held-out table
+    python -m ocm_engine.training.cli heldout --model default --json out.json   # by resolution/product
+    python -m ocm_engine.training.cli curve --run regnety_004=runs/v1_regnety_004 \
+        --run edgenext_small=runs/v1_edgenext_small --json curve.json   # learning curve
 """
 
 from __future__ import annotations
@@ -148,13 +151,56 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _heldout_or_curve(args_list: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocm_engine.training.cli " + args_list[0])
+    parser.add_argument("--model", default="default", help="heldout: 'default', 'official' or a weights path")
+    parser.add_argument("--tta", action="store_true", help="heldout: test-time augmentation")
+    parser.add_argument("--no-peer", action="store_true", help="heldout: skip ukis-csmask")
+    parser.add_argument("--run", action="append", default=[], help="curve: ARCH=RUN_FOLDER (twice)")
+    parser.add_argument("--every", type=int, default=1, help="curve: score every n-th snapshot")
+    parser.add_argument("--pack-dir", default="")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args(args_list[1:])
+    import json
+
+    import torch
+
+    from ocm_engine.training.data import DEFAULT_PACK_DIR
+    from ocm_engine.training.heldout import format_matrix, heldout_matrix, learning_curve
+
+    torch.set_num_threads(args.threads)
+    pack_dir = Path(args.pack_dir) if args.pack_dir else DEFAULT_PACK_DIR
+    out = Path(args.json) if args.json else None
+    if args_list[0] == "curve":
+        runs = {arch: Path(folder) for arch, folder in (item.split("=", 1) for item in args.run)}
+        learning_curve(runs, pack_dir, every=args.every, out_json=out)
+        return 0
+    from ocm_engine import load_ensemble
+
+    rows = heldout_matrix(load_ensemble(args.model, device="cpu"), pack_dir, with_peer=not args.no_peer, tta=args.tta)
+    print(format_matrix(rows))
+    if out is not None:
+        payload = [
+            {"dataset": r.dataset, "condition": r.condition, "model": r.model, **r.result.as_dict()} for r in rows
+        ]
+        out.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``train`` or ``evaluate`` as a stand-alone command."""
+    """Run ``train`` or ``evaluate`` (or ``heldout`` / ``curve``) as a stand-alone command."""
     parser = argparse.ArgumentParser(prog="python -m ocm_engine.training.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub)
     add_evaluate_parser(sub)
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in ("heldout", "curve"):
+        try:
+            return _heldout_or_curve(args_list)
+        except OcmError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     if args_list and args_list[0] in ("pack", "export"):
         args_list = ["train", *args_list]
     if args_list and args_list[0] == "validate":

@@ -125,7 +125,7 @@ def read_alberta(folder: Path) -> RawScene:
     rgb = _read_band(folder / "RGB.tif").astype(np.float32) / ALBERTA_RGB_GAIN
     nir = _read_band(folder / "B08.tif")[0].astype(np.float32) / 65535.0
     image = np.stack([rgb[0], rgb[1], nir, rgb[2]]).astype(np.float32)
-    raw_rgb = _read_band(folder / "RGB.tif")
+    raw_rgb = np.asarray(_read_band(folder / "RGB.tif"), dtype=np.uint8)
     # Every visible band clipped (reflectance >= 0.39) and NIR bright: a cloud core. April
     # and earlier dates may have snow, which looks the same without SWIR: left to the teacher.
     month = int(folder.name.split("-")[1]) if folder.name.count("-") == 2 else 0
