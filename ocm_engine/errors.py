@@ -7,6 +7,8 @@ Messages say what arrived, what was expected and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 class OcmError(Exception):
     """Root of every error raised on purpose by ``ocm_engine``."""
@@ -64,6 +66,40 @@ class DeviceMemoryError(OcmError, MemoryError):
     """The device ran out of memory even with one patch per forward pass."""
 
 
+class CatalogError(OcmError, OSError):
+    """A STAC catalog or API that does not answer, answers an HTTP error or malformed JSON."""
+
+
+class StacBandError(BandMismatchError):
+    """A STAC item whose assets lack Red, Green or NIR; the message says which, and what it found.
+
+    Attributes:
+        item_id: The item's id.
+        missing: Roles not found (``"red"``, ``"green"``, ``"nir"``).
+        found: Asset key -> common band names of every raster asset the item has.
+    """
+
+    def __init__(self, item_id: str, missing: Sequence[str], found: Mapping[str, Sequence[str]]) -> None:
+        self.item_id = item_id
+        self.missing = tuple(missing)
+        self.found = {key: tuple(names) for key, names in found.items()}
+        listed = ", ".join(f"{key} ({'/'.join(names) or 'no common name'})" for key, names in self.found.items())
+        super().__init__(
+            f"STAC item {item_id!r} has no asset for {', '.join(self.missing)} (looked for eo:bands / bands "
+            f"common names red, green, nir or nir08, and the collection's preset asset keys). Found: "
+            f"{listed or 'no raster assets'}. Name the assets yourself (CLI: --stac-assets RED,GREEN,NIR; "
+            "Python: assets=(...)), or pick a collection with Red, Green and NIR bands."
+        )
+
+
+class WindowError(OcmError, ValueError):
+    """A requested window (bbox) that misses the item, or is too large to read."""
+
+
+class AssetReadError(SceneReadError):
+    """A STAC asset (remote raster) that cannot be opened or read: 404, 403, timeout, network."""
+
+
 class OcmWarning(UserWarning):
     """Base category of the engine's warnings."""
 
@@ -86,3 +122,7 @@ class ResolutionWarning(OcmWarning):
 
 class SmallPatchWarning(OcmWarning):
     """Patches are small; accuracy needs about 96 px of context."""
+
+
+class NotCogWarning(OcmWarning):
+    """A remote asset is not a cloud-optimised GeoTIFF: windowed reads work but fetch much more."""

@@ -1,0 +1,148 @@
+"""HTTP for STAC: timeouts everywhere, GDAL's ``/vsicurl/`` settings, and errors that say what to do.
+
+Two clients talk to the network: ``requests`` (through pystac-client) for JSON, and GDAL's
+curl layer for the rasters. Both get short timeouts and few retries, so a catalog that
+does not answer, an expired signature (403) or a missing asset (404) becomes an
+:class:`~ocm_engine.errors.OcmError` within seconds instead of a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import rasterio
+import requests
+
+from ocm_engine.errors import AssetReadError, CatalogError
+
+#: Seconds before a request (JSON or raster range) that gets no answer fails.
+DEFAULT_TIMEOUT_S = 20.0
+#: Retries of a failed raster request (GDAL retries 429/5xx and timeouts).
+DEFAULT_MAX_RETRY = 1
+RASTER_EXTENSIONS = ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2,.vrt"
+USER_AGENT = "ocm-studio (cloud masking; +pystac-client)"
+
+
+def gdal_http_options(timeout_s: float = DEFAULT_TIMEOUT_S, max_retry: int = DEFAULT_MAX_RETRY) -> dict[str, str]:
+    """GDAL configuration for fast, bounded windowed reads of remote COGs.
+
+    Args:
+        timeout_s: Seconds before a stalled request fails (rounded up to whole seconds).
+        max_retry: Retries of failed requests.
+
+    Returns:
+        Config options for :class:`rasterio.Env` (or environment variables of workers).
+    """
+    seconds = str(max(1, int(-(-timeout_s // 1))))
+    return {
+        "GDAL_HTTP_TIMEOUT": seconds,
+        "GDAL_HTTP_CONNECTTIMEOUT": seconds,
+        "GDAL_HTTP_MAX_RETRY": str(max_retry),
+        "GDAL_HTTP_RETRY_DELAY": "0.5",
+        # only ask the server for the file itself: no sidecar probing (.aux.xml, .ovr, .msk)
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": RASTER_EXTENSIONS,
+        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+        "GDAL_HTTP_MULTIPLEX": "YES",
+        "GDAL_HTTP_USERAGENT": USER_AGENT,
+        "VSI_CACHE": "TRUE",
+    }
+
+
+@contextlib.contextmanager
+def http_env(timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """A :class:`rasterio.Env` with :func:`gdal_http_options` for reads of remote assets."""
+    with rasterio.Env(**gdal_http_options(timeout_s)):
+        yield
+
+
+def set_process_defaults(timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Put :func:`gdal_http_options` in ``os.environ`` (unless set): for worker processes.
+
+    GDAL reads its config options from the environment too, and local Dask workers inherit
+    it, so ``ocm batch`` calls this before starting its cluster.
+    """
+    for key, value in gdal_http_options(timeout_s).items():
+        os.environ.setdefault(key, value)
+
+
+def _redact(url: str) -> str:
+    """A URL without its query string (signatures are secrets and long)."""
+    return url.split("?", 1)[0] + ("?..." if "?" in url else "")
+
+
+def explain_http_failure(message: str, url: str) -> str:
+    """One actionable sentence for a failed remote read (GDAL's or requests' message)."""
+    text = message.lower()
+    code = re.search(r"(?:http (?:response )?code|status(?: code)?)[:= ]+(\d{3})", text)
+    status = int(code.group(1)) if code else None
+    where = _redact(url)
+    if status == 403 or "403" in text and "forbidden" in text:
+        return (f"{where} answered 403 Forbidden: the signature (SAS token) expired or is missing, or the "
+                "bucket is private. Search again to get freshly signed hrefs (Planetary Computer "
+                "signatures last about an hour).")
+    if status == 404 or "404" in text:
+        return (f"{where} answered 404 Not Found: the asset is not there (moved or removed from the "
+                "catalog). Pick another item, or tell the catalog's maintainers.")
+    if status is not None and status >= 500:
+        return f"{where} answered {status}: the server failed. Try again later."
+    if status is not None:
+        return f"{where} answered HTTP {status}."
+    if "timed out" in text or "timeout" in text:
+        return (f"{where} did not answer in time (timeout). Check the network, try again, or raise the "
+                "timeout (timeout_s; CLI: --timeout).")
+    if any(word in text for word in ("resolve", "connect", "connection", "refused", "unreachable", "network")):
+        return f"Could not reach {where} ({' '.join(message.split())[:200]}). Check the network and the URL."
+    return f"Could not read {where}: {' '.join(message.split())[:300]}."
+
+
+def asset_error(err: BaseException, url: str) -> AssetReadError:
+    """An :class:`AssetReadError` for a failed read of ``url`` (chain it: ``raise ... from err``)."""
+    messages = [str(err)]
+    cause = err.__cause__ or err.__context__
+    while cause is not None and len(messages) < 8:
+        messages.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    return AssetReadError(explain_http_failure(" | ".join(m for m in messages if m), url))
+
+
+def fetch_json(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, session: requests.Session | None = None,
+               method: str = "GET", payload: Mapping[str, Any] | None = None) -> Any:
+    """GET (or POST) a JSON document with a timeout.
+
+    Args:
+        url: The document's URL.
+        timeout_s: Seconds for the connection and for the answer.
+        session: A session to reuse (default: a new one).
+        method: ``"GET"`` or ``"POST"``.
+        payload: JSON body of a POST.
+
+    Returns:
+        The parsed JSON.
+
+    Raises:
+        CatalogError: No answer in time, a network error, an HTTP error status, or malformed JSON.
+    """
+    client = session or requests.Session()
+    try:
+        response = client.request(method, url, json=payload, timeout=(timeout_s, timeout_s),
+                                  headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+    except requests.Timeout as err:
+        raise CatalogError(f"{_redact(url)} did not answer within {timeout_s:g} s. Check the URL and the "
+                           "network, or try again later.") from err
+    except requests.RequestException as err:
+        raise CatalogError(explain_http_failure(str(err), url)) from err
+    if response.status_code >= 400:
+        raise CatalogError(explain_http_failure(f"HTTP code {response.status_code}", url))
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError) as err:
+        raise CatalogError(
+            f"{_redact(url)} did not return valid JSON ({err}); first bytes: {response.text[:80]!r}. Is it a "
+            "STAC catalog, collection or item URL?"
+        ) from err

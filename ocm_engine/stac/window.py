@@ -1,0 +1,341 @@
+"""Read only a window of an item's COGs, at the chosen resolution, over HTTP range requests.
+
+:func:`plan_window` opens each band asset's header (a few KB: GDAL's ``/vsicurl/`` reads
+the TIFF header and tile index by range requests), turns the lon/lat bbox into a window of
+the Red asset's grid and fixes the output grid at the chosen resolution. The plan is a
+GDAL VRT (:meth:`ItemWindow.vrt_xml`): every band is a source window of its own COG
+resampled onto that grid. Reading the VRT at its size makes GDAL decimate the source
+window, so it takes the COG's overview that matches the resolution and fetches only the
+tiles under the window. Why a VRT and not an array: it is a path, so
+:func:`ocm_engine.pipeline.predict_file`, ``ocm batch`` workers and the app open it like
+any raster and read it block by block.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+from rasterio.io import MemoryFile
+from rasterio.transform import Affine, array_bounds
+from rasterio.warp import transform_bounds
+from rasterio.windows import from_bounds
+
+from ocm_engine.errors import AssetReadError, BandMismatchError, NotCogWarning, WindowError
+from ocm_engine.resolution import choose_resolution
+from ocm_engine.stac.bands import BandAsset, asset_nodata, map_bands
+from ocm_engine.stac.catalogs import CatalogPreset
+from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, asset_error, http_env
+from ocm_engine.stac.search import BBox
+
+#: Largest window grid (pixels) planned; the pipeline reads it block by block.
+MAX_WINDOW_PIXELS = 200_000_000
+#: Rasters up to this size need neither tiles nor overviews to count as cloud-optimised.
+_SMALL_PX = 1024
+ROLES = ("red", "green", "nir", "blue")
+
+
+@dataclass(frozen=True, slots=True)
+class BandSource:
+    """One band's remote raster, as its header describes it.
+
+    Attributes:
+        role: ``"red"``, ``"green"``, ``"nir"`` or ``"blue"``.
+        asset: The item's asset for the band.
+        path: The GDAL path opened (``/vsicurl/URL``, signed when the catalog needs it).
+        width: Raster width in pixels.
+        height: Raster height in pixels.
+        transform: Affine transform of the raster.
+        crs_wkt: CRS of the raster (WKT).
+        nodata: Nodata value (the file's, else the asset's, else the preset's).
+        cog: Whether it is cloud-optimised (tiled, with overviews when large).
+    """
+
+    role: str
+    asset: BandAsset
+    path: str
+    width: int
+    height: int
+    transform: Affine
+    crs_wkt: str
+    nodata: float | None
+    cog: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWindow:
+    """The grid read from an item: a window at a resolution, and where each band comes from.
+
+    Arrays read from it are ``(bands, height, width)`` in :data:`ROLES` order (Blue only when
+    the item has it).
+
+    Attributes:
+        item_id: The item's id.
+        crs_wkt: CRS of the grid (the Red asset's).
+        transform: Affine transform of the grid.
+        width: Grid width in pixels.
+        height: Grid height in pixels.
+        resolution_m: Pixel size of the grid in metres.
+        source_resolution_m: Pixel size of the Red asset in metres.
+        bbox: The window in lon/lat ``(west, south, east, north)`` (the requested one, clipped).
+        nodata: Nodata value of the grid.
+        sources: Red, Green, NIR and optionally Blue.
+    """
+
+    item_id: str
+    crs_wkt: str
+    transform: Affine
+    width: int
+    height: int
+    resolution_m: float
+    source_resolution_m: float
+    bbox: BBox
+    nodata: float
+    sources: tuple[BandSource, ...]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` of the grid in its CRS."""
+        left, bottom, right, top = array_bounds(self.height, self.width, self.transform)
+        return float(left), float(bottom), float(right), float(top)
+
+    @property
+    def has_blue(self) -> bool:
+        """Whether band 4 (Blue) is present."""
+        return len(self.sources) == 4
+
+    def vrt_xml(self) -> str:
+        """The window as a GDAL VRT document (one band per source, Float32, average resampling)."""
+        root = ET.Element("VRTDataset", rasterXSize=str(self.width), rasterYSize=str(self.height))
+        ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = self.crs_wkt
+        t = self.transform
+        ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
+        for index, src in enumerate(self.sources, start=1):
+            band = ET.SubElement(root, "VRTRasterBand", dataType="Float32", band=str(index))
+            ET.SubElement(band, "Description").text = f"{src.role} ({src.asset.key})"
+            ET.SubElement(band, "NoDataValue").text = repr(float(self.nodata))
+            source = ET.SubElement(band, "ComplexSource", resampling="average")
+            ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = src.path
+            ET.SubElement(source, "SourceBand").text = str(src.asset.band)
+            win = from_bounds(*self.bounds, transform=src.transform)
+            ET.SubElement(source, "SrcRect", xOff=repr(float(win.col_off)), yOff=repr(float(win.row_off)),
+                          xSize=repr(float(win.width)), ySize=repr(float(win.height)))
+            ET.SubElement(source, "DstRect", xOff="0", yOff="0", xSize=str(self.width), ySize=str(self.height))
+            if src.nodata is not None:
+                ET.SubElement(source, "NODATA").text = repr(float(src.nodata))
+        return ET.tostring(root, encoding="unicode")
+
+
+def gdal_path(href: str) -> str:
+    """The GDAL path of an href: ``/vsicurl/`` for http(s), ``/vsis3/`` for s3, local paths as they are."""
+    if href.startswith(("http://", "https://")):
+        return "/vsicurl/" + href
+    if href.startswith("s3://"):
+        return "/vsis3/" + href[len("s3://"):]
+    if href.startswith("file://"):
+        return href[len("file://"):]
+    return href
+
+
+def _sign(href: str, preset: CatalogPreset | None) -> str:
+    if preset is None or preset.signer is None:
+        return href
+    import planetary_computer
+
+    return str(planetary_computer.sign(href))
+
+
+def _metres_per_unit(crs: CRS, lat: float) -> float:
+    if crs.is_geographic:
+        return 111_320.0 * max(math.cos(math.radians(lat)), 0.01)
+    return float(crs.linear_units_factor[1])
+
+
+def _open_source(role: str, asset: BandAsset, item: Mapping[str, Any], preset: CatalogPreset | None) -> BandSource:
+    href = _sign(asset.href, preset)
+    path = gdal_path(href)
+    try:
+        with rasterio.open(path) as ds:
+            if ds.crs is None:
+                raise BandMismatchError(
+                    f"Asset {asset.key!r} of item {item.get('id')!r} ({asset.href}) has no CRS, so a lon/lat "
+                    "window cannot be placed on it. Use a georeferenced collection."
+                )
+            if not 1 <= asset.band <= ds.count:
+                raise BandMismatchError(
+                    f"Asset {asset.key!r} has {ds.count} band(s); {role} was mapped to band {asset.band}."
+                )
+            block_h, block_w = ds.block_shapes[0]
+            striped = block_w >= ds.width and block_h < ds.height
+            overviews = bool(ds.overviews(asset.band)) or max(ds.width, ds.height) <= _SMALL_PX
+            layout = ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "")
+            cog = layout.upper() == "COG" or (ds.driver == "GTiff" and not striped and overviews)
+            declared = asset_nodata(item["assets"].get(asset.key, {}))
+            nodata = ds.nodata if ds.nodata is not None else declared
+            return BandSource(role, asset, path, ds.width, ds.height, ds.transform, ds.crs.to_wkt(),
+                              None if nodata is None else float(nodata), cog)
+    except (RasterioError, OSError) as err:
+        raise asset_error(err, href) from err
+
+
+def plan_window(
+    item: Mapping[str, Any],
+    *,
+    bbox: BBox | None = None,
+    resolution_m: float | None = None,
+    preset: CatalogPreset | None = None,
+    assets: Sequence[str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> ItemWindow:
+    """Open an item's band assets (headers only) and plan the window grid.
+
+    Args:
+        item: The item's JSON (absolute asset hrefs; see :func:`ocm_engine.stac.fetch_item`).
+        bbox: Lon/lat ``(west, south, east, north)`` to read; ``None``: the whole Red asset.
+        resolution_m: Grid resolution (default: the source's, at least 10 m; never finer).
+        preset: The collection's preset (asset keys, signing, nodata).
+        assets: Explicit Red, Green, NIR[, Blue] asset keys.
+        timeout_s: Seconds per HTTP request.
+
+    Returns:
+        The plan; read it with :func:`read_window` or open :meth:`ItemWindow.vrt_xml`.
+
+    Raises:
+        StacBandError: The item lacks Red, Green or NIR.
+        AssetReadError: An asset cannot be opened (404, 403, timeout, not a raster).
+        WindowError: The bbox misses the item, or the window is too large.
+        ResolutionError: An impossible resolution.
+        BandMismatchError: Bands in different CRSs, or without one.
+    """
+    bands = map_bands(item, preset, assets)
+    with http_env(timeout_s):
+        sources = tuple(_open_source(role, asset, item, preset)
+                        for role, asset in zip(ROLES, bands.ordered, strict=False))
+    for src in sources:
+        if not src.cog:
+            warnings.warn(
+                f"Asset {src.asset.key!r} of item {item.get('id')!r} is not a cloud-optimised GeoTIFF (no tiles "
+                "or no overviews): the window is read, but GDAL fetches much more of the file and it is slow.",
+                NotCogWarning, stacklevel=2,
+            )
+    red = sources[0]
+    crs = CRS.from_wkt(red.crs_wkt)
+    for src in sources[1:]:
+        if CRS.from_wkt(src.crs_wkt) != crs:
+            raise BandMismatchError(
+                f"Item {item.get('id')!r}: {src.role} ({src.asset.key}) is in another CRS than Red "
+                f"({red.asset.key}); windows across CRSs are not supported."
+            )
+    full = array_bounds(red.height, red.width, red.transform)
+    if bbox is None:
+        left, bottom, right, top = full
+        lonlat = transform_bounds(crs, "EPSG:4326", *full, densify_pts=21)
+    else:
+        left, bottom, right, top = transform_bounds("EPSG:4326", crs, *bbox, densify_pts=21)
+        left, bottom, right, top = max(left, full[0]), max(bottom, full[1]), min(right, full[2]), min(top, full[3])
+        if left >= right or bottom >= top:
+            raise WindowError(
+                f"The bbox {tuple(round(v, 5) for v in bbox)} does not overlap item {item.get('id')!r} "
+                f"(its footprint: {item.get('bbox')}). Search with this bbox, or pick an item that covers it."
+            )
+        lonlat = transform_bounds(crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
+    px = abs(red.transform.a)
+    lat = (lonlat[1] + lonlat[3]) / 2
+    source_m = px * _metres_per_unit(crs, lat)
+    chosen_m = choose_resolution(source_m, resolution_m)
+    step = chosen_m / _metres_per_unit(crs, lat)
+    # snap the window outwards to the Red asset's pixel grid
+    ox, oy = red.transform.c, red.transform.f
+    left = ox + math.floor((left - ox) / px + 1e-9) * px
+    top = oy - math.floor((oy - top) / px + 1e-9) * px
+    width = max(1, math.ceil((right - left) / step - 1e-6))
+    height = max(1, math.ceil((top - bottom) / step - 1e-6))
+    if width * height > MAX_WINDOW_PIXELS:
+        raise WindowError(
+            f"The window is {width} x {height} px at {chosen_m:g} m, over the {MAX_WINDOW_PIXELS:,} px limit. "
+            "Use a smaller bbox or a coarser resolution."
+        )
+    nodata = red.nodata if red.nodata is not None else (preset.nodata if preset else 0.0)
+    return ItemWindow(
+        item_id=str(item.get("id", "item")), crs_wkt=red.crs_wkt, transform=Affine(step, 0, left, 0, -step, top),
+        width=width, height=height, resolution_m=chosen_m, source_resolution_m=source_m,
+        bbox=(float(lonlat[0]), float(lonlat[1]), float(lonlat[2]), float(lonlat[3])),
+        nodata=float(nodata), sources=sources,
+    )
+
+
+def write_vrt(window: ItemWindow, path: str | Path) -> Path:
+    """Write the window's VRT to ``path`` (a small XML file; its sources stay remote)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(window.vrt_xml(), encoding="utf-8")
+    return out
+
+
+def _failed_url(err: BaseException, window: ItemWindow) -> str:
+    text = str(err)
+    for src in window.sources:
+        url = src.path.removeprefix("/vsicurl/")
+        if url in text or src.asset.href in text:
+            return url
+    found = re.search(r"https?://\S+", text)
+    return found.group(0).rstrip(".,:;'\")") if found else f"an asset of item {window.item_id}"
+
+
+def read_window(window: ItemWindow, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> npt.NDArray[np.float32]:
+    """Read the window's bands into memory.
+
+    Args:
+        window: The plan from :func:`plan_window`.
+        timeout_s: Seconds per HTTP request.
+
+    Returns:
+        float32 ``(bands, height, width)``: Red, Green, NIR (and Blue when the item has it);
+        nodata pixels hold ``window.nodata``.
+
+    Raises:
+        AssetReadError: A range request failed (timeout, 403, 404, network).
+    """
+    with http_env(timeout_s), MemoryFile(window.vrt_xml().encode(), ext=".vrt") as mem:
+        try:
+            with mem.open() as ds:
+                return ds.read().astype(np.float32, copy=False)
+        except (RasterioError, OSError) as err:
+            raise asset_error(err, _failed_url(err, window)) from err
+
+
+def read_item_window(
+    item: Mapping[str, Any],
+    *,
+    bbox: BBox | None = None,
+    resolution_m: float | None = None,
+    preset: CatalogPreset | None = None,
+    assets: Sequence[str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> tuple[npt.NDArray[np.float32], ItemWindow]:
+    """Plan and read a window of an item (see :func:`plan_window` and :func:`read_window`).
+
+    Returns:
+        The float32 ``(bands, height, width)`` array and its plan (grid, CRS, nodata).
+
+    Raises:
+        OcmError: See :func:`plan_window` and :func:`read_window`.
+    """
+    window = plan_window(item, bbox=bbox, resolution_m=resolution_m, preset=preset, assets=assets,
+                         timeout_s=timeout_s)
+    return read_window(window, timeout_s=timeout_s), window
+
+
+__all__ = ["AssetReadError", "BandSource", "ItemWindow", "plan_window", "read_item_window", "read_window",
+           "write_vrt"]
