@@ -34,12 +34,20 @@ def _train(args: argparse.Namespace) -> int:
         pack(Path(args.data_root), Path(args.pack_dir), run_teacher=not args.no_teacher)
         return 0
     if args.action == "export":
+        from ocm_engine.training.data import scene_names
+
         pairs = dict(item.split("=", 1) for item in args.checkpoint)
+        splits = scene_names(Path(args.pack_dir))
         manifest = export_ensemble(
             {k: Path(v) for k, v in pairs.items()},
             Path(args.out_dir),
             name=args.name,
             version=args.version,
+            extra={
+                "training_scenes": splits.get("train", []),
+                "validation_scenes": splits.get("validation", []),
+                "model_card": "MODEL_CARD.md",
+            },
         )
         print(f"wrote {manifest}")
         return 0
@@ -100,7 +108,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--pack-dir", default=str(DEFAULT_PACK_DIR))
     parser.add_argument("--runs-dir", default=str(DEFAULT_RUNS_DIR))
     parser.add_argument("--no-teacher", action="store_true", help="pack without ukis-csmask labels")
-    parser.add_argument("--checkpoint", action="append", default=[], help="ARCH=PATH (export)")
+    parser.add_argument(
+        "--checkpoint", action="append", default=[], help="ARCH=PATH (export; a checkpoint.pt or snap_*.safetensors)"
+    )
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parents[1] / "weights"))
     parser.add_argument("--name", default="ocm-studio-default")
     parser.add_argument("--version", default="0.1.0")

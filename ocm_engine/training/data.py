@@ -324,6 +324,23 @@ def pack(
     return written
 
 
+def scene_names(pack_dir: Path = DEFAULT_PACK_DIR) -> dict[str, list[str]]:
+    """Names of the packed scenes per split (for the model card and ``ensemble.json``).
+
+    Raises:
+        InvalidImageError: If ``pack_dir`` holds no packed scenes.
+    """
+    files = sorted(pack_dir.glob("*.npz"))
+    if not files:
+        raise InvalidImageError(f"No packed scenes in {pack_dir}. Run `python -m ocm_engine.training.cli pack` first.")
+    names: dict[str, list[str]] = {}
+    for path in files:
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+        names.setdefault(meta["split"], []).append(meta["name"])
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class PackedScene:
     """A packed scene loaded for training or evaluation (see :func:`pack`)."""

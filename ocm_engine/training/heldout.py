@@ -119,8 +119,10 @@ def heldout_matrix(
     """
     from ocm_engine import predict_array
     from ocm_engine.metrics import confusion_matrix, scores_from_confusion
+    from ocm_engine.options import InferenceOptions
     from ocm_engine.training.teacher import run_teacher
 
+    options = InferenceOptions(tta=tta)
     pooled: dict[tuple[str, str, str], npt.NDArray[np.int64]] = {}
     schemes: dict[str, tuple[str, ...]] = {}
     for scene in load_packed(pack_dir, split="validation"):
@@ -139,8 +141,7 @@ def heldout_matrix(
             if condition in seen:  # a product range that is the scene's own
                 continue
             seen.add(condition)
-            kwargs = {"tta": True} if tta else {}
-            pred = predict_array(image, ensemble=ensemble, nodata=0, **kwargs)  # type: ignore[arg-type]
+            pred = predict_array(image, ensemble=ensemble, nodata=0, options=options)  # type: ignore[arg-type]
             models = [("ocm-studio", _to_grid(pred.classes, shape))]
             if with_peer and (product is None or factor == 1):
                 peer = run_teacher(refl4, scene.resolution_m * factor, level)  # type: ignore[arg-type]
@@ -173,16 +174,6 @@ def format_matrix(rows: Sequence[HeldoutRow]) -> str:
     return "\n".join(lines)
 
 
-def _member_from_snapshot(arch: str, path: Path) -> torch.nn.Module:
-    from ocm_engine.models.ensemble import read_state_dict
-    from ocm_engine.models.registry import build_member
-
-    model = build_member(arch)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in read_state_dict(path).items()}
-    model.load_state_dict(state)
-    return model.eval()
-
-
 def learning_curve(
     runs: dict[str, Path],
     pack_dir: Path = DEFAULT_PACK_DIR,
@@ -202,6 +193,7 @@ def learning_curve(
         One dict per step: ``step`` and ``<dataset>/<class>_f1`` for cloud and shadow.
     """
     from ocm_engine import load_ensemble
+    from ocm_engine.training.train import load_checkpoint_model
     from ocm_engine.training.validation import validate
 
     steps_per_run = [{int(p.stem.split("_")[1]) for p in run.glob("snap_*.safetensors")} for run in runs.values()]
@@ -209,7 +201,7 @@ def learning_curve(
     chosen = [s for i, s in enumerate(common) if i % every == 0 or s == common[-1]]
     curve: list[dict[str, float]] = []
     for step in chosen:
-        members = [_member_from_snapshot(arch, run / f"snap_{step:06d}.safetensors") for arch, run in runs.items()]
+        members = [load_checkpoint_model(run / f"snap_{step:06d}.safetensors", arch) for arch, run in runs.items()]
         ensemble = load_ensemble(members, device="cpu")
         point: dict[str, float] = {"step": float(step)}
         for dataset, model, result in validate(ensemble, pack_dir):

@@ -153,14 +153,11 @@ def _batches(sampler: ChipSampler, batch_size: int, prefetch: int) -> Iterator[t
 
 
 def _initial_weights(model: torch.nn.Module, member: str, source: str) -> None:
-    from ocm_engine.models.ensemble import read_state_dict
-
     if source == "default":
         path = Path(__file__).resolve().parents[1] / "weights" / f"default_{member}.safetensors"
     else:
         path = Path(source)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in read_state_dict(path).items()}
-    model.load_state_dict(state)
+    model.load_state_dict(load_checkpoint_model(path, member).state_dict())
     print(f"initialised {member} from {path}", flush=True)
 
 
@@ -263,20 +260,30 @@ def train_member(config: TrainConfig) -> Path:
 
 
 def load_checkpoint_model(path: Path, member: str | None = None) -> torch.nn.Module:
-    """Build a member and load the model weights of a training checkpoint.
+    """Build a member and load a training checkpoint or a kept ``snap_*.safetensors`` snapshot.
+
+    Args:
+        path: ``checkpoint.pt`` (names its member) or member weights as safetensors.
+        member: Architecture key; required for safetensors, else read from the checkpoint.
 
     Raises:
-        ModelLoadError: If the checkpoint is missing or does not fit the architecture.
+        ModelLoadError: If the file is missing or does not fit the architecture.
     """
     if not path.is_file():
         raise ModelLoadError(f"Checkpoint not found: {path}.")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    if path.suffix == ".safetensors":
+        from ocm_engine.models.ensemble import read_state_dict
+
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in read_state_dict(path).items()}
+        state: dict[str, object] = {"model": weights, "member": member}
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=False)
     key = member or state.get("member")
     if key not in MODEL_SPECS:
         raise ModelLoadError(f"Checkpoint {path} names no known member ({key!r}).")
-    model = build_member(key)
+    model = build_member(str(key))
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])  # type: ignore[arg-type]
     except RuntimeError as err:
         raise ModelLoadError(f"Checkpoint {path} does not fit {key}: {err}") from err
     return model.eval()
@@ -303,7 +310,7 @@ def export_ensemble(
     *,
     name: str = "ocm-studio-default",
     version: str = "0.1.0",
-    extra: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Path:
     """Export member checkpoints as fp16 safetensors plus an ``ensemble.json`` manifest.
 
@@ -312,7 +319,7 @@ def export_ensemble(
         out_dir: Target folder (e.g. ``ocm_engine/weights``).
         name: Ensemble name in the manifest.
         version: Ensemble version in the manifest.
-        extra: More string fields for the manifest.
+        extra: More JSON fields for the manifest (e.g. ``training_scenes``).
 
     Returns:
         The manifest path.
