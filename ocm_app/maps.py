@@ -58,6 +58,17 @@ class Layer:
     show: bool = True
     opacity: float = 1.0
     smooth: bool = False
+    adjustable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """An outlined rectangle on the map: rows and columns as fractions (0-1) of the scene."""
+
+    label: str
+    rows: tuple[float, float]
+    cols: tuple[float, float]
+    colour: str = "#000000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +212,108 @@ _SWIPE_JS = Template("""
 {% endmacro %}
 """)
 
+_VIEW_JS = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+    // Fit to the scene once the map has a size (a map in a hidden tab has none), restore the
+    // view, visible layers and opacity the user left on this scene (sessionStorage, per tab),
+    // drive the opacity slider and report basemap tiles that fail to load.
+    var map = {{ this._parent.get_name() }};
+    var bounds = L.latLngBounds({{ this.bounds|tojson }});
+    var key = 'ocm-map:' + {{ this.state_key|tojson }};
+    var layers = {
+        {%- for name, var in this.layers %}
+        {{ name|tojson }}: {{ var }},
+        {%- endfor %}
+    };
+    var adjustable = {{ this.adjustable|tojson }};
+    var store = null;
+    try { store = window.sessionStorage; store.getItem('x'); } catch (e) { store = null; }
+    function load() {
+        if (!store) { return null; }
+        try { return JSON.parse(store.getItem(key) || 'null'); } catch (e) { return null; }
+    }
+    var saved = load() || {};
+    var ready = false;
+    function save() {
+        if (!ready || !store) { return; }
+        var c = map.getCenter();
+        var shown = Object.keys(layers).filter(function(n) { return map.hasLayer(layers[n]); });
+        saved = {center: [c.lat, c.lng], zoom: map.getZoom(), shown: shown, opacity: saved.opacity};
+        try { store.setItem(key, JSON.stringify(saved)); } catch (e) { /* storage full: keep going */ }
+    }
+    function setOpacity(value) {
+        adjustable.forEach(function(n) { if (layers[n]) { layers[n].setOpacity(value); } });
+    }
+    if (saved.shown) {
+        Object.keys(layers).forEach(function(n) {
+            var want = saved.shown.indexOf(n) >= 0;
+            if (want && !map.hasLayer(layers[n])) { layers[n].addTo(map); }
+            if (!want && map.hasLayer(layers[n])) { map.removeLayer(layers[n]); }
+        });
+    }
+    if (adjustable.length) {
+        var start = typeof saved.opacity === 'number' ? saved.opacity : {{ this.opacity }};
+        setOpacity(start);
+        var box = L.control({position: 'topright'});
+        box.onAdd = function() {
+            var div = L.DomUtil.create('div', 'ocm-opacity leaflet-control');
+            div.innerHTML = '<label>Mask opacity <input type="range" min="0" max="1" step="0.05"></label>';
+            var input = div.querySelector('input');
+            input.value = start;
+            input.setAttribute('aria-label', 'Mask opacity');
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.on(input, 'input change', function() {
+                setOpacity(parseFloat(input.value));
+                saved.opacity = parseFloat(input.value);
+                save();
+            });
+            return div;
+        };
+        box.addTo(map);
+    }
+    function place() {
+        var size = map.getSize();
+        if (!size.x || !size.y) { return false; }
+        map.invalidateSize({animate: false});
+        if (saved.center && typeof saved.zoom === 'number') {
+            map.setView(saved.center, saved.zoom, {animate: false});
+        } else {
+            map.fitBounds(bounds, {padding: [6, 6], animate: false});
+        }
+        ready = true;
+        return true;
+    }
+    if (!place()) {
+        var watch = function() { if (!ready && place()) { window.removeEventListener('resize', watch); } };
+        window.addEventListener('resize', watch);
+        if (window.ResizeObserver) {
+            var observer = new ResizeObserver(function() { if (!ready && place()) { observer.disconnect(); } });
+            observer.observe(map.getContainer());
+        }
+    }
+    map.on('moveend zoomend overlayadd overlayremove', save);
+    var notice = null;
+    map.eachLayer(function(layer) {
+        if (!(layer instanceof L.TileLayer)) { return; }
+        layer.on('tileerror', function() {
+            if (notice) { return; }
+            notice = L.control({position: 'bottomleft'});
+            notice.onAdd = function() {
+                var div = L.DomUtil.create('div', 'ocm-notice leaflet-control');
+                div.textContent = 'Basemap tiles could not be loaded (no internet connection?). '
+                    + 'The scene layers are drawn by the app and still work.';
+                return div;
+            };
+            notice.addTo(map);
+        });
+    });
+    window.ocmMap = map;
+    window.ocmSceneBounds = bounds;
+})();
+{% endmacro %}
+""")
+
 _CSS = """
 <style>
 .folium-map, .leaflet-container { background: #d9d9d9; }
@@ -212,12 +325,19 @@ _CSS = """
 .ocm-legend .bar { height: 10px; border: 1px solid #777; margin-top: 2px; }
 .ocm-legend .ends { display: flex; justify-content: space-between; font-size: 11px; }
 .ocm-legend .cb { margin-top: 6px; }
-.ocm-swipe { position: absolute; left: 5%; right: 5%; bottom: 8px; z-index: 1000;
+.ocm-swipe { position: absolute; left: 56px; right: 56px; top: 10px; z-index: 1000;
   background: rgba(255,255,255,0.85); border-radius: 5px; padding: 2px 8px; }
 .ocm-swipe-range { width: 100%; margin: 0; cursor: ew-resize; }
 .ocm-swipe-labels { display: flex; justify-content: space-between; font: 11px system-ui, sans-serif; }
 .ocm-swipe-divider { position: absolute; top: 0; bottom: 0; width: 3px; margin-left: -1px;
   background: #fff; box-shadow: 0 0 3px rgba(0,0,0,0.7); z-index: 999; pointer-events: none; }
+.ocm-opacity { background: rgba(255,255,255,0.92); padding: 4px 8px; border-radius: 5px;
+  font: 12px system-ui, sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.35); }
+.ocm-opacity input { vertical-align: middle; width: 110px; }
+.ocm-box-label { font: bold 11px system-ui, sans-serif; color: #000; background: rgba(255,255,255,0.85);
+  padding: 0 3px; border-radius: 3px; white-space: nowrap; display: inline-block; }
+.ocm-notice { background: #fff4ce; color: #5c4400; border: 1px solid #d8b600; padding: 5px 8px;
+  border-radius: 5px; font: 12px/1.35 system-ui, sans-serif; max-width: 320px; }
 </style>
 """
 
@@ -229,6 +349,17 @@ class _Legend(MacroElement):  # type: ignore[misc]
         super().__init__()
         self._name = "OcmLegend"
         self.inner_html = json.dumps(inner_html)
+
+
+class _View(MacroElement):  # type: ignore[misc]
+    _template = _VIEW_JS
+
+    def __init__(self, bounds: list[list[float]], state_key: str, layers: list[tuple[str, str]],
+                 adjustable: list[str], opacity: float) -> None:
+        super().__init__()
+        self._name = "OcmView"
+        self.bounds, self.state_key, self.layers = bounds, state_key, layers
+        self.adjustable, self.opacity = adjustable, opacity
 
 
 class _Swipe(MacroElement):  # type: ignore[misc]
@@ -258,12 +389,13 @@ def legend_html(legend: Legend) -> str:
 
 
 def _base_map(georef: Georef, shape: tuple[int, int], height: int, basemap: bool) -> tuple[
-        leafmap.Map, bool]:
+        leafmap.Map, bool, list[list[float]]]:
     west, south, east, north = lonlat_bounds(georef, shape)
     m = leafmap.Map(center=[(south + north) / 2, (west + east) / 2], zoom=10, height=height,
                     tiles=None, draw_control=False, measure_control=False, fullscreen_control=False,
                     locate_control=False, search_control=False, minimap_control=False,
-                    latlon_control=False, scale_control=True, layers_control=True)
+                    latlon_control=False, scale_control=True, layers_control=True,
+                    zoom_snap=0.1, zoom_delta=0.5)
     assets = leaflet_assets()
     if assets is not None:
         js, css = assets
@@ -277,8 +409,7 @@ def _base_map(georef: Georef, shape: tuple[int, int], height: int, basemap: bool
     m.get_root().header.add_child(Element(_CSS), name="ocm_css")
     if basemap:
         m.add_basemap("OpenStreetMap")
-    m.fit_bounds([[south, west], [north, east]])
-    return m, assets is not None
+    return m, assets is not None, [[south, west], [north, east]]
 
 
 def _overlay(layer: Layer, georef: Georef, pane: str | None = None) -> folium.raster_layers.ImageOverlay:
@@ -289,31 +420,84 @@ def _overlay(layer: Layer, georef: Georef, pane: str | None = None) -> folium.ra
                                              pixelated=not layer.smooth, interactive=False, **extra)
 
 
+_FOLIUM_ID = re.compile(r"\b([a-z][a-z_]*?)_([0-9a-f]{32})(?![0-9a-f])")
+
+
+def stable_html(html: str) -> str:
+    """Replace folium's random element ids by sequential ones.
+
+    The same map then renders to the same HTML on every Streamlit rerun, so the browser keeps
+    the iframe (and its zoom, position and layers) instead of reloading it.
+    """
+    ids: dict[str, str] = {}
+
+    def sub(match: re.Match[str]) -> str:
+        return ids.setdefault(match.group(0), f"{match.group(1)}_ocm{len(ids)}")
+
+    return _FOLIUM_ID.sub(sub, html)
+
+
+def box_lonlat(georef: Georef, shape: tuple[int, int], box: Box) -> list[list[float]]:
+    """A box's corners in degrees ``[[south, west], [north, east]]``."""
+    if georef.crs is None:
+        left, bottom, right, top = _no_crs_bounds(georef, shape, degrees=False)
+        crs = WEB_MERCATOR
+    else:
+        left, bottom, right, top = georef.bounds
+        crs = georef.crs
+    x0, x1 = left + box.cols[0] * (right - left), left + box.cols[1] * (right - left)
+    y0, y1 = top - box.rows[1] * (top - bottom), top - box.rows[0] * (top - bottom)
+    west, south, east, north = transform_bounds(CRS.from_user_input(crs), "EPSG:4326", x0, y0, x1, y1)
+    return [[south, west], [north, east]]
+
+
 def scene_map(layers: list[Layer], georef: Georef, *, legend: Legend | None = None,
-              basemap: bool = False, height: int = 560) -> MapHtml:
-    """A map of image overlays with a layer control and a legend.
+              basemap: bool = False, height: int = 560, state_key: str = "",
+              boxes: tuple[Box, ...] = ()) -> MapHtml:
+    """A map of image overlays with a layer control and a legend, opened fitted to the scene.
+
+    Opacity of the ``adjustable`` layers is a slider inside the map, and the view, the visible
+    layers and the opacity are kept per ``state_key`` in the browser tab: a Streamlit rerun that
+    rebuilds the map reopens it where the user left it, and changing them needs no rerun.
 
     Args:
         layers: Overlays, bottom first; all cover the scene's bounds.
         georef: The scene's bounds and CRS.
         legend: What the legend shows; none when ``None``.
-        basemap: Add an OpenStreetMap basemap (needs internet).
+        basemap: Add an OpenStreetMap basemap (needs internet; failures are shown on the map).
         height: Map height in CSS pixels.
+        state_key: Identifies the map and scene whose view is remembered (e.g. ``run:<scene>``).
+        boxes: Outlined rectangles drawn above the overlays (e.g. hotspots), with tooltips.
     """
     shape = layers[0].rgba.shape[:2] if layers else (1, 1)
-    m, offline = _base_map(georef, shape, height, basemap)
+    m, offline, bounds = _base_map(georef, shape, height, basemap)
+    named = []
     for layer in layers:
-        _overlay(layer, georef).add_to(m)
+        overlay = _overlay(layer, georef)
+        overlay.add_to(m)
+        named.append((layer.name, overlay.get_name()))
+    if boxes:
+        group = folium.FeatureGroup(name="Hotspots", show=True)
+        for box in boxes:
+            folium.Rectangle(box_lonlat(georef, shape, box), color=box.colour, weight=2, fill=False,
+                             tooltip=box.label).add_to(group)
+            folium.Marker(box_lonlat(georef, shape, box)[1], icon=folium.DivIcon(
+                html=f'<div class="ocm-box-label">{html_lib.escape(box.label)}</div>')).add_to(group)
+        group.add_to(m)
+        named.append(("Hotspots", group.get_name()))
     if legend is not None:
         _Legend(legend_html(legend)).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    return MapHtml(m.get_root().render(), offline, [layer.name for layer in layers])
+    adjustable = [layer.name for layer in layers if layer.adjustable]
+    opacity = next((layer.opacity for layer in layers if layer.adjustable), 1.0)
+    _View(bounds, state_key, named, adjustable, opacity).add_to(m)
+    return MapHtml(stable_html(m.get_root().render()), offline, [layer.name for layer in layers])
 
 
 def swipe_map(left: Layer, right: Layer, georef: Georef, *, legend: Legend | None = None,
-              basemap: bool = False, height: int = 560) -> MapHtml:
-    """A split view: drag the slider to reveal ``right`` over ``left``."""
-    m, offline = _base_map(georef, left.rgba.shape[:2], height, basemap)
+              basemap: bool = False, height: int = 560, state_key: str = "") -> MapHtml:
+    """A split view opened fitted to the scene: drag the slider to reveal ``right`` over ``left``."""
+    m, offline, bounds = _base_map(georef, left.rgba.shape[:2], height, basemap)
     folium.map.CustomPane("ocmSwipeLeft", z_index=410).add_to(m)
     folium.map.CustomPane("ocmSwipeRight", z_index=420).add_to(m)
     _overlay(left, georef, "ocmSwipeLeft").add_to(m)
@@ -321,7 +505,8 @@ def swipe_map(left: Layer, right: Layer, georef: Georef, *, legend: Legend | Non
     _Swipe("ocmSwipeRight", left.name, right.name).add_to(m)
     if legend is not None:
         _Legend(legend_html(legend)).add_to(m)
-    return MapHtml(m.get_root().render(), offline, [left.name, right.name])
+    _View(bounds, state_key, [], [], 1.0).add_to(m)
+    return MapHtml(stable_html(m.get_root().render()), offline, [left.name, right.name])
 
 
 def show_map(rendered: MapHtml, height: int = 560) -> None:

@@ -70,6 +70,20 @@ def class_rgba(classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_],
     return rgba
 
 
+def clear_rgba(classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> RGBA:
+    """Clear pixels in the class colour (black); everything else transparent."""
+    rgba = np.zeros((*classes.shape, 4), np.uint8)
+    rgba[(classes == 0) & valid] = CLASS_COLOURS[0]
+    return rgba
+
+
+def resize_rgba(rgba: RGBA, shape: tuple[int, int]) -> RGBA:
+    """Nearest-neighbour resize of an RGBA image ``(h, w, 4)`` to ``shape`` (``(h, w)``)."""
+    if rgba.shape[:2] == shape:
+        return rgba
+    return np.ascontiguousarray(resize_to(rgba.transpose(2, 0, 1), shape).transpose(1, 2, 0))
+
+
 def ramp_rgba(values: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_],
               cmap: str = PROBABILITY_CMAP, vmin: float = 0.0, vmax: float = 1.0) -> RGBA:
     """A continuous field through a matplotlib colormap; nodata transparent."""

@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 from rasterio.transform import Affine
 
-from ocm_app import config, samples, scenes
+from ocm_app import config, samples, scenes, truth
 from ocm_engine import Ensemble, load_ensemble
 
 MODEL_SOURCES: dict[str, str] = {
@@ -76,3 +76,9 @@ def inference_read(spec: scenes.SceneSpec, shape: tuple[int, int]) -> tuple[
         npt.NDArray[np.float32], Affine, str | None, float | None]:
     """Cached :func:`ocm_app.scenes.read_inference_array`."""
     return scenes.read_inference_array(spec, shape)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def expert_labels(scheme: str, path: str) -> npt.NDArray[np.int16]:
+    """Cached :func:`ocm_app.truth.read_labels` (scheme indices on the labels' own grid)."""
+    return truth.read_labels(scheme, path)

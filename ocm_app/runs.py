@@ -159,10 +159,12 @@ def iou(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], valid: npt.NDArray[n
     return 100.0 * float((x & y).sum()) / union if union else float("nan")
 
 
-def export_bytes(result: RunResult, folder: Path | None = None) -> dict[str, bytes]:
-    """The downloads of a run: class GeoTIFF, probabilities GeoTIFF, PNG and JSON statistics.
+def export_bytes(result: RunResult, folder: Path | None = None,
+                 rgb: npt.NDArray[np.uint8] | None = None) -> dict[str, bytes]:
+    """The downloads of a run: class GeoTIFF, probabilities GeoTIFF, PNG quick-look and JSON statistics.
 
     Files are written with the engine's writers (in a temporary folder) and returned as bytes.
+    ``rgb`` (a true-colour rendering ``(h, w, 3|4)``) goes beside the mask in the PNG.
     """
     pred = result.prediction
     out: dict[str, bytes] = {}
@@ -174,7 +176,8 @@ def export_bytes(result: RunResult, folder: Path | None = None) -> dict[str, byt
         if pred.probabilities is not None:
             out["probabilities.tif"] = write_probability_geotiff(
                 base / "p.tif", pred.probabilities, pred.valid, result.grid).read_bytes()
-        out["mask.png"] = write_png(base / "m.png", pred.classes, pred.valid).read_bytes()
+        out["mask.png"] = write_png(base / "m.png", pred.classes, pred.valid, rgb=rgb,
+                                    title=f"{result.spec.label} · {pred.model}").read_bytes()
     stats = result.statistics()
     payload = {"statistics": stats, "run": facts,
                "classes": {str(i): n for i, n in enumerate(CLASS_NAMES)}}

@@ -56,6 +56,9 @@ class SceneSpec:
         nodata: Nodata value, or ``None`` for the file's / preset's.
         description: One line about the scene.
         kind: ``"builtin"``, ``"sample"`` or ``"upload"``.
+        labels: Expert (or exact synthetic) labels: ``(scheme key, file)``, see :mod:`ocm_app.truth`.
+        dataset: The scene's name in ``ocm_engine.training.data`` (e.g. ``oncloudn_chip_id_1``),
+            used to flag scenes the default model was trained on; ``""`` for others.
     """
 
     key: str
@@ -68,6 +71,8 @@ class SceneSpec:
     nodata: float | None = None
     description: str = ""
     kind: str = "sample"
+    labels: tuple[str, str] | None = None
+    dataset: str = ""
 
     @property
     def multi_file(self) -> bool:
@@ -129,6 +134,32 @@ def resolve_bands(spec: SceneSpec) -> Bands | None:
             f"{list(spec.names)}. Choose 'Manual' and map the files by hand."
         ) from err
     return red + 1, green + 1, None if nir is None else nir + 1
+
+
+_ROLE_TOKENS: dict[str, set[str]] = {
+    "red": {"red", "b04", "b4"}, "green": {"green", "b03", "b3"}, "nir": {"nir", "b08", "b8", "b8a"},
+}
+
+
+def guess_band_files(names: Sequence[str]) -> Bands:
+    """A first guess of Red, Green, NIR among one-file-per-band names (1-based positions).
+
+    Names carrying ``red``/``green``/``nir`` or Sentinel-2 style ``B04``/``B03``/``B08`` tokens are
+    matched; roles left over take the first unused files in upload order. The Run page shows the
+    guess in its band-mapping control, to be checked by the user.
+    """
+    found: dict[str, int] = {}
+    for role, tokens in _ROLE_TOKENS.items():
+        for pos, name in enumerate(names, start=1):
+            stem = name.rsplit(".", 1)[0].lower()
+            if set(re.split(r"[^a-z0-9]+", stem)) & tokens and pos not in found.values():
+                found[role] = pos
+                break
+    free = iter(p for p in range(1, len(names) + 1) if p not in found.values())
+    red = found.get("red") or next(free, 1)
+    green = found.get("green") or next(free, 1)
+    nir = found.get("nir") or next(free, None)
+    return red, green, nir
 
 
 def default_blue(spec: SceneSpec) -> int | None:
@@ -280,6 +311,24 @@ def upload_spec(key: str, files: Sequence[tuple[str, Path]], sensor: str | None)
     return replace(spec, blue=default_blue(spec))
 
 
-def describe_error(err: OcmError) -> str:
-    """The message shown for an engine error (the engine's own message)."""
-    return str(err)
+_CLI_ASIDE = re.compile(r"\s*\([^()]*(--[a-z]|`ocm )[^()]*\)")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`])")
+APP_MAPPING_HINT = "Choose a sensor preset, or map the bands by hand, on the Run page (step 1, Bands)."
+
+
+def describe_error(err: BaseException, spec: SceneSpec | None = None) -> str:
+    """The engine's message, told in the app's terms.
+
+    Saved upload paths (the app's temporary files) are replaced by the names the user uploaded,
+    and command-line advice (``--sensor``, ``--bands``, ``ocm ...``) by where to do the same in the app.
+    """
+    text = str(err)
+    if spec is not None:
+        for path, name in zip(spec.paths, spec.names, strict=False):
+            text = text.replace(path, name).replace(Path(path).name, name)
+    text = _CLI_ASIDE.sub("", text)
+    sentences = _SENTENCE.split(text)
+    kept = [s for s in sentences if "--" not in s and "`ocm " not in s]
+    if len(kept) < len(sentences):
+        kept.append(APP_MAPPING_HINT)
+    return " ".join(kept)

