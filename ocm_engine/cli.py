@@ -11,9 +11,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocm_engine.cli_options import add_inference_options
+from ocm_engine.cli_options import add_inference_options, inference_options
 from ocm_engine.errors import OcmError, OcmWarning, OutputExistsError
 from ocm_engine.sensors import SENSORS
+from ocm_engine.stac.cli import add_predict_options
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
 
@@ -39,7 +40,9 @@ def _scene_inputs(raw: str) -> str | list[str]:
 def _predict(args: argparse.Namespace) -> int:
     from ocm_engine.models.ensemble import load_ensemble
     from ocm_engine.pipeline import predict_file, scene_stem
+    from ocm_engine.stac.cli import predict_items, split_item_inputs
 
+    items, args.inputs = split_item_inputs(args)
     by_stem: dict[str, str] = {}
     for raw in args.inputs:
         try:
@@ -55,13 +58,15 @@ def _predict(args: argparse.Namespace) -> int:
             )
     source = args.weights or "default"
     ensemble = load_ensemble(source, device=args.device, dtype=args.dtype)
-    failures = 0
+    failures = predict_items(items, args, ensemble, patch_px=args.patch, overlap_px=args.overlap,
+                             batch_size=args.batch_size, probabilities=args.probabilities, png=not args.no_png,
+                             overwrite=args.overwrite, progress=not args.quiet) if items else 0
     for raw in args.inputs:
         try:
             out = predict_file(
                 _scene_inputs(raw), args.output, sensor=args.sensor, bands=args.bands,
                 nodata=args.nodata, resolution_m=args.resolution, ensemble=ensemble,
-                patch_px=args.patch, overlap_px=args.overlap, batch_size=args.batch_size,
+                options=inference_options(args),
                 probabilities=args.probabilities, png=not args.no_png, overwrite=args.overwrite,
                 progress=not args.quiet,
             )
@@ -114,10 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocm", description="Sensor-agnostic cloud and cloud-shadow masking.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="mask clouds and shadows in scenes")
-    p.add_argument("inputs", nargs="+", help="raster files, or folders of single-band files (one scene each)")
+    p.add_argument("inputs", nargs="*", help="raster files, folders of single-band files (one scene each), "
+                   "or STAC item URLs / item JSON files (a --bbox window of each is read)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     add_inference_options(p, weights_help="'default', 'official' (OCM v4 pair), or a weights file/folder",
                           device_help="cpu, cuda, mps (default: best available)")
+    add_predict_options(p)
     p.set_defaults(func=_predict)
     s = sub.add_parser("sensors", help="list sensor presets")
     s.set_defaults(func=_sensors)
@@ -125,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.set_defaults(func=_info)
     for module, adders in (("ocm_engine.training.cli", ("add_train_parser", "add_evaluate_parser")),
-                           ("ocm_engine.batch", ("add_batch_parser",))):
+                           ("ocm_engine.batch", ("add_batch_parser",)),
+                           ("ocm_engine.stac.cli", ("add_search_parser",))):
         try:
             mod = importlib.import_module(module)
         except ImportError:

@@ -8,6 +8,7 @@ asset, ``eo:cloud_cover`` and ``platform``; items at ``/collections/C/items/ID``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,16 +30,16 @@ BAND_NAMES = {"red": "B04", "green": "B03", "nir": "B08", "blue": "B02", "nir08"
 
 
 def scene_band(size: int, band: int, seed: int = 0, noise: int = 0) -> np.ndarray:
-    """A smooth uint16 band with a bright blob (a cloud), cheap for large sizes."""
+    """A smooth uint16 band with a bright blob (a cloud); large sizes tile a 512 px pattern (cheap)."""
+    if size > 512:  # texture like real imagery (tiles compress like real ones) at the cost of a 512 px band
+        reps = -(-size // 512)
+        return np.tile(scene_band(512, band, seed, noise), (reps, reps))[:size, :size]
     x = np.linspace(0, 8 * np.pi, size, dtype=np.float32)
     base = 1200 + 300 * np.outer(np.cos(x / 3 + band), np.sin(x / 2))
     g = np.exp(-((np.linspace(-1.5, 1.5, size, dtype=np.float32) + 0.3 * band / 4) ** 2) * 4)
     img = base + 6000 * np.outer(g, g[::-1])
-    if noise:  # texture like real imagery (so tiles compress like real ones), tiled to stay cheap
-        rng = np.random.default_rng(seed + band)
-        block = rng.integers(0, noise, size=(509, 509)).astype(np.float32)
-        reps = -(-size // 509)
-        img += np.tile(block, (reps, reps))[:size, :size]
+    if noise:
+        img += np.random.default_rng(seed + band).integers(0, noise, size=(size, size)).astype(np.float32)
     return np.clip(img, 1, 65535).astype(np.uint16)
 
 
@@ -222,3 +223,22 @@ def stac_server() -> Iterator[StacServer]:
 def stac_site(stac_server: StacServer, tmp_path: Path) -> Site:
     """The standard loopback STAC world (see :func:`build_site`)."""
     return build_site(stac_server, tmp_path / "cogs")
+
+
+if __name__ == "__main__":  # serve the loopback world by hand: python -m tests.stac_corpus [--size PX]
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="Serve the test STAC world on 127.0.0.1 until Ctrl-C.")
+    parser.add_argument("--size", type=int, default=512, help="side of the band COGs in pixels")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, StacServer() as srv:
+        site = build_site(srv, Path(tmp), size_px=options.size)
+        print(f"API      {site.api_url}\nstatic   {site.static_url}\nbbox     {','.join(f'{v:.5f}' for v in site.bbox)}"
+              f"\nwindow   {','.join(f'{v:.5f}' for v in site.window(0.5))}\nitem     {site.item_url('S2A_GOOD')}",
+              flush=True)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass

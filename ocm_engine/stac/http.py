@@ -28,12 +28,12 @@ RASTER_EXTENSIONS = ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2,.vrt"
 USER_AGENT = "ocm-studio (cloud masking; +pystac-client)"
 
 
-def gdal_http_options(timeout_s: float = DEFAULT_TIMEOUT_S, max_retry: int = DEFAULT_MAX_RETRY) -> dict[str, str]:
+def gdal_http_options(timeout_s: float = DEFAULT_TIMEOUT_S, max_retry: int | None = None) -> dict[str, str]:
     """GDAL configuration for fast, bounded windowed reads of remote COGs.
 
     Args:
         timeout_s: Seconds before a stalled request fails (rounded up to whole seconds).
-        max_retry: Retries of failed requests.
+        max_retry: Retries of failed requests (default :data:`DEFAULT_MAX_RETRY`).
 
     Returns:
         Config options for :class:`rasterio.Env` (or environment variables of workers).
@@ -42,7 +42,7 @@ def gdal_http_options(timeout_s: float = DEFAULT_TIMEOUT_S, max_retry: int = DEF
     return {
         "GDAL_HTTP_TIMEOUT": seconds,
         "GDAL_HTTP_CONNECTTIMEOUT": seconds,
-        "GDAL_HTTP_MAX_RETRY": str(max_retry),
+        "GDAL_HTTP_MAX_RETRY": str(DEFAULT_MAX_RETRY if max_retry is None else max_retry),
         "GDAL_HTTP_RETRY_DELAY": "0.5",
         # only ask the server for the file itself: no sidecar probing (.aux.xml, .ovr, .msk)
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",

@@ -34,8 +34,9 @@ def item_stem(item_id: str) -> str:
 def stac_facts(item: Mapping[str, Any], window: ItemWindow, catalog_url: str | None) -> dict[str, Any]:
     """What the JSON records about the item and window."""
     props = item.get("properties") or {}
+    root = next((link.get("href") for link in item.get("links") or [] if link.get("rel") == "root"), None)
     return {
-        "catalog": catalog_url or "",
+        "catalog": catalog_url or root or "",
         "collection": item.get("collection") or "",
         "item": window.item_id,
         "datetime": props.get("datetime") or "",
