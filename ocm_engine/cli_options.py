@@ -1,10 +1,11 @@
-"""Command-line options shared by ``ocm predict`` and ``ocm batch``."""
+"""Command-line options shared by ``ocm predict`` and ``ocm batch``, and the :class:`InferenceOptions` they build."""
 
 from __future__ import annotations
 
 import argparse
 
 from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
+from ocm_engine.options import InferenceOptions
 from ocm_engine.sensors import SENSORS
 
 
@@ -45,6 +46,16 @@ def add_inference_options(parser: argparse.ArgumentParser, *, weights_help: str,
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP_PX,
                         help=f"patch overlap in px (default {DEFAULT_OVERLAP_PX})")
     parser.add_argument("--batch-size", type=int, help="patches per forward pass")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average over the 8 flips/rotations of each patch (8x slower)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     parser.add_argument("--no-png", action="store_true", help="do not write the PNG preview")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def inference_options(args: argparse.Namespace) -> InferenceOptions:
+    """The :class:`InferenceOptions` of parsed ``ocm predict`` / ``ocm batch`` arguments."""
+    return InferenceOptions(
+        patch_px=args.patch, overlap_px=args.overlap, batch_size=args.batch_size,
+        device=args.device, dtype=args.dtype, tta=bool(getattr(args, "tta", False)),
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ from ocm_engine.errors import (
     OcmWarning,
 )
 from ocm_engine.export import GridInfo
+from ocm_engine.io.scene import Scene
 from ocm_engine.metrics import ClassStatistics, class_statistics
 from ocm_engine.models.cache import cached_ensemble
 from ocm_engine.models.ensemble import Ensemble
@@ -415,9 +416,42 @@ def predict_array(
         "dtype": str(members.dtype).removeprefix("torch."),
         "batch_size": str(forward.batch_size),
         "tta": str(len(transforms)) if transforms else "off",
+        "model_version": members.version,
     }
     model = f"{members.source} ({', '.join(members.names)})"
     return Prediction(classes, probabilities, valid, model, extra)
+
+
+def predict_scene(
+    scene: Scene,
+    ensemble: Ensemble | None = None,
+    options: InferenceOptions | None = None,
+    *,
+    progress: bool = False,
+    progress_callback: ProgressCallback | None = None,
+) -> Prediction:
+    """Mask clouds and shadows in a :class:`~ocm_engine.io.scene.Scene` (see :func:`read_scene`).
+
+    Args:
+        scene: Red, Green, NIR on the inference grid, with its valid mask and georeferencing.
+        ensemble: The models; the embedded default (from the model cache) when ``None``.
+        options: Patch, overlap, batch, device, dtype, TTA... (see :class:`InferenceOptions`).
+        progress: Show a tqdm progress bar.
+        progress_callback: Called as ``callback(done_patches, total_patches)``.
+
+    Returns:
+        The :class:`Prediction` on the scene's grid, carrying its transform, CRS, the scene's
+        warnings and the provenance of bands and models, so writers need nothing else.
+
+    Raises:
+        ImageTooSmallError: A grid under 32 px on a side.
+        NoValidDataError: Every pixel is nodata.
+    """
+    pred = predict_array(scene.data, bands=(0, 1, 2), nodata=scene.nodata, ensemble=ensemble,
+                         options=options, progress=progress, progress_callback=progress_callback)
+    provenance = scene.provenance.with_model(pred.model, pred.extra.get("model_version", ""))
+    return replace(pred, transform=scene.transform, crs=scene.crs, provenance=provenance,
+                   warnings=scene.warnings)
 
 
 def _dtype_name(dtype: DtypeName | str | torch.dtype | None) -> DtypeName | None:

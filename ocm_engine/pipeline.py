@@ -9,13 +9,11 @@ output appears atomically when complete.
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
@@ -25,11 +23,10 @@ from rasterio.windows import Window
 from ocm_engine import metrics
 from ocm_engine.constants import (
     CLASS_NAMES,
-    DEFAULT_OVERLAP_PX,
-    DEFAULT_PATCH_PX,
     MIN_PATCH_PX,
     MIN_RESOLUTION_M,
     NUM_CLASSES,
+    OUTPUT_NODATA,
 )
 from ocm_engine.errors import ImageTooSmallError, NoValidDataError, OutputExistsError
 from ocm_engine.export import (
@@ -43,11 +40,13 @@ from ocm_engine.export import (
     write_json,
     write_png,
 )
-from ocm_engine.inference import ProgressCallback, predict_array
-from ocm_engine.io.readers import RasterSource, open_scene
+from ocm_engine.inference import ProgressCallback, predict_scene
+from ocm_engine.io.readers import SceneSource
+from ocm_engine.io.scene import SceneReader
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.normalize import valid_mask
-from ocm_engine.resolution import choose_resolution, nearest_index
+from ocm_engine.options import InferenceOptions
+from ocm_engine.resolution import nearest_index
 from ocm_engine.types import DtypeName
 
 DEFAULT_BLOCK_PX = 12288
@@ -68,9 +67,11 @@ class OutputPaths:
         return [p for p in (self.classes, self.probabilities, self.png, self.stats) if p]
 
 
-def scene_stem(source: str | Path | bytes | Sequence[str | Path | bytes]) -> str:
+def scene_stem(source: SceneSource) -> str:
     """A file-name stem for a scene: the file's stem, or the band files' common prefix."""
-    items = list(source) if isinstance(source, list | tuple) else [source]
+    raw = list(source) if isinstance(source, list | tuple) else [source]
+    items = [i[0] if isinstance(i, tuple) else i for i in raw if i is not None]
+    items = list(dict.fromkeys(str(i) if isinstance(i, Path) else i for i in items))
     names = [Path(i).stem for i in items if isinstance(i, str | Path)]
     if not names:
         return "upload"
@@ -106,7 +107,7 @@ def _blocks(height: int, width: int, block_px: int) -> list[Window]:
 
 
 def predict_file(
-    path: str | Path | bytes | Sequence[str | Path | bytes],
+    path: SceneSource,
     output_dir: str | Path,
     *,
     sensor: str | None = None,
@@ -114,8 +115,9 @@ def predict_file(
     nodata: float | None = None,
     resolution_m: float | None = None,
     ensemble: Ensemble | None = None,
-    patch_px: int = DEFAULT_PATCH_PX,
-    overlap_px: int = DEFAULT_OVERLAP_PX,
+    options: InferenceOptions | None = None,
+    patch_px: int | None = None,
+    overlap_px: int | None = None,
     batch_size: int | None = None,
     device: str | None = None,
     dtype: DtypeName | str | None = None,
@@ -129,19 +131,24 @@ def predict_file(
 ) -> Path:
     """Mask one scene and write its outputs.
 
+    Built on :class:`~ocm_engine.io.scene.SceneReader` (``read_scene`` one block at a time)
+    and :func:`~ocm_engine.inference.predict_scene`.
+
     Args:
-        path: A raster file, its bytes, or a sequence of single-band files.
+        path: A raster file, its bytes, a sequence of single-band files, or ``(file, band)``
+            pairs (see :func:`~ocm_engine.read_scene`).
         output_dir: Folder for the outputs (created if needed).
         sensor: Sensor preset key (see ``ocm sensors``).
         bands: Explicit 1-based Red, Green, NIR band (or file) numbers.
         nodata: Nodata value (else the file's, else the preset's, else 0).
         resolution_m: Inference resolution in metres (default: the source's, at least 10 m).
         ensemble: The models (default: the embedded ensemble).
-        patch_px: Patch side at the inference resolution.
-        overlap_px: Patch overlap.
-        batch_size: Patches per forward pass.
-        device: Compute device.
-        dtype: Compute dtype.
+        options: Patch, overlap, batch, device, dtype, TTA (see :class:`InferenceOptions`).
+        patch_px: Overrides ``options.patch_px`` (kept for existing callers).
+        overlap_px: Overrides ``options.overlap_px``.
+        batch_size: Overrides ``options.batch_size``.
+        device: Overrides ``options.device``.
+        dtype: Overrides ``options.dtype``.
         probabilities: Also write the 4-band probability GeoTIFF.
         png: Also write a PNG preview.
         overwrite: Replace existing outputs.
@@ -151,26 +158,27 @@ def predict_file(
         stem: Output file-name stem (default: from the input name).
 
     Returns:
-        The class GeoTIFF's path. Beside it: ``*_ocm.json`` statistics, and optionally
-        ``*_ocm_probabilities.tif`` and ``*_ocm.png``.
+        The class GeoTIFF's path. Beside it: ``*_ocm.json`` statistics and provenance, and
+        optionally ``*_ocm_probabilities.tif`` and ``*_ocm.png``.
 
     Raises:
         OcmError: Subclasses for unreadable input, bad mapping or resolution, no valid
             data, or existing outputs.
     """
     start = time.perf_counter()
+    opts = (options or InferenceOptions()).replace(
+        patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size, device=device,
+        dtype=dtype, return_probabilities=probabilities,
+    )
     out_dir = Path(output_dir)
     paths = output_paths(stem or scene_stem(path), out_dir, probabilities, png)
     _check_outputs(paths, overwrite)
-    with open_scene(path, sensor=sensor, bands=bands, nodata=nodata) as src:
-        source_m = src.resolution_m
-        chosen = choose_resolution(source_m, resolution_m)
-        factor = chosen / source_m if math.isfinite(chosen) and math.isfinite(source_m) else 1.0
-        run = _Run(src, factor, dict(
-            ensemble=ensemble, patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size,
-            device=device, dtype=dtype, progress=progress,
-        ), progress_callback, block_px)
-        _check_grid(src, run, source_m, chosen)
+    band_list = None if bands is None else list(bands)
+    with SceneReader(path, sensor=sensor, bands=band_list, nodata=nodata, resolution_m=resolution_m) as reader:
+        reader.emit_warnings(stacklevel=2)
+        src = reader.source
+        run = _Run(reader, ensemble, opts, progress, progress_callback, block_px)
+        _check_grid(reader)
         grid = GridInfo(src.width, src.height, src.transform, src.crs)
         # Every output is written to a partial file and moved into place only when all are
         # complete. The stack unwinds last-in first-out, so the JSON (entered first) is moved
@@ -183,30 +191,38 @@ def predict_file(
                 if paths.probabilities else None
             )
             png_tmp = stack.enter_context(atomic_path(paths.png, overwrite)) if paths.png else None
-            counts, valid_total = run.execute(class_tmp, prob_tmp, grid)
-            if valid_total == 0:
+            stats = run.execute(class_tmp, prob_tmp, grid)
+            if stats.valid_pixels == 0:
                 raise NoValidDataError(
                     f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
                     "the nodata value and band mapping."
                 )
-            stats = metrics.statistics_from_counts(counts, valid_total, src.width * src.height)
-            facts = {
-                "model": run.model,
-                "source": src.name,
-                "sensor": sensor or "",
-                "inference_resolution_m": f"{chosen:.4g}" if math.isfinite(chosen) else "source",
-                "source_resolution_m": f"{source_m:.4g}" if math.isfinite(source_m) else "unknown",
-                "software": "ocm_engine",
-                **run.extra,
-            }
+            provenance = reader.read_provenance().with_model(run.model, run.model_version)
+            facts: dict[str, str] = {"model": run.model, "source": src.name, "software": "ocm_engine",
+                                     **provenance.as_tags(), **run.extra}
             with rasterio.open(class_tmp, "r+") as dst:
                 finish_class_dataset(dst, stats_tags(stats, facts))
             if png_tmp is not None:
                 _write_preview(class_tmp, png_tmp, True)
-            facts["seconds"] = f"{time.perf_counter() - start:.2f}"
-            write_json(json_tmp, {"statistics": stats.as_dict(), "run": facts,
+            run_facts: dict[str, object] = {
+                "model": run.model, "source": src.name, "software": "ocm_engine",
+                "seconds": round(time.perf_counter() - start, 3),
+                "options": opts.as_dict(), "device": run.extra.get("device", ""),
+                "dtype": run.extra.get("dtype", ""), "batch_size": _int(run.extra.get("batch_size")),
+                "patch_px": _int(run.extra.get("patch_px")), "overlap_px": _int(run.extra.get("overlap_px")),
+                "sensor": sensor or "",
+                "inference_resolution_m": provenance.as_dict()["inference_resolution_m"],
+                "source_resolution_m": provenance.as_dict()["source_resolution_m"],
+            }
+            write_json(json_tmp, {"statistics": stats.as_dict(), "run": run_facts,
+                                  "provenance": provenance.as_dict(),
+                                  "warnings": [f"{type(w).__name__}: {w}" for w in reader.warnings],
                                   "outputs": [str(p) for p in paths.all()]}, overwrite=True)
     return paths.classes
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
 
 
 def _check_outputs(paths: OutputPaths, overwrite: bool) -> None:
@@ -226,18 +242,20 @@ def _check_outputs(paths: OutputPaths, overwrite: bool) -> None:
     )
 
 
-def _check_grid(src: RasterSource, run: _Run, source_m: float, chosen: float) -> None:
+def _check_grid(reader: SceneReader) -> None:
     """Explain an inference grid too small for the models in terms of the file and resolution."""
-    if min(run.inf_h, run.inf_w) >= MIN_PATCH_PX:
+    if min(reader.height, reader.width) >= MIN_PATCH_PX:
         return
-    if run.factor == 1.0:
+    src = reader.source
+    source_m, chosen = src.resolution_m, reader.resolution_m
+    if reader.factor == 1.0:
         hint = "Use a larger extent, or pad the image with nodata."
     else:
         hint = (f"Choose a finer --resolution (at least {max(source_m, MIN_RESOLUTION_M):.4g} m), "
                 "or use a larger extent.")
     size = f"{src.name} is {src.height} x {src.width} px"
-    if run.factor != 1.0:
-        size += (f" at {source_m:.4g} m, which is {run.inf_h} x {run.inf_w} px at the "
+    if reader.factor != 1.0:
+        size += (f" at {source_m:.4g} m, which is {reader.height} x {reader.width} px at the "
                  f"{chosen:.4g} m inference resolution")
     raise ImageTooSmallError(
         f"{size}; the models need at least {MIN_PATCH_PX} px on each side (about 96 px for good "
@@ -255,24 +273,26 @@ def _write_preview(class_path: Path, png_path: Path, overwrite: bool) -> None:
 
 
 class _Run:
-    """One scene's block loop (kept out of predict_file to keep that readable)."""
+    """One scene's block loop: read a block of the inference grid, predict it, write it back."""
 
-    def __init__(self, src: RasterSource, factor: float, options: dict[str, Any],
-                 callback: ProgressCallback | None, block_px: int) -> None:
-        self.src = src
-        self.factor = factor
+    def __init__(self, reader: SceneReader, ensemble: Ensemble | None, options: InferenceOptions,
+                 progress: bool, callback: ProgressCallback | None, block_px: int) -> None:
+        self.reader = reader
+        self.src = reader.source
+        self.factor = reader.factor
+        self.ensemble = ensemble
         self.options = options
+        self.progress = progress
         self.callback = callback
-        self.inf_h = max(1, round(src.height / factor))
-        self.inf_w = max(1, round(src.width / factor))
+        self.inf_h, self.inf_w = reader.height, reader.width
         self.block_px = block_px
-        self.halo = options["patch_px"] // 2
+        self.halo = options.patch_px // 2
         self.model = ""
+        self.model_version = ""
         self.extra: dict[str, str] = {}
 
-    def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo) -> tuple[np.ndarray, int]:
-        counts = np.zeros(NUM_CLASSES, dtype=np.int64)
-        valid_total = 0
+    def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo) -> metrics.ClassStatistics:
+        stats = metrics.statistics_from_counts([0] * NUM_CLASSES, 0, 0)
         blocks = _blocks(self.inf_h, self.inf_w, self.block_px)
         with contextlib.ExitStack() as stack:
             dst = stack.enter_context(rasterio.open(class_tmp, "w", **class_profile(grid)))
@@ -283,12 +303,11 @@ class _Run:
                     pdst.set_band_description(i, f"probability_{name}")
             for index, core in enumerate(blocks):
                 classes, probs, valid, out_win = self._block(core, pdst is not None, index, len(blocks))
-                dst.write(np.where(valid, classes, 255).astype(np.uint8), 1, window=out_win)
+                dst.write(np.where(valid, classes, OUTPUT_NODATA).astype(np.uint8), 1, window=out_win)
                 if pdst is not None and probs is not None:
                     pdst.write(np.where(valid[None], probs, np.float32(np.nan)), window=out_win)
-                counts += metrics.class_counts(classes, valid)
-                valid_total += int(valid.sum())
-        return counts, valid_total
+                stats = stats + metrics.class_statistics(classes, valid)
+        return stats
 
     def _block(self, core: Window, want_probs: bool, index: int, total: int) -> tuple[
             np.ndarray, np.ndarray | None, np.ndarray, Window]:
@@ -298,26 +317,25 @@ class _Run:
         bottom = min(self.inf_h, int(core.row_off + core.height) + halo)
         right = min(self.inf_w, int(core.col_off + core.width) + halo)
         # a thin last block still gets full-size patches: extend it inwards
-        patch = self.options["patch_px"]
+        patch = self.options.patch_px
         top = max(0, min(top, bottom - patch))
         left = max(0, min(left, right - patch))
         f = self.factor
-        src_win = Window(left * f, top * f, (right - left) * f, (bottom - top) * f)
-        image = self.src.read(src_win, out_shape=(bottom - top, right - left),
-                              resampling=Resampling.average if f > 1 else Resampling.nearest)
+        scene = self.reader.read(Window(left, top, right - left, bottom - top), blue=False)
 
         def report(done: int, count: int) -> None:
             if self.callback is not None:
                 self.callback(index * count + done, total * count)
 
         try:
-            pred = predict_array(image, nodata=self.src.nodata, return_probabilities=want_probs,
-                                 progress_callback=report, **self.options)
-            self.model, self.extra = pred.model, pred.extra
+            pred = predict_scene(scene, self.ensemble, self.options.replace(return_probabilities=want_probs),
+                                 progress=self.progress, progress_callback=report)
+            self.model, self.extra = pred.model, dict(pred.extra)
+            self.model_version = self.extra.pop("model_version", "")
             classes_inf, probs_inf = pred.classes, pred.probabilities
         except NoValidDataError:
-            classes_inf = np.zeros(image.shape[1:], dtype=np.uint8)
-            probs_inf = np.zeros((NUM_CLASSES, *image.shape[1:]), np.float32) if want_probs else None
+            classes_inf = np.zeros(scene.shape, dtype=np.uint8)
+            probs_inf = np.zeros((NUM_CLASSES, *scene.shape), np.float32) if want_probs else None
         r0, c0 = int(core.row_off) - top, int(core.col_off) - left
         classes_inf = classes_inf[r0 : r0 + int(core.height), c0 : c0 + int(core.width)]
         if probs_inf is not None:
@@ -331,7 +349,7 @@ class _Run:
             int(core.col_off + core.width) * f)
         out_win = Window(s_left, s_top, s_right - s_left, s_bottom - s_top)
         if f == 1.0:
-            native = image[:, r0 : r0 + int(core.height), c0 : c0 + int(core.width)]
+            native = scene.data[:, r0 : r0 + int(core.height), c0 : c0 + int(core.width)]
             return classes_inf, probs_inf, valid_mask(native, self.src.nodata), out_win
         rows = nearest_index(s_bottom - s_top, classes_inf.shape[0])
         cols = nearest_index(s_right - s_left, classes_inf.shape[1])
@@ -339,4 +357,3 @@ class _Run:
         probs = probs_inf[:, rows][:, :, cols] if probs_inf is not None else None
         native = self.src.read(out_win)
         return classes, probs, valid_mask(native, self.src.nodata), out_win
-

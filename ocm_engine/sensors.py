@@ -1,8 +1,9 @@
 """Sensor presets: which bands are Red, Green and NIR, at what resolution and scale.
 
 Presets are data, not code: :data:`SENSORS` maps a snake_case key to a frozen
-:class:`SensorPreset`. Band positions are **1-based**, as GDAL and rasterio number
-the bands of a multiband file. A single-band-per-file product is matched by the
+:class:`SensorPreset` built with keyword fields (band names and positions of Red, Green,
+NIR and Blue, resolution, nodata). Band positions are **1-based**, as GDAL and rasterio
+number the bands of a multiband file. A single-band-per-file product is matched by the
 band names (``"B04"``) found in the file names.
 """
 
@@ -15,116 +16,145 @@ from dataclasses import dataclass
 from ocm_engine.errors import UnknownSensorError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SensorPreset:
-    """How one sensor's product maps to the models' Red, Green, NIR input.
+    """Every band fact of one sensor's product, by name (built with keywords only).
 
     Attributes:
         key: Registry key, snake_case.
         label: Human-readable name.
-        band_names: Product band names for Red, Green and NIR (NIR may be ``None``).
-        band_indices: 1-based positions of Red, Green, NIR in the usual stacked file.
+        red: Product band name of Red (``"B04"``); also the token matched in band file names.
+        green: Band name of Green.
+        nir: Band name of NIR, or ``None`` when the product has none.
+        blue: Band name of Blue (display only), or ``None``.
+        red_band: **1-based** position of Red in the usual stacked file (GDAL numbering).
+        green_band: 1-based position of Green.
+        nir_band: 1-based position of NIR, or ``None``.
+        blue_band: 1-based position of Blue, or ``None``.
         native_resolution_m: Ground sampling distance of the mapped bands.
-        scale: Multiplier from stored DN to reflectance (information only: the
-            dynamic z-score makes inference independent of it).
-        offset: Additive offset after scaling (information only).
         nodata: Value that marks missing pixels in the product.
         notes: Short guidance shown to users.
     """
 
     key: str
     label: str
-    band_names: tuple[str, str, str | None]
-    band_indices: tuple[int, int, int | None]
+    red: str
+    green: str
+    nir: str | None
+    blue: str | None
+    red_band: int
+    green_band: int
+    nir_band: int | None
+    blue_band: int | None
     native_resolution_m: float
-    scale: float = 1.0
-    offset: float = 0.0
     nodata: float | None = 0.0
     notes: str = ""
 
     @property
+    def band_names(self) -> tuple[str, str, str | None]:
+        """Red, Green and NIR band names."""
+        return self.red, self.green, self.nir
+
+    @property
+    def band_indices(self) -> tuple[int, int, int | None]:
+        """1-based positions of Red, Green and NIR in the stacked file."""
+        return self.red_band, self.green_band, self.nir_band
+
+    @property
     def has_nir(self) -> bool:
         """Whether the preset maps a NIR band."""
-        return self.band_indices[2] is not None
+        return self.nir_band is not None
 
 
-def _preset(*args: object, **kwargs: object) -> tuple[str, SensorPreset]:
-    preset = SensorPreset(*args, **kwargs)  # type: ignore[arg-type]
-    return preset.key, preset
-
-
-SENSORS: dict[str, SensorPreset] = dict(
-    [
-        _preset(
-            "sentinel2_l1c", "Sentinel-2 L1C (B04, B03, B8A)", ("B04", "B03", "B8A"), (4, 3, 9),
-            20.0, 1e-4, 0.0, 0.0,
-            "13-band stack B01..B12 with B8A after B08. B8A (20 m) is the default NIR: "
-            "as accurate and faster; use sentinel2_l1c_b08 for 10 m NIR.",
-        ),
-        _preset(
-            "sentinel2_l1c_b08", "Sentinel-2 L1C (B04, B03, B08)", ("B04", "B03", "B08"), (4, 3, 8),
-            10.0, 1e-4, 0.0, 0.0, "13-band stack; 10 m NIR (B08).",
-        ),
-        _preset(
-            "sentinel2_l2a", "Sentinel-2 L2A (B04, B03, B8A)", ("B04", "B03", "B8A"), (4, 3, 9),
-            20.0, 1e-4, 0.0, 0.0,
-            "12-band stack B01..B12 without B10. Since baseline 04.00 DNs carry a +1000 "
-            "offset; the dynamic z-score makes that irrelevant.",
-        ),
-        _preset(
-            "sentinel2_l2a_b08", "Sentinel-2 L2A (B04, B03, B08)", ("B04", "B03", "B08"), (4, 3, 8),
-            10.0, 1e-4, 0.0, 0.0, "12-band stack; 10 m NIR (B08).",
-        ),
-        _preset(
-            "landsat8_9_oli", "Landsat 8-9 OLI (B4, B3, B5)", ("B4", "B3", "B5"), (4, 3, 5),
-            30.0, 2.75e-5, -0.2, 0.0, "Collection 2 stack B1..B7.",
-        ),
-        _preset(
-            "landsat7_etm", "Landsat 7 ETM+ (B3, B2, B4)", ("B3", "B2", "B4"), (3, 2, 4),
-            30.0, 2.75e-5, -0.2, 0.0, "Stack B1..B5, B7.",
-        ),
-        _preset(
-            "landsat4_5_tm", "Landsat 4-5 TM (B3, B2, B4)", ("B3", "B2", "B4"), (3, 2, 4),
-            30.0, 2.75e-5, -0.2, 0.0, "Stack B1..B5, B7.",
-        ),
-        _preset(
-            "hls_l30", "HLS L30 (B04, B03, B05)", ("B04", "B03", "B05"), (4, 3, 5),
-            30.0, 1e-4, 0.0, -9999.0, "Harmonized Landsat; nodata -9999.",
-        ),
-        _preset(
-            "hls_s30", "HLS S30 (B04, B03, B8A)", ("B04", "B03", "B8A"), (4, 3, 9),
-            30.0, 1e-4, 0.0, -9999.0, "Harmonized Sentinel-2; nodata -9999.",
-        ),
-        _preset(
-            "planetscope_4band", "PlanetScope 4-band (B, G, R, NIR)", ("red", "green", "nir"),
-            (3, 2, 4), 3.0, 1e-4, 0.0, 0.0, "3 m imagery is resampled to at least 5 m.",
-        ),
-        _preset(
-            "planetscope_8band", "PlanetScope SuperDove 8-band", ("red", "green", "nir"),
-            (6, 4, 8), 3.0, 1e-4, 0.0, 0.0, "3 m imagery is resampled to at least 5 m.",
-        ),
-        _preset(
-            "maxar_4band", "Maxar 4-band", ("red", "green", "nir"), (1, 2, 4), 2.0, 1.0, 0.0, 0.0,
-            "Sub-metre to 2 m imagery is resampled to at least 5 m.",
-        ),
-        _preset(
-            "maxar_8band", "Maxar 8-band", ("red", "green", "nir2"), (5, 3, 8), 2.0, 1.0, 0.0, 0.0,
-            "Sub-metre to 2 m imagery is resampled to at least 5 m.",
-        ),
-        _preset(
-            "generic_rgbn", "Generic RGBN (R, G, B, NIR)", ("red", "green", "nir"), (1, 2, 4),
-            10.0, 1.0, 0.0, 0.0, "Any 4-band file ordered Red, Green, Blue, NIR.",
-        ),
-        _preset(
-            "generic_rgn", "Generic R, G, NIR", ("red", "green", "nir"), (1, 2, 3),
-            10.0, 1.0, 0.0, 0.0, "Any 3-band file ordered Red, Green, NIR.",
-        ),
-        _preset(
-            "generic_rgb", "Generic RGB (no NIR)", ("red", "green", None), (1, 2, None),
-            10.0, 1.0, 0.0, 0.0, "No NIR: zeros are used; expect lower accuracy.",
-        ),
-    ]
+_S2_L1C = "13-band stack B01..B12 with B8A after B08."
+_S2_L2A = "12-band stack B01..B12 without B10."
+_PRESETS: tuple[SensorPreset, ...] = (
+    SensorPreset(
+        key="sentinel2_l1c", label="Sentinel-2 L1C (B04, B03, B8A)",
+        red="B04", green="B03", nir="B8A", blue="B02", red_band=4, green_band=3, nir_band=9, blue_band=2,
+        native_resolution_m=20.0,
+        notes=f"{_S2_L1C} B8A (20 m) is the default NIR: as accurate and faster; use "
+        "sentinel2_l1c_b08 for 10 m NIR.",
+    ),
+    SensorPreset(
+        key="sentinel2_l1c_b08", label="Sentinel-2 L1C (B04, B03, B08)",
+        red="B04", green="B03", nir="B08", blue="B02", red_band=4, green_band=3, nir_band=8, blue_band=2,
+        native_resolution_m=10.0, notes=f"{_S2_L1C} 10 m NIR (B08).",
+    ),
+    SensorPreset(
+        key="sentinel2_l2a", label="Sentinel-2 L2A (B04, B03, B8A)",
+        red="B04", green="B03", nir="B8A", blue="B02", red_band=4, green_band=3, nir_band=9, blue_band=2,
+        native_resolution_m=20.0,
+        notes=f"{_S2_L2A} Since baseline 04.00 DNs carry a +1000 offset; the dynamic z-score makes "
+        "that irrelevant.",
+    ),
+    SensorPreset(
+        key="sentinel2_l2a_b08", label="Sentinel-2 L2A (B04, B03, B08)",
+        red="B04", green="B03", nir="B08", blue="B02", red_band=4, green_band=3, nir_band=8, blue_band=2,
+        native_resolution_m=10.0, notes=f"{_S2_L2A} 10 m NIR (B08).",
+    ),
+    SensorPreset(
+        key="landsat8_9_oli", label="Landsat 8-9 OLI (B4, B3, B5)",
+        red="B4", green="B3", nir="B5", blue="B2", red_band=4, green_band=3, nir_band=5, blue_band=2,
+        native_resolution_m=30.0, notes="Collection 2 stack B1..B7.",
+    ),
+    SensorPreset(
+        key="landsat7_etm", label="Landsat 7 ETM+ (B3, B2, B4)",
+        red="B3", green="B2", nir="B4", blue="B1", red_band=3, green_band=2, nir_band=4, blue_band=1,
+        native_resolution_m=30.0, notes="Stack B1..B5, B7.",
+    ),
+    SensorPreset(
+        key="landsat4_5_tm", label="Landsat 4-5 TM (B3, B2, B4)",
+        red="B3", green="B2", nir="B4", blue="B1", red_band=3, green_band=2, nir_band=4, blue_band=1,
+        native_resolution_m=30.0, notes="Stack B1..B5, B7.",
+    ),
+    SensorPreset(
+        key="hls_l30", label="HLS L30 (B04, B03, B05)",
+        red="B04", green="B03", nir="B05", blue="B02", red_band=4, green_band=3, nir_band=5, blue_band=2,
+        native_resolution_m=30.0, nodata=-9999.0, notes="Harmonized Landsat; nodata -9999.",
+    ),
+    SensorPreset(
+        key="hls_s30", label="HLS S30 (B04, B03, B8A)",
+        red="B04", green="B03", nir="B8A", blue="B02", red_band=4, green_band=3, nir_band=9, blue_band=2,
+        native_resolution_m=30.0, nodata=-9999.0, notes="Harmonized Sentinel-2; nodata -9999.",
+    ),
+    SensorPreset(
+        key="planetscope_4band", label="PlanetScope 4-band (B, G, R, NIR)",
+        red="red", green="green", nir="nir", blue="blue", red_band=3, green_band=2, nir_band=4, blue_band=1,
+        native_resolution_m=3.0, notes="3 m imagery is resampled to at least 5 m.",
+    ),
+    SensorPreset(
+        key="planetscope_8band", label="PlanetScope SuperDove 8-band",
+        red="red", green="green", nir="nir", blue="blue", red_band=6, green_band=4, nir_band=8, blue_band=2,
+        native_resolution_m=3.0, notes="3 m imagery is resampled to at least 5 m.",
+    ),
+    SensorPreset(
+        key="maxar_4band", label="Maxar 4-band",
+        red="red", green="green", nir="nir", blue="blue", red_band=1, green_band=2, nir_band=4, blue_band=3,
+        native_resolution_m=2.0, notes="Sub-metre to 2 m imagery is resampled to at least 5 m.",
+    ),
+    SensorPreset(
+        key="maxar_8band", label="Maxar 8-band",
+        red="red", green="green", nir="nir2", blue="blue", red_band=5, green_band=3, nir_band=8, blue_band=2,
+        native_resolution_m=2.0, notes="Sub-metre to 2 m imagery is resampled to at least 5 m.",
+    ),
+    SensorPreset(
+        key="generic_rgbn", label="Generic RGBN (R, G, B, NIR)",
+        red="red", green="green", nir="nir", blue="blue", red_band=1, green_band=2, nir_band=4, blue_band=3,
+        native_resolution_m=10.0, notes="Any 4-band file ordered Red, Green, Blue, NIR.",
+    ),
+    SensorPreset(
+        key="generic_rgn", label="Generic R, G, NIR",
+        red="red", green="green", nir="nir", blue=None, red_band=1, green_band=2, nir_band=3, blue_band=None,
+        native_resolution_m=10.0, notes="Any 3-band file ordered Red, Green, NIR.",
+    ),
+    SensorPreset(
+        key="generic_rgb", label="Generic RGB (no NIR)",
+        red="red", green="green", nir=None, blue="blue", red_band=1, green_band=2, nir_band=None, blue_band=3,
+        native_resolution_m=10.0, notes="No NIR: zeros are used; expect lower accuracy.",
+    ),
 )
+SENSORS: dict[str, SensorPreset] = {preset.key: preset for preset in _PRESETS}
 
 
 def get_sensor(name: str) -> SensorPreset:
@@ -155,6 +185,20 @@ def _band_token(name: str) -> str:
     return f"b{match.group(1)}" if match else name.strip().lower()
 
 
+def match_band_file(paths: Sequence[str], band: str | None) -> int | None:
+    """0-based position in ``paths`` of the one file named after ``band`` (``None``: none or several)."""
+    if band is None:
+        return None
+    want = _band_token(band)
+    hits = [i for i, path in enumerate(paths) if want in _file_tokens(path)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _file_tokens(path: str) -> set[str]:
+    stem = re.split(r"[\\/]", path)[-1].rsplit(".", 1)[0]
+    return {_band_token(t) for t in re.split(r"[^A-Za-z0-9]+", stem) if t}
+
+
 def match_band_files(paths: Sequence[str], preset: SensorPreset) -> tuple[int, int, int | None]:
     """Find Red, Green and NIR among single-band files by band names in their file names.
 
@@ -170,18 +214,7 @@ def match_band_files(paths: Sequence[str], preset: SensorPreset) -> tuple[int, i
         LookupError: If Red or Green cannot be found; the caller turns it into a
             band mismatch error.
     """
-    tokens: list[set[str]] = []
-    for path in paths:
-        stem = re.split(r"[\\/]", path)[-1].rsplit(".", 1)[0]
-        tokens.append({_band_token(t) for t in re.split(r"[^A-Za-z0-9]+", stem) if t})
-    found: list[int | None] = []
-    for band in preset.band_names:
-        if band is None:
-            found.append(None)
-            continue
-        want = _band_token(band)
-        hits = [i for i, toks in enumerate(tokens) if want in toks]
-        found.append(hits[0] if len(hits) == 1 else None)
+    found = [match_band_file(paths, band) for band in preset.band_names]
     red, green, nir = found
     if red is None or green is None:
         raise LookupError(

@@ -32,9 +32,9 @@ from ocm_engine.batch.worker import (
     process_scene,
     scene_outputs,
 )
-from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.errors import BatchError, ModelLoadError
 from ocm_engine.export import atomic_path, write_json
+from ocm_engine.options import InferenceOptions
 
 SUMMARY_NAME = "ocm_batch_summary"
 SUMMARY_FIELDS = (
@@ -208,8 +208,9 @@ def run_batch(
     probabilities: bool = False,
     png: bool = True,
     overwrite: bool = False,
-    patch_px: int = DEFAULT_PATCH_PX,
-    overlap_px: int = DEFAULT_OVERLAP_PX,
+    options: InferenceOptions | None = None,
+    patch_px: int | None = None,
+    overlap_px: int | None = None,
     batch_size: int | None = None,
     stac_assets: Sequence[str] | None = None,
     progress: bool = True,
@@ -235,14 +236,15 @@ def run_batch(
         scheduler: ``None`` (a ``LocalCluster``), a scheduler address such as
             ``"tcp://10.0.0.5:8786"``, or a ``distributed.Client``.
         n_workers: Local workers (default: one per GPU, else one per 4 cores).
-        device: Compute device (default: each worker's GPU, else the CPU).
-        dtype: Compute dtype (``"fp32"``, ``"fp16"``, ``"bf16"``).
+        device: Overrides ``options.device`` (default: each worker's GPU, else the CPU).
+        dtype: Overrides ``options.dtype`` (``"fp32"``, ``"fp16"``, ``"bf16"``).
         probabilities: Also write probability GeoTIFFs.
         png: Also write PNG previews.
         overwrite: Redo scenes whose outputs are complete.
-        patch_px: Patch side.
-        overlap_px: Patch overlap.
-        batch_size: Patches per forward pass.
+        options: Patch, overlap, batch, device, dtype, TTA (see :class:`InferenceOptions`).
+        patch_px: Overrides ``options.patch_px``.
+        overlap_px: Overrides ``options.overlap_px``.
+        batch_size: Overrides ``options.batch_size``.
         stac_assets: STAC asset key(s): one multiband key, or Red, Green[, NIR] keys.
         progress: Show a progress bar and the dashboard link on stderr.
         on_scene: ``on_scene(result, finished, total)``, called as each scene finishes.
@@ -268,8 +270,10 @@ def run_batch(
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     scene_list = resolve_scenes(scenes, stac_assets=stac_assets)
-    job = SceneJob(str(out), str(model), sensor, _band_map(bands), nodata, resolution_m, patch_px,
-                   overlap_px, batch_size, device, dtype, probabilities, png, overwrite)
+    opts = (options or InferenceOptions()).replace(patch_px=patch_px, overlap_px=overlap_px,
+                                                   batch_size=batch_size, device=device, dtype=dtype)
+    job = SceneJob(str(out), str(model), sensor, _band_map(bands), nodata, resolution_m, opts,
+                   probabilities, png, overwrite)
     results: dict[str, SceneResult] = {}
     todo: list[BatchScene] = []
     for scene in scene_list:
@@ -309,7 +313,7 @@ def _run(todo: list[BatchScene], job: SceneJob, scheduler: Any, n_workers: int |
          total: int) -> tuple[str | None, str]:
     from distributed import as_completed
 
-    with _connect(scheduler, n_workers, job.device, len(todo)) as (client, threads):
+    with _connect(scheduler, n_workers, job.options.device, len(todo)) as (client, threads):
         job = replace(job, torch_threads=threads)
         link = _dashboard(client)
         address = str(client.scheduler.address)

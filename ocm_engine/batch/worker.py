@@ -13,15 +13,15 @@ import json
 import os
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ocm_engine.batch.scenes import BandMap, BatchScene
-from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.errors import OcmWarning
 from ocm_engine.models.cache import cached_ensemble
 from ocm_engine.models.ensemble import Ensemble
+from ocm_engine.options import InferenceOptions
 from ocm_engine.pipeline import OutputPaths, output_paths, predict_file
 
 SceneStatus = Literal["done", "skipped", "failed", "cancelled"]
@@ -40,11 +40,8 @@ class SceneJob:
         bands: 1-based Red, Green, NIR positions.
         nodata: Nodata value.
         resolution_m: Inference resolution in metres.
-        patch_px: Patch side.
-        overlap_px: Patch overlap.
-        batch_size: Patches per forward pass.
-        device: Compute device; ``None``: the worker's GPU (by worker index) or the CPU.
-        dtype: Compute dtype name.
+        options: Patch, overlap, batch, device, dtype, TTA (:class:`InferenceOptions`); a
+            ``None`` device means the worker's GPU (by worker index) or the CPU.
         probabilities: Also write probability GeoTIFFs.
         png: Also write PNG previews.
         overwrite: Redo scenes whose outputs are complete.
@@ -57,11 +54,7 @@ class SceneJob:
     bands: BandMap | None = None
     nodata: float | None = None
     resolution_m: float | None = None
-    patch_px: int = DEFAULT_PATCH_PX
-    overlap_px: int = DEFAULT_OVERLAP_PX
-    batch_size: int | None = None
-    device: str | None = None
-    dtype: str | None = None
+    options: InferenceOptions = field(default_factory=InferenceOptions)
     probabilities: bool = False
     png: bool = True
     overwrite: bool = False
@@ -195,13 +188,13 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OcmWarning)
-            device = worker_device(job.device)
-            ensemble = worker_ensemble(job.model, device, job.dtype, job.torch_threads)
+            device = worker_device(job.options.device)
+            ensemble = worker_ensemble(job.model, device, job.options.dtype, job.torch_threads)
             predict_file(
                 scene.source, job.output_dir, sensor=scene.sensor or job.sensor,
                 bands=scene.bands or job.bands, nodata=job.nodata, resolution_m=job.resolution_m,
-                ensemble=ensemble, patch_px=job.patch_px, overlap_px=job.overlap_px,
-                batch_size=job.batch_size, probabilities=job.probabilities, png=job.png,
+                ensemble=ensemble, options=replace(job.options, device=None, dtype=None),
+                probabilities=job.probabilities, png=job.png,
                 overwrite=True, progress=False, stem=scene.scene_id,
             )
         notes = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, OcmWarning)))

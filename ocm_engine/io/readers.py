@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
 from ocm_engine.errors import BandMismatchError, MissingCrsWarning, SceneReadError
-from ocm_engine.sensors import SensorPreset, get_sensor, match_band_files
+from ocm_engine.sensors import SensorPreset, get_sensor, match_band_file, match_band_files
 
 MAX_PIXELS = 2_000_000_000
 _EARTH_M_PER_DEG = 111_320.0
@@ -53,6 +54,9 @@ class RasterSource:
         nodata: The nodata value used to find missing pixels.
         name: A label for messages and outputs.
         band_count: Bands in the (first) dataset, for information.
+        blue: The Blue band (display only), or ``None``.
+        labels: One label per dataset for provenance: its path, or ``"<bytes>"``.
+        band_names: Product band names of Red, Green, NIR, Blue (``""`` when unknown).
     """
 
     datasets: list[DatasetReader]
@@ -65,6 +69,9 @@ class RasterSource:
     name: str
     band_count: int
     _memfiles: list[MemoryFile] = field(default_factory=list)
+    blue: BandRef | None = None
+    labels: tuple[str, ...] = ()
+    band_names: tuple[str, str, str, str] = ("", "", "", "")
 
     @property
     def resolution_m(self) -> float:
@@ -94,33 +101,41 @@ class RasterSource:
         """
         window = window or Window(0, 0, self.width, self.height)
         shape = out_shape or (int(window.height), int(window.width))
-        bounds = rasterio.windows.bounds(window, self.transform)
         out = np.zeros((3, *shape), dtype=np.float32)
         for i, ref in enumerate(self.refs):
-            if ref is None:
-                continue
-            ds = self.datasets[ref.dataset]
-            boundless = ref.dataset != self.refs[0].dataset
-            win = window if not boundless else from_bounds(*bounds, ds.transform)
-            fill = self.nodata if self.nodata is not None else 0.0
-            # A fill value the band's dtype cannot hold (NaN or -9999 for uint16) makes
-            # numpy raise deep inside rasterio: read masked instead and fill after casting.
-            fits = _fits_dtype(fill, ds.dtypes[ref.band - 1])
-            try:
-                band = ds.read(ref.band, window=win, out_shape=shape, resampling=resampling,
-                               boundless=boundless, fill_value=fill if boundless and fits else None,
-                               masked=boundless and not fits)
-            except (RasterioError, OSError, ValueError) as err:
-                raise SceneReadError(
-                    f"Could not read band {ref.band} of {ds.name} ({_root_cause(err)}). The file "
-                    "is truncated or corrupt; re-download or re-export it."
-                ) from err
-            out[i] = np.ma.filled(np.ma.asarray(band).astype(np.float32), fill)
+            if ref is not None:
+                out[i] = self.read_band(ref, window, shape, resampling)
         if self.refs[2] is None and self.nodata is not None:
             # a nodata pixel must stay nodata in all three bands
             missing = (out[0] == self.nodata) & (out[1] == self.nodata)
             out[2][missing] = self.nodata
         return out
+
+    def read_band(self, ref: BandRef, window: Window, shape: tuple[int, int],
+                  resampling: Resampling = Resampling.average) -> npt.NDArray[np.float32]:
+        """Read one band for a window of the Red band's grid: float32 ``(height, width)``.
+
+        Raises:
+            SceneReadError: If the file cannot be decoded (truncated, corrupt).
+        """
+        bounds = rasterio.windows.bounds(window, self.transform)
+        ds = self.datasets[ref.dataset]
+        boundless = ref.dataset != self.refs[0].dataset
+        win = window if not boundless else from_bounds(*bounds, ds.transform)
+        fill = self.nodata if self.nodata is not None else 0.0
+        # A fill value the band's dtype cannot hold (NaN or -9999 for uint16) makes
+        # numpy raise deep inside rasterio: read masked instead and fill after casting.
+        fits = _fits_dtype(fill, ds.dtypes[ref.band - 1])
+        try:
+            band = ds.read(ref.band, window=win, out_shape=shape, resampling=resampling,
+                           boundless=boundless, fill_value=fill if boundless and fits else None,
+                           masked=boundless and not fits)
+        except (RasterioError, OSError, ValueError) as err:
+            raise SceneReadError(
+                f"Could not read band {ref.band} of {ds.name} ({_root_cause(err)}). The file "
+                "is truncated or corrupt; re-download or re-export it."
+            ) from err
+        return np.ma.filled(np.ma.asarray(band).astype(np.float32), fill)
 
     def close(self) -> None:
         """Close the datasets (and in-memory files)."""
@@ -207,15 +222,23 @@ def _root_cause(err: BaseException) -> str:
     return (useful[0] if useful else messages[0]).rstrip(".")
 
 
-def _one_based(bands: Sequence[int | None], count: int, name: str) -> tuple[BandRef, BandRef, BandRef | None]:
-    if len(bands) != 3:
+Refs = tuple[BandRef, BandRef, BandRef | None]
+FileLike = str | Path | bytes
+BandPair = tuple[FileLike, int]
+"""A ``(file, 1-based band)`` pair: one band of one file."""
+SceneSource = FileLike | Sequence[FileLike] | Sequence[BandPair | None]
+"""A file, its bytes, one file per band, or ``(file, band)`` pairs for Red, Green, NIR[, Blue]."""
+
+
+def _one_based(bands: Sequence[int | None], count: int, name: str) -> tuple[Refs, BandRef | None]:
+    if len(bands) not in (3, 4):
         raise BandMismatchError(
-            f"Expected 3 band numbers (Red, Green, NIR); got {len(bands)}: {list(bands)}."
+            f"Expected 3 band numbers (Red, Green, NIR), or 4 with Blue; got {len(bands)}: {list(bands)}."
         )
     refs: list[BandRef | None] = []
-    for role, band in zip(("Red", "Green", "NIR"), bands, strict=True):
+    for role, band in zip(("Red", "Green", "NIR", "Blue"), bands, strict=False):
         if band is None:
-            if role != "NIR":
+            if role in ("Red", "Green"):
                 raise BandMismatchError(f"A {role} band is required.")
             refs.append(None)
             continue
@@ -226,13 +249,64 @@ def _one_based(bands: Sequence[int | None], count: int, name: str) -> tuple[Band
                 "(1-based)."
             )
         refs.append(BandRef(0, int(band)))
-    red, green, nir = refs
+    red, green, nir = refs[:3]
     assert red is not None and green is not None
-    return red, green, nir
+    return (red, green, nir), (refs[3] if len(refs) == 4 else None)
+
+
+def _as_pairs(source: object) -> list[BandPair | None] | None:
+    """The ``(file, band)`` pairs of a source, or ``None`` when it is not given as pairs."""
+    if not isinstance(source, list | tuple) or not any(isinstance(x, tuple) for x in source):
+        return None
+    pairs: list[BandPair | None] = []
+    for item in source:
+        if item is None:
+            pairs.append(None)
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], int) and not isinstance(item[1], bool):
+            pairs.append((item[0], item[1]))
+        else:
+            raise BandMismatchError(
+                f"Band pairs must all be (file, 1-based band) tuples or None; got {item!r}. "
+                "Example: [('rg.tif', 1), ('rg.tif', 2), ('nir.tif', 1)]."
+            )
+    if len(pairs) not in (3, 4) or pairs[0] is None or pairs[1] is None:
+        raise BandMismatchError(
+            f"Band pairs give Red, Green, NIR (None when absent) and optionally Blue: 3 or 4 entries, "
+            f"Red and Green required; got {len(pairs)}: {pairs!r}."
+        )
+    return pairs
+
+
+def _pair_refs(pairs: list[BandPair | None], datasets: list[DatasetReader],
+               keys: list[object]) -> tuple[Refs, BandRef | None]:
+    refs: list[BandRef | None] = []
+    for role, pair in zip(("Red", "Green", "NIR", "Blue"), pairs, strict=False):
+        if pair is None:
+            refs.append(None)
+            continue
+        index = keys.index(_key(pair[0]))
+        count = datasets[index].count
+        if not 1 <= pair[1] <= count:
+            raise BandMismatchError(
+                f"{role} is mapped to band {pair[1]} of {datasets[index].name}, which has {count} band(s) "
+                f"(valid: 1..{count}). Band numbers are 1-based."
+            )
+        refs.append(BandRef(index, pair[1]))
+    red, green, nir = refs[:3]
+    assert red is not None and green is not None
+    return (red, green, nir), (refs[3] if len(refs) == 4 else None)
+
+
+def _key(item: FileLike) -> object:
+    return item if isinstance(item, bytes) else str(item)
+
+
+def _label(item: FileLike) -> str:
+    return "<bytes>" if isinstance(item, bytes | bytearray | memoryview) else str(item)
 
 
 def open_scene(
-    source: str | Path | bytes | Sequence[str | Path | bytes],
+    source: SceneSource,
     *,
     sensor: str | SensorPreset | None = None,
     bands: Sequence[int | None] | None = None,
@@ -241,11 +315,14 @@ def open_scene(
     """Open a scene lazily.
 
     Args:
-        source: A file path, bytes of a file, or a sequence of single-band files (paths or bytes).
+        source: A file path, bytes of a file, a sequence of single-band files (paths or
+            bytes), or ``(file, band)`` pairs (1-based band) for Red, Green, NIR (``None``
+            when absent) and optionally Blue, e.g. Red and Green from one multiband file
+            and NIR from another: ``[("rg.tif", 1), ("rg.tif", 2), ("nir.tif", 1)]``.
         sensor: Preset name or object giving band positions (multiband) or band names
             (one file per band) and the product's nodata.
-        bands: Explicit **1-based** Red, Green, NIR positions, in one multiband file or
-            in the sequence of files; overrides the preset. NIR may be ``None``.
+        bands: Explicit **1-based** Red, Green, NIR (and optionally Blue) positions, in one
+            multiband file or in the sequence of files; overrides the preset. NIR may be ``None``.
         nodata: Nodata value; else the file's, else the preset's, else 0.
 
     Returns:
@@ -259,21 +336,39 @@ def open_scene(
     """
     preset = get_sensor(sensor) if isinstance(sensor, str) else sensor
     memfiles: list[MemoryFile] = []
-    items: list[str | Path | bytes] = list(source) if isinstance(source, list | tuple) else [source]  # type: ignore[list-item]
+    pairs = _as_pairs(source)
+    items: list[FileLike]
+    if pairs is not None:
+        keys: list[object] = []
+        items = []
+        for pair in pairs:
+            if pair is not None and _key(pair[0]) not in keys:
+                keys.append(_key(pair[0]))
+                items.append(pair[0])
+    else:
+        items = [cast(FileLike, x) for x in source] if isinstance(source, list | tuple) else [cast(FileLike, source)]
     if not items:
         raise SceneReadError("No input files given. Pass a multiband file or one file per band.")
     datasets: list[DatasetReader] = []
+    names = ("", "", "", "")
     try:
         datasets = [_open_one(item, memfiles) for item in items]
-        if len(datasets) == 1:
+        if pairs is not None:
+            refs, blue = _pair_refs(pairs, datasets, keys)
+        elif len(datasets) == 1:
             ds = datasets[0]
-            if bands is None:
-                bands = preset.band_indices if preset else _guess_bands(ds.count, ds.name)
-            refs = _one_based(bands, ds.count, ds.name)
-            red_ds = ds
+            if bands is None and preset is not None:
+                bands = [*preset.band_indices, preset.blue_band if (preset.blue_band or 0) <= ds.count else None]
+                names = (preset.red, preset.green, preset.nir or "", preset.blue or "")
+            elif bands is None:
+                bands = _guess_bands(ds.count, ds.name)
+            refs, blue = _one_based(bands, ds.count, ds.name)
         else:
-            refs = _band_file_refs(datasets, items, preset, bands)
-            red_ds = datasets[refs[0].dataset]
+            refs, blue = _band_file_refs(datasets, items, preset, bands)
+            if preset is not None and bands is None:
+                names = (preset.red, preset.green, preset.nir or "", preset.blue or "")
+        red_ds = datasets[refs[0].dataset]
+        if len(datasets) > 1:
             _check_alignment(datasets, red_ds)
         file_nodata = red_ds.nodata
         chosen = nodata if nodata is not None else (
@@ -292,20 +387,20 @@ def open_scene(
         for mem in memfiles:
             mem.close()
         raise
-    name = items[0].name if isinstance(items[0], Path) else (
-        Path(items[0]).name if isinstance(items[0], str) else "upload"
-    )
+    first = items[0]
+    name = first.name if isinstance(first, Path) else (Path(first).name if isinstance(first, str) else "upload")
     return RasterSource(
         datasets, refs, red_ds.width, red_ds.height, red_ds.transform, red_ds.crs,
         None if chosen is None else float(chosen), name, datasets[0].count, memfiles,
+        blue, tuple(_label(i) for i in items), names,
     )
 
 
-def _guess_bands(count: int, name: str) -> tuple[int, int, int | None]:
+def _guess_bands(count: int, name: str) -> tuple[int, int, int | None, int | None]:
     if count >= 4:
-        return (1, 2, 4)
+        return (1, 2, 4, 3)
     if count == 3:
-        return (1, 2, 3)
+        return (1, 2, 3, None)
     raise BandMismatchError(
         f"{name} has {count} band(s); Red, Green and NIR need at least 3 (or pass --bands R,G "
         "with one file per band). Choose a --sensor preset or --bands R,G,N."
@@ -314,16 +409,16 @@ def _guess_bands(count: int, name: str) -> tuple[int, int, int | None]:
 
 def _band_file_refs(
     datasets: list[DatasetReader],
-    items: list[str | Path | bytes],
+    items: list[FileLike],
     preset: SensorPreset | None,
     bands: Sequence[int | None] | None,
-) -> tuple[BandRef, BandRef, BandRef | None]:
+) -> tuple[Refs, BandRef | None]:
     if bands is not None:
         positions = list(bands)
-        if len(positions) != 3:
-            raise BandMismatchError(f"Expected 3 file numbers (Red, Green, NIR); got {positions}.")
+        if len(positions) not in (3, 4):
+            raise BandMismatchError(f"Expected 3 file numbers (Red, Green, NIR), or 4 with Blue; got {positions}.")
         refs: list[BandRef | None] = []
-        for role, pos in zip(("Red", "Green", "NIR"), positions, strict=True):
+        for role, pos in zip(("Red", "Green", "NIR", "Blue"), positions, strict=False):
             if pos is None:
                 refs.append(None)
             elif 1 <= int(pos) <= len(datasets):
@@ -333,12 +428,12 @@ def _band_file_refs(
                     f"{role} is mapped to file {pos} but {len(datasets)} files were given "
                     f"(valid 1..{len(datasets)})."
                 )
-        red, green, nir = refs
+        red, green, nir = refs[:3]
         if red is None or green is None:
             raise BandMismatchError("Red and Green files are required.")
-        return red, green, nir
+        return (red, green, nir), (refs[3] if len(refs) == 4 else None)
     if len(datasets) == 3 and preset is None:
-        return BandRef(0, 1), BandRef(1, 1), BandRef(2, 1)
+        return (BandRef(0, 1), BandRef(1, 1), BandRef(2, 1)), None
     names = [str(i) if not isinstance(i, bytes) else f"file{n}" for n, i in enumerate(items)]
     if preset is None:
         raise BandMismatchError(
@@ -352,7 +447,8 @@ def _band_file_refs(
             f"Could not find {preset.band_names} in the file names {[Path(x).name for x in names]} "
             f"for sensor {preset.key}. Rename the files or pass --bands R,G,N (file order)."
         ) from err
-    return BandRef(r, 1), BandRef(g, 1), None if n is None else BandRef(n, 1)
+    b = match_band_file(names, preset.blue)
+    return (BandRef(r, 1), BandRef(g, 1), None if n is None else BandRef(n, 1)), (None if b is None else BandRef(b, 1))
 
 
 def _check_alignment(datasets: list[DatasetReader], ref: DatasetReader) -> None:
@@ -368,14 +464,3 @@ def _check_alignment(datasets: list[DatasetReader], ref: DatasetReader) -> None:
                 f"Band files cover different extents: {ref.name} {tuple(ref.bounds)} vs "
                 f"{ds.name} {tuple(ds.bounds)}. Use bands of one scene, or crop them to one extent."
             )
-
-
-def read_array(path: str | Path | bytes, **kwargs: object) -> tuple[npt.NDArray[np.float32], RasterSource]:
-    """Read a whole scene's Red, Green, NIR into memory (small scenes, the app).
-
-    Returns:
-        The float32 ``(3, height, width)`` array and the (closed) source for its metadata.
-    """
-    src = open_scene(path, **kwargs)  # type: ignore[arg-type]
-    with src:
-        return src.read(), src

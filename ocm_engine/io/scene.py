@@ -1,0 +1,242 @@
+"""A georeferenced scene on its inference grid: :func:`read_scene` -> :class:`Scene`.
+
+The scene carries everything a prediction, a writer or the app needs: Red/Green/NIR
+``(3, height, width)`` float32 on the inference grid, the valid mask, transform and CRS
+(a rasterio :class:`~rasterio.crs.CRS`), nodata, the source and inference resolutions, the
+band provenance (file and 1-based band number of Red, Green, NIR and Blue), an optional
+Blue band for display, and the engine's warnings as typed objects.
+
+Large scenes are read block by block: :class:`SceneReader` keeps the files open and
+:meth:`SceneReader.read` returns one window of the inference grid at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from types import TracebackType
+
+import rasterio.windows
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.transform import Affine
+from rasterio.windows import Window
+
+from ocm_engine.errors import MissingNirWarning, OcmWarning
+from ocm_engine.io.readers import BandRef, SceneSource, open_scene
+from ocm_engine.normalize import valid_mask
+from ocm_engine.provenance import BandRole, BandSource, Provenance
+from ocm_engine.resolution import choose_resolution
+from ocm_engine.sensors import SensorPreset
+from ocm_engine.types import BoolArray, FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """Red, Green and NIR of a scene (or of a window of it) on the inference grid.
+
+    Attributes:
+        data: ``(3, height, width)`` float32 Red, Green, NIR in the product's own units;
+            NIR is zeros when the scene has none (see ``warnings``). Nodata stays nodata.
+        valid: ``(height, width)`` True where the pixel has data.
+        transform: Affine transform of this grid (of the window, when one was read).
+        crs: Coordinate reference system, or ``None`` when the file has none.
+        nodata: The value marking missing pixels (``None``: only NaN).
+        source_resolution_m: The file's pixel size in metres (``nan`` when unknown).
+        resolution_m: The inference resolution in metres (``nan`` when unknown).
+        bands: Where Red, Green, NIR (absent when missing) and Blue (when known) come from.
+        blue: ``(height, width)`` float32 Blue for true-colour display, or ``None``.
+        warnings: The engine's warnings about this scene (also emitted by :func:`read_scene`).
+        name: A label for messages and output names.
+        sensor: The sensor preset key used, or ``None``.
+    """
+
+    data: FloatArray
+    valid: BoolArray
+    transform: Affine
+    crs: CRS | None
+    nodata: float | None
+    source_resolution_m: float
+    resolution_m: float
+    bands: tuple[BandSource, ...]
+    blue: FloatArray | None = None
+    warnings: tuple[OcmWarning, ...] = ()
+    name: str = ""
+    sensor: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the grid."""
+        return int(self.data.shape[1]), int(self.data.shape[2])
+
+    @property
+    def has_nir(self) -> bool:
+        """Whether a NIR band was mapped (else ``data[2]`` is zeros)."""
+        return any(b.role == "nir" for b in self.bands)
+
+    @property
+    def provenance(self) -> Provenance:
+        """The bands, sensor and resolutions (models are added by the prediction)."""
+        return Provenance(self.bands, self.sensor, self.source_resolution_m, self.resolution_m)
+
+
+class SceneReader:
+    """An open scene and its inference grid; reads :class:`Scene` windows of it.
+
+    Args:
+        source: See :func:`read_scene`.
+        sensor: See :func:`read_scene`.
+        bands: See :func:`read_scene`.
+        nodata: See :func:`read_scene`.
+        resolution_m: See :func:`read_scene`.
+
+    Attributes:
+        source: The open :class:`RasterSource` (source grid).
+        resolution_m: The inference resolution (``nan`` when unknown: the source grid is used).
+        factor: Inference pixel size over source pixel size (1 when unknown).
+        height: Inference grid height.
+        width: Inference grid width.
+        transform: Inference grid transform.
+        warnings: The scene's warnings (missing CRS, resolution outside 10-50 m, missing NIR).
+    """
+
+    def __init__(self, source: SceneSource, *, sensor: str | SensorPreset | None = None,
+                 bands: list[int | None] | tuple[int | None, ...] | None = None,
+                 nodata: float | None = None, resolution_m: float | None = None) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OcmWarning)
+            self.source = open_scene(source, sensor=sensor, bands=bands, nodata=nodata)
+            try:
+                self.resolution_m = choose_resolution(self.source.resolution_m, resolution_m)
+            except Exception:
+                self.source.close()
+                raise
+        found = [w.message for w in caught if isinstance(w.message, OcmWarning)]
+        for other in caught:
+            if not isinstance(other.message, OcmWarning):
+                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        if self.source.refs[2] is None:
+            found.append(MissingNirWarning(
+                f"No NIR band mapped for {self.source.name}: using zeros. Expect lower accuracy, "
+                "especially for cloud shadow. Map a NIR band if the product has one."
+            ))
+        self.warnings: tuple[OcmWarning, ...] = tuple(found)
+        self.sensor = sensor.key if isinstance(sensor, SensorPreset) else sensor
+        src_m = self.source.resolution_m
+        known = math.isfinite(self.resolution_m) and math.isfinite(src_m)
+        self.factor = self.resolution_m / src_m if known else 1.0
+        self.height = max(1, round(self.source.height / self.factor))
+        self.width = max(1, round(self.source.width / self.factor))
+        self.transform = self.source.transform * Affine.scale(
+            self.source.width / self.width, self.source.height / self.height
+        )
+
+    def band_sources(self) -> tuple[BandSource, ...]:
+        """Provenance of the mapped bands (1-based band numbers)."""
+        src = self.source
+        roles: tuple[BandRole, ...] = ("red", "green", "nir", "blue")
+        refs: tuple[BandRef | None, ...] = (*src.refs, src.blue)
+        out = []
+        for role, ref, name in zip(roles, refs, src.band_names, strict=True):
+            if ref is not None:
+                label = src.labels[ref.dataset] if src.labels else src.name
+                out.append(BandSource(role, label, ref.band, name))
+        return tuple(out)
+
+    def read_provenance(self) -> Provenance:
+        """The bands, sensor and resolutions of this scene (models are added by the caller)."""
+        return Provenance(self.band_sources(), self.sensor, self.source.resolution_m, self.resolution_m)
+
+    def read(self, window: Window | None = None, *, blue: bool = True) -> Scene:
+        """Read a window of the inference grid (the whole grid when ``None``) as a :class:`Scene`.
+
+        Args:
+            window: A window in inference-grid pixels (``resolution_m`` pixels).
+            blue: Also read Blue (display only) when the mapping has it.
+
+        Returns:
+            The scene; its transform is the window's.
+
+        Raises:
+            SceneReadError: If the file cannot be decoded.
+        """
+        win = window or Window(0, 0, self.width, self.height)
+        f = self.factor
+        src_win = Window(win.col_off * f, win.row_off * f, win.width * f, win.height * f)
+        shape = (int(win.height), int(win.width))
+        resampling = Resampling.average if f > 1 else Resampling.nearest
+        data = self.source.read(src_win, out_shape=shape, resampling=resampling)
+        blue_band = None
+        if blue and self.source.blue is not None:
+            blue_band = self.source.read_band(self.source.blue, src_win, shape, resampling)
+        return Scene(
+            data=data,
+            valid=valid_mask(data, self.source.nodata),
+            transform=rasterio.windows.transform(win, self.transform),
+            crs=self.source.crs,
+            nodata=self.source.nodata,
+            source_resolution_m=self.source.resolution_m,
+            resolution_m=self.resolution_m,
+            bands=self.band_sources(),
+            blue=blue_band,
+            warnings=self.warnings,
+            name=self.source.name,
+            sensor=self.sensor,
+        )
+
+    def emit_warnings(self, stacklevel: int = 2) -> None:
+        """Emit the scene's warnings (``stacklevel`` counted from the caller of this method)."""
+        for warning in self.warnings:
+            warnings.warn(warning, stacklevel=stacklevel + 1)
+
+    def close(self) -> None:
+        """Close the files."""
+        self.source.close()
+
+    def __enter__(self) -> SceneReader:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Close on exit."""
+        self.close()
+
+
+def read_scene(
+    source: SceneSource,
+    *,
+    sensor: str | SensorPreset | None = None,
+    bands: list[int | None] | tuple[int | None, ...] | None = None,
+    nodata: float | None = None,
+    resolution_m: float | None = None,
+    window: Window | None = None,
+) -> Scene:
+    """Read Red, Green and NIR of a scene onto its inference grid.
+
+    Args:
+        source: A file path, the bytes of a file, a list of single-band files, or
+            ``(file, band)`` pairs (1-based band) for Red, Green, NIR (``None`` when absent)
+            and optionally Blue, e.g. ``[("rg.tif", 1), ("rg.tif", 2), ("nir.tif", 1)]``.
+        sensor: Sensor preset key (``ocm sensors``) giving band positions/names, Blue and nodata.
+        bands: Explicit **1-based** Red, Green, NIR[, Blue] band numbers (file numbers for a
+            list of single-band files); NIR may be ``None``. Overrides the preset.
+        nodata: Nodata value; else the file's, else the preset's, else 0.
+        resolution_m: Inference resolution in metres; default the source's, at least 10 m.
+        window: A window of the **inference grid** (pixels at ``resolution_m``); all when ``None``.
+
+    Returns:
+        The :class:`Scene`. Its warnings (no CRS, resolution outside the validated 10-50 m,
+        no NIR) are also emitted as Python warnings.
+
+    Raises:
+        SceneReadError: Unreadable, empty or corrupt files.
+        BandMismatchError: A mapping that does not fit the files.
+        ResolutionError: An impossible resolution.
+        UnknownSensorError: Unknown preset name.
+    """
+    with SceneReader(source, sensor=sensor, bands=bands, nodata=nodata, resolution_m=resolution_m) as reader:
+        scene = reader.read(window)
+    reader.emit_warnings(stacklevel=2)
+    return scene
