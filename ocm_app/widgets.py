@@ -13,14 +13,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from ocm_app import config, model_info, resources, samples, scenes, state, truth
+from ocm_app import config, model_info, resources, samples, scenes, stac_source, state, truth
 from ocm_app.runs import RunOptions, RunResult, run_array
 from ocm_engine import SENSORS, Ensemble
 from ocm_engine.errors import OcmError, SceneReadError
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
 
 MANUAL = "manual"
-SOURCES = ("Sample gallery", "Upload")
+SOURCES = ("Sample gallery", "Upload", stac_source.LABEL)
 
 
 # ----------------------------------------------------------------------------- sidebar
@@ -50,7 +50,7 @@ def scene_bar() -> None:
             c3.caption(chosen.description)
             if len(gallery) == 1:
                 c3.caption(f"No samples found in `{config.samples_dir()}` (set `{config.SAMPLES_ENV}`).")
-        else:
+        elif source == SOURCES[1]:
             c2.file_uploader(
                 "GeoTIFF: one multiband file, or one file per band",
                 type=[s.lstrip(".") for s in config.UPLOAD_SUFFIXES], accept_multiple_files=True,
@@ -61,6 +61,9 @@ def scene_bar() -> None:
             c3.selectbox("Sensor of the upload", keys, key=state.UPLOAD_SENSOR,
                          format_func=lambda k: "Guess (or map bands on the Run page)" if k == "auto"
                          else SENSORS[k].label)
+        else:
+            c2.caption("Find a scene by place, dates and cloud cover; only the window is read from its COGs.")
+            stac_source.render()
 
 
 def sidebar() -> None:
@@ -119,7 +122,11 @@ def current_scene() -> scenes.SceneSpec | None:
     there is no usable scene. The last upload stays the scene until replaced, on every page.
     """
     scene_bar()
-    if st.session_state.get(state.SCENE_SOURCE, SOURCES[0]) == SOURCES[1]:
+    if st.session_state.get(state.SCENE_SOURCE) == SOURCES[2]:
+        spec = stac_source.current_spec()
+        if spec is None:
+            return None
+    elif st.session_state.get(state.SCENE_SOURCE, SOURCES[0]) == SOURCES[1]:
         try:
             saved = _saved_uploads()
             if not saved:

@@ -80,14 +80,21 @@ def summarise(item: Mapping[str, Any]) -> ItemSummary:
 
 
 # ----------------------------------------------------------------------------- places and dates
+def _numbers(text: str | Sequence[float], what: str) -> list[float]:
+    parts = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
+    try:
+        return [float(v) for v in parts if v != ""]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what}; got {text!r}.") from err
+
+
 def parse_bbox(text: str | Sequence[float]) -> BBox:
     """Parse ``W,S,E,N`` in degrees.
 
     Raises:
         ValueError: Not four numbers, or not a valid lon/lat box.
     """
-    values = [float(v) for v in re.split(r"[,\s]+", text.strip())] if isinstance(text, str) else [
-        float(v) for v in text]
+    values = _numbers(text, "A bbox is west,south,east,north in degrees")
     if len(values) != 4:
         raise ValueError(f"A bbox is west,south,east,north in degrees (4 numbers); got {text!r}.")
     west, south, east, north = values
@@ -105,8 +112,7 @@ def parse_point(text: str | Sequence[float]) -> tuple[float, float]:
     Raises:
         ValueError: Not two numbers in range.
     """
-    values = [float(v) for v in re.split(r"[,\s]+", text.strip())] if isinstance(text, str) else [
-        float(v) for v in text]
+    values = _numbers(text, "A point is lon,lat in degrees (e.g. 13.4,52.5)")
     if len(values) != 2 or not (-180 <= values[0] <= 180 and -90 <= values[1] <= 90):
         raise ValueError(f"A point is lon,lat in degrees (e.g. 13.4,52.5); got {text!r}.")
     return values[0], values[1]
