@@ -270,11 +270,12 @@ def tta_logits(
     patches (tiled inference always uses square patches).
     """
     total: torch.Tensor | None = None
-    for turns, mirror in transforms:
-        out = _untransform(members.logits(_transform(batch, turns, mirror)), turns, mirror)
-        total = out if total is None else total.add_(out)
-    assert total is not None
-    return total.div_(len(transforms))
+    with torch.inference_mode():
+        for turns, mirror in transforms:
+            out = _untransform(members.logits(_transform(batch, turns, mirror)), turns, mirror)
+            total = out.clone() if total is None else total.add_(out)
+        assert total is not None
+        return total.div_(len(transforms))
 
 
 class _Forward:

@@ -49,40 +49,95 @@ def synthetic_scene(bands: int = 4, height: int = 96, width: int = 128, dtype: s
     return np.clip(img * scale, 1, np.iinfo(dtype).max).astype(dtype)
 
 
-@pytest.fixture
-def make_geotiff(tmp_path: Path) -> Callable[..., Path]:
-    """Factory writing a synthetic GeoTIFF to ``tmp_path``; returns its path."""
-
-    def factory(name: str = "scene.tif", *, bands: int = 4, height: int = 96, width: int = 128,
-                dtype: str = "uint16", nodata: float | None = 0, crs: str | None = "EPSG:32633",
-                res: float = 10.0, data: np.ndarray | None = None) -> Path:
-        array = synthetic_scene(bands, height, width, dtype) if data is None else data
-        path = tmp_path / name
-        profile: dict[str, Any] = dict(driver="GTiff", width=array.shape[2], height=array.shape[1],
-                                       count=array.shape[0], dtype=str(array.dtype), nodata=nodata,
-                                       transform=from_origin(500000, 4000000, res, res))
-        if crs:
-            profile["crs"] = crs
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(array)
-        return path
-
-    return factory
-
-
-@pytest.fixture
-def geotiff_bytes() -> Callable[..., bytes]:
-    """Factory returning a synthetic GeoTIFF as bytes (an upload)."""
-
-    def factory(bands: int = 4, height: int = 96, width: int = 128, dtype: str = "uint16") -> bytes:
-        array = synthetic_scene(bands, height, width, dtype)
+def write_geotiff(path: Path | None = None, *, bands: int = 4, height: int = 96, width: int = 128,
+                  dtype: str = "uint16", nodata: float | None = 0, crs: str | None = "EPSG:32633",
+                  res: float = 10.0, data: np.ndarray | None = None, seed: int = 0) -> Path | bytes:
+    """Write a synthetic (or given) ``(bands, h, w)`` GeoTIFF to ``path``, or return its bytes when ``None``."""
+    array = synthetic_scene(bands, height, width, dtype, seed) if data is None else data
+    profile: dict[str, Any] = dict(driver="GTiff", width=array.shape[2], height=array.shape[1],
+                                   count=array.shape[0], dtype=str(array.dtype), nodata=nodata,
+                                   transform=from_origin(500000, 4000000, res, res))
+    if crs:
+        profile["crs"] = crs
+    if path is None:
         with MemoryFile() as mem:
-            with mem.open(driver="GTiff", width=width, height=height, count=bands, dtype=dtype,
-                          crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10), nodata=0) as dst:
+            with mem.open(**profile) as dst:
                 dst.write(array)
             return bytes(mem.read())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array)
+    return path
+
+
+@pytest.fixture
+def make_geotiff(tmp_path: Path) -> Callable[..., Any]:
+    """The raster factory: ``make_geotiff("in/a.tif", bands=..., dtype=..., nodata=..., crs=..., res=...,
+    data=..., seed=...)`` writes under ``tmp_path`` (absolute paths as given) and returns the path;
+    ``as_bytes=True`` returns the file's bytes instead (an upload)."""
+
+    def factory(name: str | Path = "scene.tif", *, as_bytes: bool = False, **kwargs: Any) -> Any:
+        if as_bytes:
+            return write_geotiff(None, **kwargs)
+        return write_geotiff(tmp_path / name, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+def geotiff_bytes(make_geotiff: Callable[..., Any]) -> Callable[..., bytes]:
+    """``make_geotiff(as_bytes=True)``: a synthetic GeoTIFF as bytes (an upload)."""
+
+    def factory(bands: int = 4, height: int = 96, width: int = 128, dtype: str = "uint16") -> bytes:
+        data: bytes = make_geotiff(as_bytes=True, bands=bands, height=height, width=width, dtype=dtype)
+        return data
+
+    return factory
+
+
+def write_weights(folder: Path, *, members: int = 2, seed: int = 1, prefix: str = "member") -> Path:
+    """Save ``members`` random-weight registry ``test_resnet`` U-Nets as safetensors in ``folder``."""
+    from safetensors.torch import save_file
+
+    from ocm_engine.models.registry import build_member
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    for i in range(members):
+        member = build_member("test_resnet")
+        save_file({k: v.contiguous() for k, v in member.state_dict().items()},
+                  str(folder / f"{prefix}{i}_test_resnet.safetensors"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def make_weights(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """The weights factory: ``make_weights(members=2, seed=1)`` -> a folder of random-weight
+    ``test_resnet`` members (written once per session and arguments; treat it as read-only)."""
+    made: dict[tuple[int, int], Path] = {}
+
+    def factory(members: int = 2, seed: int = 1) -> Path:
+        key = (members, seed)
+        if key not in made:
+            made[key] = write_weights(tmp_path_factory.mktemp(f"weights{members}-{seed}"), members=members, seed=seed)
+        return made[key]
+
+    return factory
+
+
+@pytest.fixture
+def tiny_weights_dir(make_weights: Callable[..., Path]) -> Path:
+    """Two registry ``test_resnet`` members (``make_weights(2, seed=1)``)."""
+    return make_weights(2, seed=1)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_do_not_leak() -> Any:
+    """Restore ``torch.set_num_threads`` after every test (batch workers and benches change it)."""
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -104,19 +159,3 @@ def tiny_ensemble(tiny_members: list[torch.nn.Module]) -> Any:
     from ocm_engine import load_ensemble
 
     return load_ensemble(tiny_members, device="cpu", dtype="fp32")
-
-
-@pytest.fixture
-def tiny_weights_dir(tmp_path: Path) -> Path:
-    """A folder of safetensors files of two registry ``test_resnet`` members, named after it."""
-    from safetensors.torch import save_file
-
-    from ocm_engine.models.registry import build_member
-
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    torch.manual_seed(1)
-    for i, member in enumerate([build_member("test_resnet"), build_member("test_resnet")]):
-        save_file({k: v.contiguous() for k, v in member.state_dict().items()},
-                  str(folder / f"member{i}_test_resnet.safetensors"))
-    return folder

@@ -128,7 +128,7 @@ class SceneReader:
         self.factor = self.resolution_m / src_m if known else 1.0
         self.height = max(1, round(self.source.height / self.factor))
         self.width = max(1, round(self.source.width / self.factor))
-        self.transform = self.source.transform * Affine.scale(
+        self.transform = self.source.transform @ Affine.scale(
             self.source.width / self.width, self.source.height / self.height
         )
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 import rasterio
-import torch
-from rasterio.transform import from_origin
 
 from ocm_engine import export
 from ocm_engine.batch import (
@@ -24,7 +22,7 @@ from ocm_engine.batch import (
 )
 from ocm_engine.errors import ModelLoadError
 from ocm_engine.models.cache import model_loads
-from tests.conftest import synthetic_scene
+from tests.conftest import write_geotiff
 
 distributed = pytest.importorskip("distributed")
 
@@ -33,12 +31,7 @@ OPTIONS = dict(bands=(3, 2, 4), patch_px=64, overlap_px=16, png=False, progress=
 
 
 def write_scene(path: Path, seed: int = 0, bands: int = 4) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = synthetic_scene(bands, 96, 128, "uint16", seed=seed)
-    with rasterio.open(path, "w", driver="GTiff", width=128, height=96, count=bands, dtype="uint16",
-                       nodata=0, crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10)) as dst:
-        dst.write(array)
-    return path
+    return write_geotiff(path, bands=bands, seed=seed)
 
 
 def outputs_of(folder: Path) -> list[str]:
@@ -46,18 +39,8 @@ def outputs_of(folder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from safetensors.torch import save_file
-
-    from ocm_engine.models.registry import build_member
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(1)
-    for i in range(2):
-        member = build_member("test_resnet")
-        save_file({k: v.contiguous() for k, v in member.state_dict().items()},
-                  str(folder / f"member{i}_test_resnet.safetensors"))
-    return folder
+def weights(make_weights) -> Path:
+    return make_weights(2, seed=1)
 
 
 @pytest.fixture(scope="module")

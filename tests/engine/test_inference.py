@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from ocm_engine import Prediction, predict_array
 from ocm_engine.errors import (
@@ -72,3 +73,60 @@ def test_bad_input_errors(tiny_ensemble, image, kwargs, error, text) -> None:
     with pytest.raises(error, match=text) as info:
         predict_array(image, ensemble=tiny_ensemble, **kwargs)
     assert isinstance(info.value, OcmError)
+
+
+class _Pointwise(torch.nn.Module):
+    """A model that commutes with every flip and rotation: a 1x1 conv after an isotropic blur."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.mix = torch.nn.Conv2d(3, 4, 1)
+        kernel = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
+        self.register_buffer("kernel", kernel.expand(3, 1, 3, 3).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(torch.nn.functional.conv2d(x, self.kernel, padding=1, groups=3))
+
+
+@pytest.mark.parametrize("transforms", [8, 4])
+def test_tta_with_an_equivariant_model_changes_nothing(transforms):
+    from ocm_engine import InferenceOptions, load_ensemble
+
+    ens = load_ensemble([_Pointwise()], device="cpu", dtype="fp32")
+    image = synthetic_scene(3, 96, 96)
+    opts = InferenceOptions(patch_px=64, overlap_px=16)
+    plain = predict_array(image, ensemble=ens, options=opts)
+    tta = predict_array(image, ensemble=ens, options=InferenceOptions(
+        patch_px=64, overlap_px=16, tta=True, tta_transforms=transforms))
+    np.testing.assert_array_equal(tta.classes, plain.classes)
+    np.testing.assert_allclose(tta.probabilities, plain.probabilities, atol=1e-5)
+    assert tta.extra["tta"] == str(transforms) and plain.extra["tta"] == "off"
+
+
+def test_tta_changes_the_output_of_a_random_model(tiny_ensemble):
+    from ocm_engine import InferenceOptions
+
+    image = synthetic_scene(3, 96, 96)
+    plain = predict_array(image, ensemble=tiny_ensemble, options=InferenceOptions(patch_px=64, overlap_px=16))
+    tta = predict_array(image, ensemble=tiny_ensemble,
+                        options=InferenceOptions(patch_px=64, overlap_px=16, tta=True))
+    assert np.abs(tta.probabilities - plain.probabilities).max() > 1e-3
+    np.testing.assert_allclose(tta.probabilities.sum(axis=0)[tta.valid], 1.0, atol=1e-5)
+
+
+def test_tta_logits_average_the_dihedral_group():
+    from ocm_engine.inference import DIHEDRAL_8, tta_logits
+
+    class Asymmetric(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            ramp = torch.arange(x.shape[-1], dtype=x.dtype).expand_as(x[:, :1])
+            return torch.cat([x[:, :1] * ramp] * 4, dim=1)
+
+    from ocm_engine import load_ensemble
+
+    ens = load_ensemble([Asymmetric()], device="cpu", dtype="fp32")
+    batch = torch.ones(1, 3, 8, 8)
+    out = tta_logits(ens, batch, DIHEDRAL_8)
+    # the column ramp averaged over all rotations/reflections is symmetric: constant 3.5
+    torch.testing.assert_close(out, torch.full((1, 4, 8, 8), 3.5))

@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
 import pytest
-import torch
 
 from .corpus import build_corpus
 
@@ -25,18 +24,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[Pa
 
 
 @pytest.fixture(scope="session")
-def cli_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with one registry ``test_resnet`` member, as the CLI's ``--weights`` loads it."""
-    from safetensors.torch import save_file
-
-    from ocm_engine.models.registry import build_member
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(3)
-    member = build_member("test_resnet")
-    save_file({k: v.contiguous() for k, v in member.state_dict().items()},
-              str(folder / "x_test_resnet.safetensors"))
-    return folder
+def cli_weights(make_weights: Callable[..., Path]) -> Path:
+    """One registry ``test_resnet`` member, as the CLI's ``--weights`` loads it."""
+    return make_weights(1, seed=3)
 
 
 @pytest.fixture(autouse=True)
