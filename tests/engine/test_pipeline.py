@@ -106,14 +106,14 @@ def test_blocks_match_single_pass(make_geotiff, tmp_path: Path) -> None:
     src = make_geotiff(data=data)
     torch.manual_seed(0)
     pixelwise = torch.nn.Conv2d(3, 4, 1).eval()
-    ens = load_ensemble([pixelwise], device="cpu")
+    ens = load_ensemble([pixelwise], device="cpu", dtype="fp32")
     one = predict_file(src, tmp_path / "a", ensemble=ens, **OPTS)
     many = predict_file(src, tmp_path / "b", ensemble=ens, block_px=90, **OPTS)
     with rasterio.open(one) as a, rasterio.open(many) as b:
         assert a.transform == b.transform
         first, second = a.read(1), b.read(1)
     assert len(np.unique(first)) > 1
-    assert (first == second).mean() > 0.999
+    np.testing.assert_array_equal(first, second)
 
 
 def test_uploaded_bytes(geotiff_bytes, tiny_ensemble, tmp_path: Path) -> None:
@@ -121,6 +121,7 @@ def test_uploaded_bytes(geotiff_bytes, tiny_ensemble, tmp_path: Path) -> None:
     assert out.name == "upload_ocm.tif" and out.exists()
 
 
+@pytest.mark.slow
 def test_real_landsat_band_folder(shared_data: Path, tiny_ensemble, tmp_path: Path) -> None:
     folder = shared_data / "scenes" / "landsat8_long_island"
     files = sorted(str(p) for p in folder.glob("*.tif"))
@@ -131,6 +132,7 @@ def test_real_landsat_band_folder(shared_data: Path, tiny_ensemble, tmp_path: Pa
         assert d.tags()["source_resolution_m"] == "120"
 
 
+@pytest.mark.slow
 def test_real_sentinel2_chip_at_20m(shared_data: Path, tiny_ensemble, tmp_path: Path) -> None:
     files = sorted(str(p) for p in (shared_data / "labeled" / "oncloudn" / "chip_id_1").glob("B0*.tif"))
     out = predict_file(files, tmp_path, sensor="sentinel2_l2a_b08", resolution_m=20,

@@ -18,6 +18,10 @@ import pytest
 from .conftest import run_cli
 from .corpus import CASES, OK, Case, scene, write_tif
 
+# Subprocess CLI runs: the whole module is slow (run with -m slow; CI runs it). The same
+# corpus goes through the engine in-process in test_bad_inputs.py in the default run.
+pytestmark = pytest.mark.slow
+
 ALLOWED_PREFIXES = ("error: ", "warning: ", "skipped ")
 
 

@@ -129,6 +129,17 @@ def _check_complete(folder: Path) -> set[str]:
     return done
 
 
+def _writing_next_scene(folder: Path) -> bool:
+    """True once a scene is complete and another scene's partial files exist."""
+    if not folder.is_dir():
+        return False
+    names = [p.name for p in folder.iterdir()]
+    done = {n.removesuffix("_ocm.json") for n in names if n.endswith("_ocm.json")}
+    writing = {n.split("_ocm", 1)[0] for n in names if n.endswith(".partial")}
+    return bool(done) and bool(writing - done)
+
+
+@pytest.mark.slow
 def test_sigkill_mid_batch_then_resume(cli_weights: Path, tmp_path: Path) -> None:
     inputs = [str(write_tif(tmp_path / f"scene {i}.tif", scene(height=384, width=384, seed=i)))
               for i in range(6)]
@@ -139,13 +150,14 @@ def test_sigkill_mid_batch_then_resume(cli_weights: Path, tmp_path: Path) -> Non
     proc = subprocess.Popen([sys.executable, "-m", "ocm_engine", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
+        # Kill on a file event, not after a guessed delay: once one scene is complete (its JSON
+        # marker exists) and the next scene's partial files have appeared, the kill lands
+        # inside that scene's writes.
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if list(out.glob("*_ocm.json")):
-                break
-            time.sleep(0.02)
-        time.sleep(0.3)  # land somewhere inside the next scene's writes
+        while time.monotonic() < deadline and proc.poll() is None and not _writing_next_scene(out):
+            time.sleep(0.005)
         assert proc.poll() is None, "the batch finished before it could be killed; make scenes larger"
+        assert _writing_next_scene(out), "no scene was being written within 120 s"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -178,11 +190,15 @@ def test_sigkill_mid_batch_then_resume(cli_weights: Path, tmp_path: Path) -> Non
     assert _check_complete(out) == done_after
 
 
-def test_cli_refuses_colliding_outputs(cli_weights: Path, tmp_path: Path) -> None:
+def test_cli_refuses_colliding_outputs(cli_weights: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from ocm_engine.cli import main
+
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     one = write_tif(tmp_path / "a" / "scene.tif", scene())
     two = write_tif(tmp_path / "b" / "scene.tif", scene(seed=2))
-    proc = run_cli("predict", str(one), str(two), "-o", str(tmp_path / "out"), "--weights", str(cli_weights))
-    assert proc.returncode == 2 and "would both write scene_ocm" in proc.stderr, proc.stderr
+    code = main(["predict", str(one), str(two), "-o", str(tmp_path / "out"), "--weights", str(cli_weights)])
+    err = capsys.readouterr().err
+    assert code == 2 and "would both write scene_ocm" in err, err
     assert not (tmp_path / "out").exists()
