@@ -215,7 +215,8 @@ def _results() -> None:
             col.image(data, width="stretch")
         else:
             col.caption("no thumbnail")
-        col.caption(f"{item.id}  \n{item.date} · cloud {item.cloud_percent if item.cloud_percent is not None else '?'} %")
+        cloud = "?" if item.cloud_percent is None else f"{item.cloud_percent:.0f}"
+        col.caption(f"{item.id}  \n{item.date} · cloud {cloud} %")
     c1, c2, c3 = st.columns([4, 1, 1])
     chosen = c1.radio("Item", list(by_id), format_func=lambda i: _label(by_id[i]), key=ITEM)
     read_m = c2.number_input("Read at (m)", 10, 60, 10, 10, key=READ_M,

@@ -9,13 +9,12 @@ asset, ``eo:cloud_cover`` and ``platform``; items at ``/collections/C/items/ID``
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
@@ -210,19 +209,6 @@ def _static_catalog(server: StacServer, items: dict[str, dict[str, Any]]) -> str
                                 {"rel": "parent", "href": "../collection.json"}])
         server.add_json(f"/static/s2/items/{item_id}.json", doc)
     return server.url("/static/catalog.json")
-
-
-@pytest.fixture
-def stac_server() -> Iterator[StacServer]:
-    """A started loopback server (its own port per test, so GDAL's URL caches never mix tests)."""
-    with StacServer() as server:
-        yield server
-
-
-@pytest.fixture
-def stac_site(stac_server: StacServer, tmp_path: Path) -> Site:
-    """The standard loopback STAC world (see :func:`build_site`)."""
-    return build_site(stac_server, tmp_path / "cogs")
 
 
 if __name__ == "__main__":  # serve the loopback world by hand: python -m tests.stac_corpus [--size PX]

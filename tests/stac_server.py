@@ -210,7 +210,8 @@ class StacServer:
         """Every STAC item served (JSON routes whose document is a Feature)."""
         found = []
         for path, route in self.routes.items():
-            if not path.startswith("/collections/") or route.body is None or route.status != 200 or not route.content_type.endswith("json"):
+            served_json = route.body is not None and route.status == 200 and route.content_type.endswith("json")
+            if not path.startswith("/collections/") or not served_json:
                 continue
             try:
                 doc = json.loads(route.body)

@@ -25,7 +25,7 @@ def _batch(args: argparse.Namespace) -> int:
 
     scenes, stac_failures = batch_scenes(args) if args.catalog else ([], 0)
     if not args.scenes and not scenes:
-        raise SceneListError("Nothing to mask: give scenes, or a STAC search (--catalog URL --collection C --bbox ...).")
+        raise SceneListError("Nothing to mask: give scenes, or a STAC search (--catalog URL --collection C --bbox).")
     result = run_batch(
         [*args.scenes, *scenes], args.output, model=args.weights or "default", sensor=args.sensor, bands=args.bands,
         nodata=args.nodata, resolution_m=args.resolution, scheduler=args.scheduler,

@@ -65,7 +65,8 @@ def _add_search(parser: argparse.ArgumentParser, catalog_required: bool) -> None
 
 def _area(args: argparse.Namespace) -> BBox | None:
     if getattr(args, "bbox", None):
-        return tuple(args.bbox)  # type: ignore[return-value]
+        west, south, east, north = args.bbox
+        return float(west), float(south), float(east), float(north)
     if getattr(args, "point", None):
         return point_bbox(args.point[0], args.point[1], args.window_m)
     return None

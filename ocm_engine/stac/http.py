@@ -82,7 +82,7 @@ def explain_http_failure(message: str, url: str) -> str:
     code = re.search(r"(?:http (?:response )?code|status(?: code)?)[:= ]+(\d{3})", text)
     status = int(code.group(1)) if code else None
     where = _redact(url)
-    if status == 403 or "403" in text and "forbidden" in text:
+    if status == 403 or ("403" in text and "forbidden" in text):
         return (f"{where} answered 403 Forbidden: the signature (SAS token) expired or is missing, or the "
                 "bucket is private. Search again to get freshly signed hrefs (Planetary Computer "
                 "signatures last about an hour).")

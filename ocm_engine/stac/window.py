@@ -310,7 +310,8 @@ def read_window(window: ItemWindow, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> 
     with http_env(timeout_s), MemoryFile(window.vrt_xml().encode(), ext=".vrt") as mem:
         try:
             with mem.open() as ds:
-                return ds.read().astype(np.float32, copy=False)
+                image: npt.NDArray[np.float32] = ds.read().astype(np.float32, copy=False)
+                return image
         except (RasterioError, OSError) as err:
             raise asset_error(err, _failed_url(err, window)) from err
 

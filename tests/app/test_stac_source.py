@@ -9,7 +9,9 @@ import pytest
 
 from ocm_app import stac_source
 from tests.app.conftest import new_app
-from tests.stac_corpus import Site, stac_server, stac_site  # noqa: F401
+from tests.stac_corpus import Site
+
+pytest_plugins = ("tests.stac_fixtures",)
 
 JUNE = (dt.date(2024, 6, 1), dt.date(2024, 6, 30))
 
@@ -48,8 +50,8 @@ def test_search_pick_read_and_run(stac_site: Site) -> None:
 
 
 def test_a_point_and_a_window_size(stac_site: Site) -> None:
-    w, s, e, n = stac_site.bbox
-    at = _search(stac_site, f"{(w + e) / 2:.6f},{(s + n) / 2:.6f}", max_cloud=100)
+    west, south, east, north = stac_site.bbox
+    at = _search(stac_site, f"{(west + east) / 2:.6f},{(south + north) / 2:.6f}", max_cloud=100)
     assert any(o.startswith("S2B_CLOUDY") for o in at.radio(key=stac_source.ITEM).options)
 
 
@@ -87,8 +89,8 @@ def test_unreachable_thumbnail_does_not_break_the_list(stac_site: Site) -> None:
 
 
 def test_parse_place() -> None:
-    w, s, e, n = stac_source.parse_place("13.4,52.5", 2.0)
-    assert 0.017 < n - s < 0.019
+    _, south, _, north = stac_source.parse_place("13.4,52.5", 2.0)
+    assert 0.017 < north - south < 0.019
     assert stac_source.parse_place("13,52,13.1,52.1", 2.0) == (13.0, 52.0, 13.1, 52.1)
     with pytest.raises(ValueError, match="lon,lat"):
         stac_source.parse_place("13", 2.0)

@@ -13,7 +13,9 @@ import rasterio
 from ocm_engine.cli import main
 from ocm_engine.errors import AssetReadError, StacBandError
 from ocm_engine.stac import predict_item
-from tests.stac_corpus import COLLECTION, Site, stac_server, stac_site  # noqa: F401
+from tests.stac_corpus import COLLECTION, Site
+
+pytest_plugins = ("tests.stac_fixtures",)
 
 FAST = dict(patch_px=64, overlap_px=16)
 CLI_FAST = ["--patch", "64", "--overlap", "16", "--device", "cpu", "-q"]

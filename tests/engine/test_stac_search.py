@@ -10,8 +10,10 @@ import pytest
 from ocm_engine.errors import CatalogError
 from ocm_engine.stac import fetch_item, find_preset, parse_bbox, parse_dates, parse_point, point_bbox, search_items
 from ocm_engine.stac.catalogs import EARTH_SEARCH_URL, PLANETARY_COMPUTER_URL
-from tests.stac_corpus import COLLECTION, Site, stac_server, stac_site  # noqa: F401
+from tests.stac_corpus import COLLECTION, Site
 from tests.stac_server import StacServer
+
+pytest_plugins = ("tests.stac_fixtures",)
 
 
 def test_api_search_filters_by_place_dates_and_cloud(stac_site: Site) -> None:
@@ -68,7 +70,7 @@ def test_search_server_error(stac_site: Site) -> None:
 def test_catalog_that_does_not_answer_fails_within_seconds(stac_server: StacServer) -> None:
     url = stac_server.add_json("/slow", {"type": "Catalog"}, delay_s=5)
     start = time.perf_counter()
-    with pytest.raises(CatalogError, match="did not answer|in time"):
+    with pytest.raises(CatalogError, match=r"did not answer|in time"):
         search_items(url, COLLECTION, timeout_s=0.5)
     assert time.perf_counter() - start < 4
 
@@ -78,7 +80,7 @@ def test_no_server_listening() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     start = time.perf_counter()
-    with pytest.raises(CatalogError, match="reach|answer"):
+    with pytest.raises(CatalogError, match=r"reach|answer"):
         search_items(f"http://127.0.0.1:{port}/api", COLLECTION, timeout_s=1)
     assert time.perf_counter() - start < 5
 

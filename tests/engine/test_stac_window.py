@@ -23,11 +23,11 @@ from tests.stac_corpus import (
     lonlat_bbox,
     make_item,
     scene_band,
-    stac_server,  # noqa: F401
-    stac_site,  # noqa: F401
     write_raster,
 )
 from tests.stac_server import StacServer
+
+pytest_plugins = ("tests.stac_fixtures",)
 
 BIG_PX = 4096
 WINDOW_PX = 256
@@ -46,8 +46,8 @@ def test_window_matches_a_local_read(stac_site: Site, tmp_path: Path) -> None:
 
 def test_coarser_resolution_is_averaged(stac_site: Site) -> None:
     item = fetch_item(stac_site.item_url("S2A_GOOD"))
-    fine, w10 = read_item_window(item, bbox=tuple(stac_site.window(0.5)), resolution_m=10)
-    coarse, w20 = read_item_window(item, bbox=tuple(stac_site.window(0.5)), resolution_m=20)
+    fine, _ = read_item_window(item, bbox=tuple(stac_site.window(0.5)), resolution_m=10)
+    coarse, _ = read_item_window(item, bbox=tuple(stac_site.window(0.5)), resolution_m=20)
     assert coarse.shape[1] == pytest.approx(fine.shape[1] / 2, abs=1)
     assert abs(float(coarse[0].mean()) - float(fine[0].mean())) < 0.02 * float(fine[0].mean())
     with pytest.raises(ResolutionError, match="finer than the source"):
@@ -56,7 +56,7 @@ def test_coarser_resolution_is_averaged(stac_site: Site) -> None:
 
 def test_bbox_outside_the_item(stac_site: Site) -> None:
     item = fetch_item(stac_site.item_url("S2A_GOOD"))
-    w, s, e, n = stac_site.bbox
+    _, _, e, n = stac_site.bbox
     with pytest.raises(WindowError, match="does not overlap"):
         plan_window(item, bbox=(e + 1, n + 1, e + 2, n + 2))
 
@@ -81,7 +81,7 @@ def test_403_says_the_signature_expired(stac_site: Site) -> None:
     stac_site.server.add_status("/data/expired/red.tif", 403)
     item = fetch_item(stac_site.item_url("S2A_GOOD"))
     item["assets"]["red"]["href"] = stac_site.server.url("/data/expired/red.tif") + "?se=2020-01-01&sig=abc"
-    with pytest.raises(AssetReadError, match="403.*(signature|expired)") as info:
+    with pytest.raises(AssetReadError, match=r"403.*(signature|expired)") as info:
         plan_window(item, timeout_s=2)
     assert "sig=abc" not in str(info.value)  # secrets stay out of messages
 
@@ -90,7 +90,7 @@ def test_asset_that_times_out(stac_site: Site, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr("ocm_engine.stac.http.DEFAULT_MAX_RETRY", 0)
     item = fetch_item(stac_site.item_url("S2A_SLOW"))
     start = time.perf_counter()
-    with pytest.raises(AssetReadError, match="in time|timeout|timed out"):
+    with pytest.raises(AssetReadError, match=r"in time|timeout|timed out"):
         plan_window(item, timeout_s=1)
     assert time.perf_counter() - start < 5
 
@@ -98,7 +98,7 @@ def test_asset_that_times_out(stac_site: Site, monkeypatch: pytest.MonkeyPatch) 
 def test_non_cog_asset_works_but_warns(stac_site: Site) -> None:
     item = fetch_item(stac_site.item_url("S2A_PLAIN"))
     with pytest.warns(NotCogWarning, match="not a cloud-optimised GeoTIFF"):
-        image, window = read_item_window(item, bbox=tuple(stac_site.window(0.5)))
+        image, _ = read_item_window(item, bbox=tuple(stac_site.window(0.5)))
     assert image.shape[0] == 4 and float(image[0].max()) > 0
 
 
