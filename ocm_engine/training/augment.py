@@ -149,15 +149,6 @@ def blur_or_sharpen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return result
 
 
-def normalize_chip(image: np.ndarray, label: UInt8Array) -> tuple[FloatArray, UInt8Array]:
-    """Dynamic per-chip z-score (nodata 0 -> 0); nodata pixels become IGNORE in the labels."""
-    valid = valid_mask(image, 0)
-    out = zscore_patch(image, nodata=0, valid=valid)
-    label = label.copy()
-    label[~valid] = IGNORE
-    return out, label
-
-
 def augment_chip(
     image: np.ndarray,
     label: UInt8Array,
