@@ -16,18 +16,17 @@ import torch
 
 from ocm_engine.errors import ModelLoadError
 from ocm_engine.models.registry import (
-    DEFAULT_MEMBERS,
     MODEL_SPECS,
     ModelSpec,
     build_member,
     spec_for_file,
 )
+from ocm_engine.models.weights import HUB_REPO_ID, OFFICIAL_WEIGHTS, default_weights, verify_weights
 
 WEIGHTS_ENV: Final = "OCM_WEIGHTS_DIR"
 DEFAULT_WEIGHTS_DIR: Final = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_NAME: Final = "ensemble.json"
 WEIGHT_SUFFIXES: Final = (".safetensors", ".pth", ".pt")
-HUB_REPO_ID: Final = "DPIRD-DMA/OmniCloudMask"
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -118,9 +117,8 @@ def download_official_weights(dest: Path) -> list[Path]:
         ) from err
     dest.mkdir(parents=True, exist_ok=True)
     paths = []
-    for key in DEFAULT_MEMBERS:
-        name = MODEL_SPECS[key].official_file
-        assert name is not None
+    for spec in OFFICIAL_WEIGHTS.values():
+        name = spec.file
         try:
             paths.append(Path(hf_hub_download(HUB_REPO_ID, name, local_dir=str(dest))))
         except Exception as err:
@@ -140,14 +138,13 @@ def official_paths(folder: Path, download: bool) -> list[tuple[str, Path]]:
     """
     found: list[tuple[str, Path]] = []
     missing: list[tuple[str, Path]] = []
-    for key in DEFAULT_MEMBERS:
-        name = MODEL_SPECS[key].official_file
-        assert name is not None
-        path = folder / name
-        (found if path.is_file() else missing).append((key, path))
+    for spec in OFFICIAL_WEIGHTS.values():
+        path = folder / spec.file
+        (found if path.is_file() else missing).append((spec.arch, path))
     if missing and download:
         download_official_weights(folder)
-        return [(key, folder / str(MODEL_SPECS[key].official_file)) for key in DEFAULT_MEMBERS]
+        found = [(spec.arch, folder / spec.file) for spec in OFFICIAL_WEIGHTS.values()]
+        missing = []
     if missing:
         names = ", ".join(p.name for _, p in missing)
         raise ModelLoadError(
@@ -155,25 +152,24 @@ def official_paths(folder: Path, download: bool) -> list[tuple[str, Path]]:
             f"point ${WEIGHTS_ENV} or --weights at the folder holding them, or pass "
             "download=True (needs network)."
         )
+    for (_, path), spec in zip(found, OFFICIAL_WEIGHTS.values(), strict=True):
+        verify_weights(spec, path)
     return found
 
 
 def default_paths() -> tuple[list[tuple[str, Path]], dict[str, str]]:
-    """The embedded default ensemble's ``(arch, path)`` members and its manifest metadata.
+    """The embedded default ensemble's ``(arch, path)`` members (checksums verified) and metadata.
 
     Raises:
-        ModelLoadError: If no default model is packaged.
+        ModelLoadError: If no default model is packaged, or a file fails its checksum.
     """
-    manifest = DEFAULT_WEIGHTS_DIR / MANIFEST_NAME
-    if not manifest.is_file():
-        raise ModelLoadError(
-            "No default model is packaged in this installation "
-            f"({manifest} is missing). Train one with `ocm train`, or load official weights "
-            "with load_ensemble('official', weights_dir=...)."
-        )
-    info = json.loads(manifest.read_text())
-    members = [(m["arch"], DEFAULT_WEIGHTS_DIR / m["file"]) for m in info["members"]]
-    meta = {k: str(v) for k, v in info.items() if k != "members"}
+    specs, meta = default_weights(DEFAULT_WEIGHTS_DIR)
+    members = []
+    for spec in specs:
+        path = DEFAULT_WEIGHTS_DIR / spec.file
+        if path.is_file():
+            verify_weights(spec, path)
+        members.append((spec.arch, path))
     return members, meta
 
 
