@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Final
 
@@ -28,7 +29,7 @@ import requests
 import streamlit as st
 
 from ocm_app import maps, scenes, state
-from ocm_engine.errors import OcmError, WindowError
+from ocm_engine.errors import OcmError, OcmWarning, WindowError
 from ocm_engine.export import atomic_path
 from ocm_engine.stac import EARTH_SEARCH_URL, ItemSummary, find_preset, point_bbox, read_item_window, search_items
 from ocm_engine.stac.search import BBox, parse_bbox, parse_point
@@ -116,8 +117,13 @@ def read_window_spec(summary: ItemSummary, catalog: str, bbox: BBox, read_m: flo
             is too large for the app.
     """
     preset = find_preset(catalog, summary.collection or None)
-    image, window = read_item_window(summary.item, bbox=bbox, resolution_m=read_m, preset=preset,
-                                     timeout_s=HTTP_TIMEOUT_S)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OcmWarning)
+        image, window = read_item_window(summary.item, bbox=bbox, resolution_m=read_m, preset=preset,
+                                         timeout_s=HTTP_TIMEOUT_S)
+    for found in caught:
+        if issubclass(found.category, OcmWarning):
+            st.warning(str(found.message), icon=":material/warning:")
     if window.width * window.height > MAX_WINDOW_PX:
         raise WindowError(
             f"The window is {window.width} x {window.height} px at {window.resolution_m:g} m, over the app's "

@@ -222,13 +222,13 @@ def plan_window(
     with http_env(timeout_s):
         sources = tuple(_open_source(role, asset, item, preset)
                         for role, asset in zip(ROLES, bands.ordered, strict=False))
-    for src in sources:
-        if not src.cog:
-            warnings.warn(
-                f"Asset {src.asset.key!r} of item {item.get('id')!r} is not a cloud-optimised GeoTIFF (no tiles "
-                "or no overviews): the window is read, but GDAL fetches much more of the file and it is slow.",
-                NotCogWarning, stacklevel=2,
-            )
+    slow = list(dict.fromkeys(src.asset.key for src in sources if not src.cog))
+    if slow:
+        warnings.warn(
+            f"Asset(s) {', '.join(slow)} of item {item.get('id')!r} are not cloud-optimised GeoTIFFs (striped, or "
+            "large without overviews): the window is read, but GDAL fetches much more of each file and it is slow.",
+            NotCogWarning, stacklevel=2,
+        )
     red = sources[0]
     crs = CRS.from_wkt(red.crs_wkt)
     for src in sources[1:]:
@@ -333,8 +333,12 @@ def read_item_window(
     Raises:
         OcmError: See :func:`plan_window` and :func:`read_window`.
     """
-    window = plan_window(item, bbox=bbox, resolution_m=resolution_m, preset=preset, assets=assets,
-                         timeout_s=timeout_s)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        window = plan_window(item, bbox=bbox, resolution_m=resolution_m, preset=preset, assets=assets,
+                             timeout_s=timeout_s)
+    for found in caught:  # re-emitted so they point at our caller
+        warnings.warn(found.message, found.category, stacklevel=2)
     return read_window(window, timeout_s=timeout_s), window
 
 

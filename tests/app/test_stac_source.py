@@ -68,6 +68,14 @@ def test_bad_items_show_a_message_and_the_app_keeps_serving(stac_site: Site, ite
     assert not at.exception and not at.error
 
 
+def test_non_cog_item_reads_and_warns(stac_site: Site) -> None:
+    at = _search(stac_site, _place(stac_site))
+    at.radio(key=stac_source.ITEM).set_value("S2A_PLAIN")
+    at.button(key=stac_source.LOAD).click().run()
+    assert not at.exception and not at.error
+    assert any("not cloud-optimised" in w.value for w in at.warning)
+
+
 def test_catalog_errors_and_bad_places(stac_server: Any) -> None:
     url = stac_server.add_bytes("/broken", b"{nope", "application/json")
     at = new_app().run()
