@@ -17,16 +17,22 @@ from ocm_engine import Ensemble
 from ocm_engine.errors import OcmError, SceneReadError
 
 COLUMNS: dict[str, Any] = {
-    "thumbnail": st.column_config.ImageColumn("image | mask", width="medium"),
-    "cloud %": st.column_config.NumberColumn(format="%.1f"),
-    "thick %": st.column_config.NumberColumn(format="%.1f"),
-    "thin %": st.column_config.NumberColumn(format="%.1f"),
-    "shadow %": st.column_config.NumberColumn(format="%.1f"),
-    "clear %": st.column_config.NumberColumn(format="%.1f"),
-    "nodata %": st.column_config.NumberColumn(format="%.1f"),
+    "scene": st.column_config.TextColumn(width="medium"),
+    "thumbnail": st.column_config.ImageColumn("image | mask", width="small"),
+    "cloud %": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "thick %": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "thin %": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "shadow %": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "clear %": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "nodata %": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "resolution m": st.column_config.NumberColumn("m", format="%.3g", width="small"),
+    "size px": st.column_config.TextColumn(width="small"),
+    "seconds": st.column_config.NumberColumn("s", format="%.1f", width="small"),
 }
+#: Columns of the table of scenes that ran (failed scenes are listed apart, with their error).
 ORDER = ("scene", "thumbnail", "cloud %", "shadow %", "thick %", "thin %", "clear %", "nodata %",
-         "resolution m", "width", "height", "seconds", "sensor", "error")
+         "resolution m", "size px", "seconds")
+
 CSV_FIELDS = ("scene", "sensor", "resolution m", "width", "height", "cloud %", "thick %", "thin %",
               "shadow %", "clear %", "nodata %", "seconds", "error")
 
@@ -57,7 +63,7 @@ def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble) -> d
     try:
         result = run_scene(spec, options, ensemble, return_probabilities=False)
     except OcmError as err:
-        row["error"] = str(err)
+        row["error"] = scenes.describe_error(err, spec)
         return row
     pred = result.prediction
     pct = pred.class_percentages
@@ -68,12 +74,19 @@ def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble) -> d
     row.update({
         "thumbnail": render.data_url(render.side_by_side(image, mask)),
         "resolution m": round(result.resolution_m, 2) if math.isfinite(result.resolution_m) else None,
-        "width": result.shape[1], "height": result.shape[0],
+        "width": result.shape[1], "height": result.shape[0], "size px": f"{result.shape[1]} x {result.shape[0]}",
         "cloud %": pred.cloud_percent, "thick %": pct["thick_cloud"], "thin %": pct["thin_cloud"],
         "shadow %": pct["cloud_shadow"], "clear %": pct["clear"], "nodata %": pred.nodata_percent,
         "seconds": round(result.seconds, 2),
     })
     return row
+
+
+def split_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows of scenes that ran, and ``{scene, error}`` rows of those that failed."""
+    done = [r for r in rows if not r["error"]]
+    failed = [{"scene": r["scene"], "error": r["error"]} for r in rows if r["error"]]
+    return done, failed
 
 
 def to_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -14,25 +14,57 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_app.render import resize_to
-from ocm_app.runs import RunResult, agreement, cloud_agreement, entropy, iou
+from ocm_app.runs import RunResult, entropy
+from ocm_engine.metrics import agreement, cloud_agreement, iou
 from ocm_engine import Ensemble, Prediction
 
 STANDARD_RESOLUTIONS = (5.0, 10.0, 20.0, 30.0, 40.0, 50.0)
+#: Normalised entropy above which a pixel counts as uncertain: 0.5 of the maximum log(4) = 1 bit,
+#: i.e. about as unsure as a coin toss between two classes.
+UNCERTAIN_ENTROPY = 0.5
+#: Bits of the maximum entropy of four classes (log2 4): normalised entropy x this = bits.
+MAX_ENTROPY_BITS = 2.0
 
 
 def resolution_candidates(source_m: float) -> list[float | None]:
-    """Resolutions offered for a source: the standard ones not finer than it (or the source grid)."""
+    """Resolutions offered for a source: the standard ones not finer than it, plus the source's own.
+
+    ``[None]`` (its own grid) when the resolution is unknown (no CRS) or coarser than 50 m.
+    """
     if not math.isfinite(source_m) or source_m > 50:
         return [None]
-    return [r for r in STANDARD_RESOLUTIONS if r >= source_m - 1e-6]
+    found: list[float | None] = [r for r in STANDARD_RESOLUTIONS if r >= source_m - 1e-6]
+    if source_m >= 10 and all(abs(source_m - r) > 0.5 for r in STANDARD_RESOLUTIONS):
+        found.insert(0, float(source_m))
+    return found
 
 
 def default_resolutions(candidates: list[float | None]) -> list[float | None]:
-    """Up to three spread-out defaults (e.g. 10, 20, 50 m)."""
+    """Two or three spread-out defaults that follow the scene: 10, 20 and 50 m where the source allows,
+    otherwise its finest, a middle and the coarsest choice."""
     if len(candidates) <= 3:
         return list(candidates)
     picks = [c for c in candidates if c in (10.0, 20.0, 50.0)]
-    return picks if len(picks) >= 2 else [candidates[0], candidates[len(candidates) // 2], candidates[-1]]
+    return picks if len(picks) >= 3 else [candidates[0], candidates[len(candidates) // 2], candidates[-1]]
+
+
+def resolution_label(resolution: float | None, source_m: float) -> str:
+    """``"10 m"``, ``"29 m (source)"`` or ``"source grid"``."""
+    if resolution is None:
+        return "source grid"
+    own = " (source)" if math.isfinite(source_m) and abs(resolution - source_m) < 1e-6 else ""
+    return f"{resolution:.3g} m{own}"
+
+
+def no_choice_reason(candidates: list[float | None], source_m: float) -> str:
+    """Why only the scene's own grid can run (shown instead of doing nothing)."""
+    if not math.isfinite(source_m):
+        return ("This scene has no CRS, so its pixel size is unknown and it can only be inferred on its own "
+                "grid: there is nothing to compare. Pick a georeferenced scene to compare resolutions.")
+    if source_m > 50:
+        return (f"This scene is {source_m:.3g} m, coarser than 50 m: it is inferred on its own grid only "
+                "(imagery is never upsampled), so there is nothing to compare.")
+    return ""
 
 
 def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray]]]:
@@ -48,7 +80,7 @@ def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], li
         classes = resize_to(result.prediction.classes, ref.shape)
         res = result.resolution_m
         rows.append({
-            "resolution": f"{res:g} m" if math.isfinite(res) else "source",
+            "resolution": f"{res:.3g} m" if math.isfinite(res) else "source",
             "pixels": result.shape[0] * result.shape[1],
             "seconds": round(result.seconds, 3),
             "faster than finest (x)": round(finest.seconds / max(result.seconds, 1e-9), 1),
@@ -104,12 +136,14 @@ class MemberComparison:
     entropy: npt.NDArray[np.float32]
 
     def summary(self) -> dict[str, float]:
-        """Headline figures (percent of valid pixels, mean entropy)."""
+        """Headline figures (percent of valid pixels; entropy on the 0-1 scale of :func:`entropy`)."""
         valid = self.ensemble.valid
         total = max(int(valid.sum()), 1)
         out = {"members disagree %": 100.0 * float((self.disagreement & valid).sum()) / total,
                "mean entropy": float(self.entropy[valid].mean()) if valid.any() else 0.0,
-               "uncertain (entropy > 0.5) %": 100.0 * float(((self.entropy > 0.5) & valid).sum()) / total}
+               f"uncertain (entropy > {UNCERTAIN_ENTROPY}) %":
+                   100.0 * float(((self.entropy > UNCERTAIN_ENTROPY) & valid).sum()) / total,
+               "very uncertain (entropy > 0.75) %": 100.0 * float(((self.entropy > 0.75) & valid).sum()) / total}
         for name, pred in zip(self.names, self.members, strict=True):
             out[f"{name} agrees with ensemble %"] = agreement(pred.classes, self.ensemble.classes, valid)
         return out
@@ -126,6 +160,7 @@ class MemberComparison:
                 if not valid.any():
                     continue
                 rows.append({"cell (row, col)": f"{i + 1}, {j + 1}", "rows": f"{r0}-{r1}", "cols": f"{c0}-{c1}",
+                             "box": (r0 / h, r1 / h, c0 / w, c1 / w),
                              "mean entropy": round(float(self.entropy[r0:r1, c0:c1][valid].mean()), 3),
                              "members disagree %": round(100.0 * float(
                                  self.disagreement[r0:r1, c0:c1][valid].mean()), 1)})

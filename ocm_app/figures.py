@@ -10,6 +10,7 @@ import numpy.typing as npt
 from matplotlib.figure import Figure
 
 from ocm_app.lab import NORMALIZATIONS, PRODUCTS, LabResult
+from ocm_app.render import plain_number
 
 CHANNELS = ("Red", "Green", "NIR")
 CHANNEL_COLOURS = ("#d62728", "#2ca02c", "#7f3fbf")
@@ -32,7 +33,11 @@ def channels_figure(raw: np.ndarray, normalized: npt.NDArray[np.float32], valid:
             ax_hist.hist(values, bins=40, color=CHANNEL_COLOURS[c])
             ax_hist.tick_params(labelsize=7)
             if values.size:
-                ax_hist.set_title(f"mean {values.mean():.3g}, std {values.std():.3g}", fontsize=8)
+                ax_hist.set_title(f"mean {plain_number(values.mean())}, std {plain_number(values.std())}",
+                                  fontsize=8)
+                if row == 0 and data.dtype == np.uint8 and (values >= 255).mean() > 0.002:
+                    ax_hist.annotate("clipped at 255", xy=(255, 0), xytext=(0.55, 0.8), textcoords="axes fraction",
+                                     fontsize=7, arrowprops={"arrowstyle": "->", "lw": 0.8})
     fig.suptitle(f"{product}: raw values (rows 1-2) and after the dynamic z-score (rows 3-4)", fontsize=10)
     return fig
 
@@ -50,6 +55,9 @@ def products_figure(lab: LabResult) -> Figure:
                     label=name)
         ax.set_title(f"raw: {product}", fontsize=9)
         ax.tick_params(labelsize=7)
+        if raw.dtype == np.uint8 and (raw[:, valid] == 255).any():
+            ax.annotate("spike: bright cloud\nclipped at 255", xy=(255, 0), xytext=(0.45, 0.75),
+                        textcoords="axes fraction", fontsize=7, arrowprops={"arrowstyle": "->", "lw": 0.8})
         if i == 0:
             ax.legend(fontsize=7)
     for j, norm in enumerate(NORMALIZATIONS):

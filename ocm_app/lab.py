@@ -22,6 +22,8 @@ PRODUCTS: tuple[str, ...] = ("DN 0-10000 (uint16)", "Reflectance 0-1 (float32)",
 NORMALIZATIONS: tuple[str, ...] = ("Dynamic z-score", "Global normalization")
 PATCH_SIZES: tuple[int, ...] = (64, 128, 256, 512)
 BYTE_GAIN = 2.5
+#: Two normalized values "agree" when they differ by less than this (in standard deviations).
+MATCH_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +68,30 @@ class LabResult:
                 for p in PRODUCTS}
 
     def spread(self, normalization: str) -> float:
-        """Largest per-pixel difference between the products' normalized values (valid pixels)."""
+        """Largest per-pixel difference between the products' normalized values (valid pixels).
+
+        Dominated by the few 8-bit pixels clipped at 255 (bright cloud): see :meth:`matching_percent`.
+        """
         stack = np.stack([self.normalized[(normalization, p)] for p in PRODUCTS])
         diff = stack.max(axis=0) - stack.min(axis=0)
         return float(diff[:, self.valid].max()) if self.valid.any() else 0.0
+
+    def matching_percent(self, normalization: str, products: tuple[str, ...] = PRODUCTS,
+                         tolerance: float = MATCH_TOLERANCE) -> float:
+        """% of valid pixel values (all channels) where the products' normalized values agree.
+
+        Agree means: the largest difference between the products is below ``tolerance`` (in
+        standard deviations), i.e. the model sees the same input.
+        """
+        stack = np.stack([self.normalized[(normalization, p)] for p in products])
+        diff = (stack.max(axis=0) - stack.min(axis=0))[:, self.valid]
+        return 100.0 * float((diff < tolerance).mean()) if diff.size else 100.0
+
+    def clipped_percent(self) -> float:
+        """% of valid pixels the 8-bit product saturates (255 in any channel): information already lost."""
+        byte = self.products[PRODUCTS[2]]
+        clipped = (byte == 255).any(axis=0) & self.valid
+        return 100.0 * float(clipped.sum()) / max(int(self.valid.sum()), 1)
 
 
 def fit_window(shape: tuple[int, int], centre: tuple[float, float], size: int) -> PatchWindow:
@@ -143,3 +165,29 @@ def run_lab(scene: npt.NDArray[np.floating], nodata: float | None, window: Patch
     for key, value in normalized.items():
         classes[key] = predict_normalized(ensemble, value, valid)
     return LabResult(window, valid, products, normalized, classes, stats)
+
+
+def _false_colour(channels: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    """RGBA ``(h, w, 4)`` of values already in 0-1, shown as NIR, Red, Green; nodata transparent."""
+    rgba = np.zeros((*valid.shape, 4), np.uint8)
+    order = np.stack([channels[2], channels[0], channels[1]])
+    rgba[..., :3] = np.moveaxis(np.round(np.clip(order, 0, 1) * 255), 0, -1).astype(np.uint8)
+    rgba[..., 3] = np.where(valid, 255, 0)
+    return rgba
+
+
+def raw_rgba(dn: npt.NDArray[np.uint16], valid: npt.NDArray[np.bool_], top_dn: float = 4000.0) -> npt.NDArray[np.uint8]:
+    """The raw DN patch ``(3, h, w)`` on a fixed linear scale (0 to ``top_dn``), false colour."""
+    return _false_colour(dn.astype(np.float32) / top_dn, valid)
+
+
+def zscore_rgba(z: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], span: float = 2.0) -> npt.NDArray[np.uint8]:
+    """A z-scored patch ``(3, h, w)`` from ``-span`` to ``+span`` standard deviations, false colour."""
+    return _false_colour((z + span) / (2 * span), valid)
+
+
+def patch_false_colour(dn: npt.NDArray[np.uint16], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    """A percentile-stretched false-colour view of a patch (for thumbnails beside its masks)."""
+    from ocm_app.render import stretch
+
+    return _false_colour(stretch(dn.astype(np.float32), valid), valid)

@@ -20,7 +20,23 @@ from ocm_engine.export import colourise
 RGBA = npt.NDArray[np.uint8]
 PROBABILITY_CMAP = "viridis"
 ENTROPY_CMAP = "magma"
-DISAGREEMENT_COLOUR = (255, 0, 255, 255)
+#: Okabe-Ito vermillion: distinct from every class colour, visible on white pages and on imagery.
+DISAGREEMENT_COLOUR = (213, 94, 0, 255)
+AGREEMENT_GREY = (215, 215, 215, 255)
+
+
+def plain_number(value: float) -> str:
+    """A number as people write it: ``0`` for tiny values (no ``8.98e-11``), grouped thousands."""
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    if abs(value) < 0.0005:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def stretch(bands: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_] | None = None,
@@ -99,6 +115,19 @@ def mask_rgba(mask: npt.NDArray[np.bool_], valid: npt.NDArray[np.bool_],
     rgba = np.zeros((*mask.shape, 4), np.uint8)
     rgba[mask & valid] = colour
     return rgba
+
+
+def disagreement_rgba(mask: npt.NDArray[np.bool_], valid: npt.NDArray[np.bool_]) -> RGBA:
+    """Disagreement for a page (not a map): vermillion where maps differ, light grey where they agree."""
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[valid] = AGREEMENT_GREY
+    rgba[mask & valid] = DISAGREEMENT_COLOUR
+    return rgba
+
+
+def css_colour(rgba: tuple[int, int, int, int]) -> str:
+    """``rgb(r,g,b)`` of an RGBA tuple."""
+    return f"rgb({rgba[0]},{rgba[1]},{rgba[2]})"
 
 
 def css_gradient(cmap: str = PROBABILITY_CMAP, steps: int = 8) -> str:

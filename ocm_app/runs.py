@@ -140,25 +140,6 @@ def entropy(probabilities: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
     return np.where(valid, ent, 0.0).astype(np.float32)
 
 
-def agreement(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> float:
-    """Share of valid pixels (in %) where two class maps agree."""
-    total = int(valid.sum())
-    return 100.0 * float(((a == b) & valid).sum()) / total if total else float("nan")
-
-
-def cloud_agreement(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> float:
-    """Agreement (in %) on cloud (thick or thin) vs shadow vs clear, ignoring thick/thin swaps."""
-    group = np.array([0, 1, 1, 2], np.uint8)
-    return agreement(group[a], group[b], valid)
-
-
-def iou(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_], cls: int) -> float:
-    """Intersection over union (in %) of one class in two maps (``nan`` when absent in both)."""
-    x, y = (a == cls) & valid, (b == cls) & valid
-    union = int((x | y).sum())
-    return 100.0 * float((x & y).sum()) / union if union else float("nan")
-
-
 def export_bytes(result: RunResult, folder: Path | None = None,
                  rgb: npt.NDArray[np.uint8] | None = None) -> dict[str, bytes]:
     """The downloads of a run: class GeoTIFF, probabilities GeoTIFF, PNG quick-look and JSON statistics.

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ocm_app import batch, config, samples, state, widgets
+from ocm_app import batch, config, samples, scenes, state, widgets
 from ocm_app.runs import RunOptions
 from ocm_engine import SENSORS
 from ocm_engine.errors import OcmError
@@ -20,7 +20,7 @@ if source == "Samples folder":
     try:
         specs = samples.folder_scenes(root, folder) if root.is_dir() else [samples.builtin_scene()]
     except samples.UnsafePathError as err:
-        st.error(str(err))
+        st.error(scenes.describe_error(err))
         st.stop()
 else:
     files = st.file_uploader("GeoTIFFs (one scene per file)", type=[s.lstrip(".") for s in config.UPLOAD_SUFFIXES],
@@ -30,7 +30,7 @@ else:
     try:
         specs = batch.upload_specs(files or [], state.session_dir(), None if sensor == "auto" else sensor)
     except OcmError as err:
-        st.error(str(err))
+        st.error(scenes.describe_error(err))
 st.caption(f"{len(specs)} scene(s).")
 fixed = st.toggle("Same resolution for every scene", value=False, key="batch.fixed")
 resolution = float(st.slider("Resolution (m)", 10, 50, 30, 10, key="batch.resolution")) if fixed else None
@@ -53,11 +53,13 @@ rows = state.result("batch")
 if not rows:
     st.info("Press **Run batch**.")
     st.stop()
-failed = [r for r in rows if r["error"]]
+done, failed = batch.split_rows(rows)
+if done:
+    st.dataframe(done, hide_index=True, key="batch.table", on_select="ignore", column_config=batch.COLUMNS,
+                 column_order=batch.ORDER, row_height=60, width="stretch", height=min(38 + 60 * len(done), 640))
 if failed:
-    st.error(f"{len(failed)} scene(s) could not be processed; see the 'error' column.")
-st.dataframe(rows, hide_index=True, key="batch.table", on_select="ignore", column_config=batch.COLUMNS,
-             column_order=batch.ORDER, row_height=70, height=min(38 + 70 * len(rows), 640))
+    lines = "\n".join(f"- **{row['scene']}**: {row['error']}" for row in failed)
+    st.error(f"{len(failed)} scene(s) could not be processed:\n\n{lines}", icon=":material/error:")
 st.caption("Click a column header to sort (e.g. by cloud % to find the clearest scenes).")
 st.download_button("Download CSV", batch.to_csv(rows), "ocm_batch_qa.csv", "text/csv", key="batch.csv",
                    icon=":material/download:")

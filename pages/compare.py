@@ -44,38 +44,62 @@ if len(result.names) < 2:
                "shows where the model is unsure.")
 
 summary = result.summary()
+threshold = compare.UNCERTAIN_ENTROPY
 cols = st.columns(3)
-cols[0].metric("Members disagree", f"{summary['members disagree %']:.1f} %")
-cols[1].metric("Uncertain pixels (entropy > 0.5)", f"{summary['uncertain (entropy > 0.5) %']:.1f} %")
-cols[2].metric("Mean entropy", f"{summary['mean entropy']:.3f}")
+cols[0].metric("Members disagree", f"{summary['members disagree %']:.1f} %",
+               help="Share of the scene's valid pixels where the members' classes differ.")
+cols[1].metric(f"Uncertain pixels (entropy > {threshold:g})", f"{summary[f'uncertain (entropy > {threshold}) %']:.1f} %",
+               help="Share of the scene's valid pixels whose ensemble probabilities have a normalised entropy "
+                    f"above {threshold:g} (= {threshold * compare.MAX_ENTROPY_BITS:g} bit: about as unsure as a "
+                    "coin toss between two classes).")
+cols[2].metric("Mean entropy", f"{summary['mean entropy']:.2f} of 1 "
+               f"({summary['mean entropy'] * compare.MAX_ENTROPY_BITS:.2f} bits)",
+               help="Normalised Shannon entropy: 0 = one class certain, 1 = all four classes equally likely "
+                    f"(log2 4 = {compare.MAX_ENTROPY_BITS:g} bits).")
+st.caption(
+    f"How to read these: entropy is measured on the ensemble's averaged class probabilities, per pixel, on a 0-1 "
+    f"scale (x {compare.MAX_ENTROPY_BITS:g} = bits). 'Uncertain' means above {threshold:g}, as a share of the "
+    f"scene's valid pixels; {summary['very uncertain (entropy > 0.75) %']:.1f} % are above 0.75 (close to a "
+    "three-way tie). A well-trained model is uncertain mainly at cloud edges, thin cloud and shadow borders; "
+    "high shares over the whole scene mean the model itself is weak here (see its card), not that the "
+    "scene is hard.")
 
 valid = result.ensemble.valid
-cols = st.columns(len(result.members) + 1)
-for col, name, pred in zip(cols, result.names, result.members, strict=False):
+st.markdown(widgets.class_legend_markdown(), unsafe_allow_html=True)
+cols = st.columns(len(result.members) + 2)
+display = resources.display_read(full.spec, config.DISPLAY_MAX_PX)
+cols[0].image(render.composite(display, (0, 1, 2)), width="stretch", caption=f"{full.spec.label}: true colour")
+for col, name, pred in zip(cols[1:], result.names, result.members, strict=False):
     col.image(render.class_rgba(pred.classes, valid), width="stretch",
               caption=f"Member {name}: agrees with the ensemble on {summary[f'{name} agrees with ensemble %']:.1f} %")
 cols[-1].image(render.class_rgba(result.ensemble.classes, valid), width="stretch", caption="Ensemble")
 c1, c2 = st.columns(2)
-c1.image(render.mask_rgba(result.disagreement, valid), width="stretch",
-         caption="Disagreement: magenta where the members' classes differ")
+c1.image(render.disagreement_rgba(result.disagreement, valid), width="stretch",
+         caption="Disagreement: vermillion where the members' classes differ, grey where they agree")
 c2.image(render.ramp_rgba(result.entropy, valid, render.ENTROPY_CMAP), width="stretch",
-         caption="Entropy of the ensemble's probabilities: bright = uncertain")
+         caption="Entropy of the ensemble's probabilities, 0 (black, certain) to 1 (pale yellow, 2 bits)")
 
 st.subheader("Where to look")
-display = resources.display_read(full.spec, config.DISPLAY_MAX_PX)
+hotspots = result.hotspots()
 shape = display.shape[1:]
 classes = render.resize_to(result.ensemble.classes, shape)
 small_valid = render.resize_to(valid, shape)
 layers = [
     maps.Layer("True colour", render.composite(display, (0, 1, 2)), smooth=True),
-    maps.Layer("Ensemble mask", render.class_rgba(classes, small_valid, clear_transparent=True), opacity=0.6),
+    maps.Layer("Ensemble mask", render.class_rgba(classes, small_valid, clear_transparent=True), opacity=0.6,
+               adjustable=True),
     maps.Layer("Entropy", render.ramp_rgba(render.resize_to(result.entropy, shape), small_valid,
                                            render.ENTROPY_CMAP), opacity=0.8, show=False),
     maps.Layer("Disagreement", render.mask_rgba(render.resize_to(result.disagreement, shape), small_valid)),
 ]
-legend = maps.Legend(items=(("Members disagree", "rgb(255,0,255)"),),
-                     colorbars=(maps.Colorbar("Entropy (uncertainty)", render.ENTROPY_CMAP),), title="Classes")
+boxes = tuple(maps.Box(f"#{i}", (row["box"][0], row["box"][1]), (row["box"][2], row["box"][3]), "#000000")
+              for i, row in enumerate(hotspots, start=1))
+legend = maps.Legend(items=(("Members disagree", render.css_colour(render.DISAGREEMENT_COLOUR)),
+                            ("Hotspot (highest mean entropy)", "transparent")),
+                     colorbars=(maps.Colorbar("Entropy (0-1; 1 = 2 bits)", render.ENTROPY_CMAP),), title="Classes")
 maps.show_map(maps.scene_map(layers, maps.georef_of(full.transform, full.shape, full.crs), legend=legend,
-                             basemap=state.basemap()))
-st.dataframe(result.hotspots(), hide_index=True, key="cmp.hotspots", on_select="ignore")
-st.caption("Cells of an 8 x 8 split of the scene with the highest mean entropy: start the QA there.")
+                             basemap=state.basemap(), state_key=f"compare:{full.spec.key}", boxes=boxes))
+st.dataframe([{"#": i, **{k: v for k, v in row.items() if k != "box"}} for i, row in enumerate(hotspots, start=1)],
+             hide_index=True, key="cmp.hotspots", on_select="ignore")
+st.caption("The cells (of an 8 x 8 split of the scene) with the highest mean entropy, outlined and numbered on "
+           "the map: start the QA there.")

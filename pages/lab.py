@@ -1,8 +1,9 @@
 """Normalization lab: why the dynamic z-score makes the models sensor-agnostic."""
 
 import streamlit as st
+from rasterio.transform import Affine
 
-from ocm_app import config, figures, lab, render, resources, scenes, widgets
+from ocm_app import config, figures, lab, maps, render, resources, scenes, state, widgets
 from ocm_engine.errors import OcmError
 
 st.title("Normalization lab")
@@ -10,16 +11,20 @@ st.title("Normalization lab")
 st.markdown(
     "Sensors deliver the same ground in different units: DN scaled to 0-10000, reflectance 0-1, "
     "8-bit images. The models never see those units: every patch is **z-scored by its own valid "
-    "pixels, channel by channel** (subtract the patch's mean, divide by its standard deviation). "
-    "Pick a patch and see what that does, and what a single global normalization would do instead.")
+    "pixels, channel by channel**, and only then goes into the network:")
+st.latex(r"z_{c}(x) \;=\; \frac{v_{c}(x) - \mu_{c}}{\sigma_{c}}, \qquad "
+         r"\mu_{c},\ \sigma_{c} = \text{mean and standard deviation of channel } c "
+         r"\text{ over the patch's valid pixels}")
+st.markdown("Multiply a product by any gain and add any offset: μ and σ change the same way, so z does not. "
+            "Pick a patch and see what that does, and what one global normalization would do instead.")
 
 spec, info = widgets.require_scene()
 try:
     resolution = scenes.inference_resolution(info, None)
     shape = scenes.inference_shape(info, resolution)
-    scene, _transform, _crs, nodata = resources.inference_read(spec, shape)
+    scene, transform, crs, nodata = resources.inference_read(spec, shape)
 except OcmError as err:
-    st.error(str(err))
+    st.error(scenes.describe_error(err, spec))
     st.stop()
 
 sizes = [s for s in lab.PATCH_SIZES if s <= min(shape)] or [32]
@@ -33,6 +38,7 @@ ensemble = widgets.ensemble_or_error()
 if ensemble is None:
     st.stop()
 result = lab.run_lab(scene, nodata, window, ensemble)
+patch_rgb = lab.patch_false_colour(result.products[lab.PRODUCTS[0]], result.valid)
 
 st.subheader("1. One patch, channel by channel")
 product = st.radio("Product", lab.PRODUCTS, horizontal=True, key="lab.product")
@@ -40,25 +46,61 @@ st.pyplot(figures.channels_figure(result.products[product],
                                   result.normalized[(lab.NORMALIZATIONS[0], product)], result.valid, product))
 st.caption("After the z-score every channel has mean 0 and standard deviation 1 over the patch's valid "
            "pixels, whatever the units were. Nodata pixels are set to 0 and ignored by the statistics.")
+if product == lab.PRODUCTS[2]:
+    st.info(f"**The spike at 255** in the 8-bit histograms: this product stores reflectance x "
+            f"{lab.BYTE_GAIN:g} x 255 and cuts everything brighter at 255, so bright cloud piles up in the "
+            f"last bin ({render.plain_number(result.clipped_percent())} % of this patch's pixels). Those "
+            "values are lost before any normalization; the z-score cannot bring them back, it only "
+            "rescales what is left.", icon=":material/info:")
 
 st.subheader("2. Three 'sensors', one representation")
 st.pyplot(figures.products_figure(result))
 dyn, glob = lab.NORMALIZATIONS
-c1, c2 = st.columns(2)
-c1.metric("Largest difference between products after the dynamic z-score", f"{result.spread(dyn):.3f}")
-c2.metric("... after one global normalization", f"{result.spread(glob):.3f}")
-st.caption(f"Global normalization: per-channel mean {', '.join(f'{v:.0f}' for v in result.global_stats[0])} and "
-           f"std {', '.join(f'{v:.0f}' for v in result.global_stats[1])} computed once on the DN product "
-           "(as a model trained on one sensor would). Reflectance and 8-bit inputs are then far from the "
-           "numbers the model was trained on.")
+tol = render.plain_number(lab.MATCH_TOLERANCE)
+lossless = lab.PRODUCTS[:2]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Dynamic z-score: DN = reflectance", f"{render.plain_number(result.matching_percent(dyn, lossless))} %",
+          help="Share of pixel values (all channels) where the two lossless products give the same "
+               f"normalized value (within {tol} standard deviations).")
+c2.metric("Dynamic z-score: all three", f"{render.plain_number(result.matching_percent(dyn))} %",
+          help="The same with the 8-bit product included.")
+c3.metric("8-bit pixels clipped at 255", f"{render.plain_number(result.clipped_percent())} %")
+c4.metric("Global normalization: all three", f"{render.plain_number(result.matching_percent(glob))} %")
+st.caption(f"'Match' = the normalized values differ by less than {tol} standard deviations, so the model "
+           "receives the same numbers. With the dynamic z-score a lossless change of units (DN vs reflectance) "
+           "matches everywhere; the 8-bit product matches except where it clipped bright cloud at 255 (and its "
+           "statistics shift a little with them). That loss happened when the product was made, not in the "
+           "normalization. Global normalization: per-channel mean "
+           f"{', '.join(render.plain_number(v) for v in result.global_stats[0])} and std "
+           f"{', '.join(render.plain_number(v) for v in result.global_stats[1])} computed once on the DN "
+           "product (as a model trained on one sensor would); reflectance and 8-bit inputs then land far "
+           "from the numbers the model was trained on, and nothing matches.")
 
 st.subheader("3. What the model predicts")
+st.markdown(widgets.class_legend_markdown(), unsafe_allow_html=True)
 for norm in lab.NORMALIZATIONS:
     agree = result.agreement(norm)
-    cols = st.columns(len(lab.PRODUCTS))
-    for col, name in zip(cols, lab.PRODUCTS, strict=True):
+    cols = st.columns(len(lab.PRODUCTS) + 1)
+    cols[0].image(patch_rgb, width="stretch", caption="The patch (false colour: NIR, Red, Green)")
+    for col, name in zip(cols[1:], lab.PRODUCTS, strict=True):
         col.image(render.class_rgba(result.classes[(norm, name)], result.valid), width="stretch",
-                  caption=f"{norm} · {name} · agrees with DN on {agree[name]:.1f} %")
-st.caption("Colours: black clear, orange thick cloud, green thin cloud, red cloud shadow. With the dynamic "
-           "z-score the three products give the same mask; with a global normalization the mask depends on "
-           "the units the sensor happened to use.")
+                  caption=f"{norm} · {name} · agrees with DN on {render.plain_number(agree[name])} %")
+st.caption("With the dynamic z-score the three products give the same mask; with a global normalization the "
+           "mask depends on the units the sensor happened to use.")
+
+st.subheader("4. The patch on the map: raw and z-scored")
+patch_transform = transform * Affine.translation(window.left, window.top)
+georef = maps.georef_of(patch_transform, (window.size, window.size), crs)
+layers = [
+    maps.Layer("Raw DN (false colour, linear 0-4000)", lab.raw_rgba(result.products[lab.PRODUCTS[0]], result.valid)),
+    maps.Layer("Z-scored (false colour, -2 to +2 std)", lab.zscore_rgba(result.normalized[(dyn, lab.PRODUCTS[0])],
+                                                                        result.valid), show=False),
+    maps.Layer("Mask (dynamic z-score)", render.class_rgba(result.classes[(dyn, lab.PRODUCTS[0])], result.valid,
+                                                           clear_transparent=True), opacity=0.6, adjustable=True,
+               show=False),
+]
+maps.show_map(maps.scene_map(layers, georef, legend=maps.Legend(title="Classes"), basemap=state.basemap(),
+                             height=460, state_key=f"lab:{spec.key}:{window.top}:{window.left}:{window.size}"),
+              height=460)
+st.caption("Switch the layers on the map: the raw patch keeps the product's units (dark where values are "
+           "small), the z-scored patch spreads every channel around its own mean, which is all the model sees.")

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from ocm_app import compare, render, state, widgets
+from ocm_app import compare, config, render, resources, state, widgets
 from ocm_app.runs import RunOptions
 from ocm_engine import SENSORS
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
@@ -20,34 +20,53 @@ spec, info = widgets.require_scene()
 
 source = info.resolution_m
 candidates = compare.resolution_candidates(source)
+reason = compare.no_choice_reason(candidates, source)
+if reason:
+    st.info(reason, icon=":material/info:")
+# One choice per scene: the offered resolutions follow the scene (a 5 m scene starts at 10 m, Alberta's
+# ~29 m at its own grid), and a choice made for another scene never leaks in half-filtered.
 chosen = st.multiselect("Resolutions to compare (m)", candidates, default=compare.default_resolutions(candidates),
-                        key="res.choice", format_func=lambda r: "source grid" if r is None else f"{r:g} m")
+                        key=f"res.choice.{spec.key}", format_func=lambda r: compare.resolution_label(r, source),
+                        disabled=len(candidates) == 1)
 stored = state.options()
 if st.button("Run at every resolution", type="primary", key="res.button", icon=":material/play_arrow:"):
-    ensemble = widgets.ensemble_or_error()
-    if ensemble is not None and chosen:
-        results = []
-        for resolution in sorted(chosen, key=lambda r: -1 if r is None else r):
-            opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
-            label = "Source grid" if resolution is None else f"{resolution:g} m"
-            result = widgets.run_scene(spec, opts, ensemble, f"{label}:", return_probabilities=False)
-            if result is None:
-                break
-            results.append(result)
-        else:
-            state.set_result("resolution", results)
+    if not chosen:
+        st.warning("Choose at least one resolution above (two or more to compare).", icon=":material/warning:")
+    else:
+        ensemble = widgets.ensemble_or_error()
+        if ensemble is not None:
+            results = []
+            for resolution in sorted(chosen, key=lambda r: -1 if r is None else r):
+                opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
+                label = compare.resolution_label(resolution, source)
+                result = widgets.run_scene(spec, opts, ensemble, f"{label}:", return_probabilities=False)
+                if result is None:
+                    break
+                results.append(result)
+            else:
+                state.set_result("resolution", results)
 
 results = state.result("resolution")
 if not results:
     st.info("Choose resolutions and press **Run at every resolution**.")
 else:
+    shown = results[0].spec
+    if shown.key != spec.key:
+        st.info(f"The results below are for **{shown.label}**, the scene you ran before; press **Run at every "
+                f"resolution** for {spec.label}.", icon=":material/history:")
     table, images = compare.resolution_table(results)
-    cols = st.columns(len(results))
-    for col, result, image in zip(cols, results, images, strict=True):
-        res = f"{result.resolution_m:g} m" if math.isfinite(result.resolution_m) else "source"
+    st.markdown(widgets.class_legend_markdown(), unsafe_allow_html=True)
+    cols = st.columns(len(results) + 1)
+    display = resources.display_read(shown, config.PREVIEW_MAX_PX)
+    cols[0].image(render.composite(display, (0, 1, 2)), width="stretch", caption=f"{shown.label}: true colour")
+    for col, result, image in zip(cols[1:], results, images, strict=True):
+        res = compare.resolution_label(result.resolution_m if math.isfinite(result.resolution_m) else None,
+                                       result.source_resolution_m)
         col.image(render.class_rgba(*image), width="stretch",
                   caption=f"{res}: {result.shape[1]} x {result.shape[0]} px, {result.seconds:.2f} s, "
                           f"cloud {result.prediction.cloud_percent:.1f} %")
+    if len(results) == 1:
+        st.caption("One resolution was run: choose two or more to compare them.")
     st.subheader("Agreement with the finest run")
     st.dataframe(table, hide_index=True, key="res.table", on_select="ignore")
     st.markdown(compare.resolution_summary(results, table))
