@@ -116,7 +116,7 @@ def test_tta_changes_the_output_of_a_random_model(tiny_ensemble):
 
 
 def test_tta_logits_average_the_dihedral_group():
-    from ocm_engine.inference import DIHEDRAL_8, tta_logits
+    from ocm_engine.forward import DIHEDRAL_8, tta_logits
 
     class Asymmetric(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 
 from ocm_engine import load_ensemble, predict_array
 from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError
-from ocm_engine.inference import _prefetched
+from ocm_engine.forward import prefetched as _prefetched
 from ocm_engine.models.policy import memory_format as _memory_format
 from ocm_engine.tiling import RowMosaic, blend_weights, patch_windows
 from tests.conftest import synthetic_scene
@@ -148,7 +148,7 @@ def test_cuda_default_batch_size_and_device_memory_does_not_grow_with_height(tin
     A scene 4x as tall must not raise peak device memory by anything near the full-size
     accumulators it would need (4 classes + 1 weight, float32, per pixel of the extra rows).
     """
-    from ocm_engine.inference import default_batch_size
+    from ocm_engine.forward import default_batch_size
 
     gpu = load_ensemble(list(tiny_members), device="cuda", dtype="bf16")
     assert 1 <= default_batch_size(gpu, 1000) <= 16
