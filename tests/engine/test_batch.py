@@ -242,3 +242,29 @@ def test_scene_that_always_kills_its_worker_is_reported_failed(tmp_path, weights
     assert [r.status for r in result.scenes] == ["failed", "done"]
     assert result.scenes[0].error.startswith("KilledWorker: every worker that ran this scene died")
     client.wait_for_workers(2, timeout=180)
+
+
+# --- the worker, in-process (no cluster) --------------------------------------------------
+
+
+def test_process_scene_in_process_uses_the_model_cache_and_options(tmp_path, weights):
+    from ocm_engine import InferenceOptions
+    from ocm_engine.batch.worker import SceneJob, process_scene
+    from ocm_engine.models.cache import cached_ensemble
+
+    good = BatchScene("good", (str(write_scene(tmp_path / "in" / "good.tif")),))
+    broken = tmp_path / "in" / "broken.tif"
+    broken.write_bytes(b"nope")
+    job = SceneJob(str(tmp_path / "out"), str(weights), bands=(3, 2, 4), png=False,
+                   options=InferenceOptions(patch_px=64, overlap_px=16, device="cpu", dtype="fp32", tta=True))
+    loads_before = len(model_loads())
+    first = process_scene(good, job)
+    assert first.status == "done" and 0.0 <= (first.cloud_percent or 0.0) <= 100.0, first
+    assert process_scene(good, job).status == "skipped"
+    failed = process_scene(BatchScene("broken", (str(broken),)), job)
+    assert failed.status == "failed" and failed.error.startswith("SceneReadError")
+    assert cached_ensemble(str(weights), device="cpu", dtype="fp32") is cached_ensemble(
+        str(weights), device="cpu", dtype="fp32")
+    assert len(model_loads()) - loads_before <= 1
+    doc = json.loads((tmp_path / "out" / "good_ocm.json").read_text())
+    assert doc["run"]["options"]["tta"] is True
