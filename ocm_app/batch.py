@@ -84,7 +84,7 @@ def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble) -> d
 
 def split_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows of scenes that ran, and ``{scene, error}`` rows of those that failed."""
-    done = [r for r in rows if not r["error"]]
+    done = [{k: r.get(k) for k in ORDER} for r in rows if not r["error"]]
     failed = [{"scene": r["scene"], "error": r["error"]} for r in rows if r["error"]]
     return done, failed
 

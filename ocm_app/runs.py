@@ -115,21 +115,20 @@ def run_array(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, image: n
               return_probabilities: bool = True) -> RunResult:
     """Predict an array already on the inference grid (shared by the pages)."""
     start = time.perf_counter()
+    # An unmapped NIR arrives as a band of zeros: hand the engine ``None`` so its own warning
+    # (MissingNirWarning) is what the user reads.
+    nir: int | None = 2 if image.shape[0] >= 3 and np.any(image[2]) else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if math.isfinite(resolution_m) and not 10 <= resolution_m <= 50:
             warnings.warn(f"Inferring at {resolution_m:.4g} m, outside the validated 10-50 m range; "
                           "expect lower accuracy.", UserWarning, stacklevel=2)
-        pred = predict_array(image, bands=(0, 1, 2), nodata=nodata, ensemble=ensemble,
+        pred = predict_array(image, bands=(0, 1, nir), nodata=nodata, ensemble=ensemble,
                              patch_px=options.patch_px, overlap_px=options.overlap_px,
                              batch_size=options.batch_size, progress_callback=progress,
                              return_probabilities=return_probabilities)
     seconds = time.perf_counter() - start
-    messages = [str(w.message) for w in caught]
-    if image.shape[0] >= 3 and not np.any(image[2][pred.valid]):
-        messages.append("No NIR band mapped (NIR is all zeros): expect lower accuracy, especially for "
-                        "cloud shadow. Map a NIR band if the product has one.")
-    texts = tuple(dict.fromkeys(messages))
+    texts = tuple(dict.fromkeys(str(w.message) for w in caught))
     return RunResult(spec, options, pred, resolution_m, source_m, transform, crs, seconds, texts)
 
 

