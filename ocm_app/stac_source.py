@@ -105,7 +105,7 @@ def current_spec() -> scenes.SceneSpec | None:
     spec = st.session_state.get(_SPEC)
     if isinstance(spec, scenes.SceneSpec) and all(Path(p).is_file() for p in spec.paths):
         return spec
-    st.info("Search the catalog, choose an item and press **Read the window** to mask it.")
+    st.info("Search the catalog, choose an item and press **Read window** to mask it.")
     return None
 
 
@@ -223,12 +223,13 @@ def _results() -> None:
             col.caption("no thumbnail")
         cloud = "?" if item.cloud_percent is None else f"{item.cloud_percent:.0f}"
         col.caption(f"{item.id}  \n{item.date} · cloud {cloud} %")
-    c1, c2, c3 = st.columns([4, 1, 1])
+    c1, c2, c3 = st.columns([4, 1.2, 1.4], vertical_alignment="bottom")
     chosen = c1.radio("Item", list(by_id), format_func=lambda i: _label(by_id[i]), key=ITEM)
     read_m = c2.number_input("Read at (m)", 10, 60, 10, 10, key=READ_M,
                              help="Resolution the window is read at (the COGs' overviews serve coarse reads).")
     item = by_id.get(chosen or "", found[0])
-    if c3.button("Read the window", key=LOAD, type="primary", icon=":material/download:"):
+    if c3.button("Read window", key=LOAD, type="primary", icon=":material/download:",
+                 help="Read only this window of the item's COGs (HTTP range requests) and use it as the scene."):
         try:
             with st.spinner("Reading the window from the COGs..."):
                 st.session_state[_SPEC] = read_window_spec(item, str(st.session_state[CATALOG]).strip(), bbox,

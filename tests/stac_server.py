@@ -139,11 +139,12 @@ class StacServer:
             h.send_header(key, value)
         h.end_headers()
         if not head:
+            # counted before sending: once the client holds the bytes, the count includes them
+            self._count(urlsplit(h.path).path, len(body))
             try:
                 h.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 return
-            self._count(urlsplit(h.path).path, len(body))
 
     def _answer(self, h: BaseHTTPRequestHandler, head: bool = False) -> None:
         parts = urlsplit(h.path)
