@@ -15,8 +15,8 @@ import numpy.typing as npt
 
 from ocm_app.render import resize_to
 from ocm_app.runs import RunResult, entropy
-from ocm_engine.metrics import agreement, cloud_agreement, iou
 from ocm_engine import Ensemble, Prediction
+from ocm_engine.metrics import agreement, cloud_agreement, iou
 
 STANDARD_RESOLUTIONS = (5.0, 10.0, 20.0, 30.0, 40.0, 50.0)
 #: Normalised entropy above which a pixel counts as uncertain: 0.5 of the maximum log(4) = 1 bit,
@@ -33,18 +33,20 @@ def resolution_candidates(source_m: float) -> list[float | None]:
     """
     if not math.isfinite(source_m) or source_m > 50:
         return [None]
-    found: list[float | None] = [r for r in STANDARD_RESOLUTIONS if r >= source_m - 1e-6]
+    found: list[float | None] = [float(r) for r in STANDARD_RESOLUTIONS if r >= source_m - 1e-6]
     if source_m >= 10 and all(abs(source_m - r) > 0.5 for r in STANDARD_RESOLUTIONS):
         found.insert(0, float(source_m))
     return found
 
 
 def default_resolutions(candidates: list[float | None]) -> list[float | None]:
-    """Two or three spread-out defaults that follow the scene: 10, 20 and 50 m where the source allows,
-    otherwise its finest, a middle and the coarsest choice."""
+    """Two or three spread-out defaults that follow the scene.
+
+    10, 20 and 50 m where the source allows, otherwise its finest, a middle and the coarsest choice.
+    """
     if len(candidates) <= 3:
         return list(candidates)
-    picks = [c for c in candidates if c in (10.0, 20.0, 50.0)]
+    picks: list[float | None] = [c for c in candidates if c in (10.0, 20.0, 50.0)]
     return picks if len(picks) >= 3 else [candidates[0], candidates[len(candidates) // 2], candidates[-1]]
 
 
@@ -77,7 +79,7 @@ def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], li
     ref, valid = finest.prediction.classes, finest.prediction.valid
     rows = []
     for result in results:
-        classes = resize_to(result.prediction.classes, ref.shape)
+        classes = np.asarray(resize_to(result.prediction.classes, ref.shape), np.uint8)
         res = result.resolution_m
         rows.append({
             "resolution": f"{res:.3g} m" if math.isfinite(res) else "source",
@@ -151,7 +153,7 @@ class MemberComparison:
     def hotspots(self, grid: int = 8, top: int = 5) -> list[dict[str, Any]]:
         """The ``top`` cells of a ``grid x grid`` split with the highest mean entropy (where to look)."""
         h, w = self.entropy.shape
-        rows = []
+        rows: list[dict[str, Any]] = []
         for i in range(grid):
             for j in range(grid):
                 r0, r1 = i * h // grid, (i + 1) * h // grid
@@ -164,7 +166,7 @@ class MemberComparison:
                              "mean entropy": round(float(self.entropy[r0:r1, c0:c1][valid].mean()), 3),
                              "members disagree %": round(100.0 * float(
                                  self.disagreement[r0:r1, c0:c1][valid].mean()), 1)})
-        return sorted(rows, key=lambda r: -r["mean entropy"])[:top]
+        return sorted(rows, key=lambda r: -float(r["mean entropy"]))[:top]
 
 
 def compare_members(member_preds: list[Prediction], ensemble_pred: Prediction,

@@ -48,7 +48,8 @@ threshold = compare.UNCERTAIN_ENTROPY
 cols = st.columns(3)
 cols[0].metric("Members disagree", f"{summary['members disagree %']:.1f} %",
                help="Share of the scene's valid pixels where the members' classes differ.")
-cols[1].metric(f"Uncertain pixels (entropy > {threshold:g})", f"{summary[f'uncertain (entropy > {threshold}) %']:.1f} %",
+uncertain = summary[f"uncertain (entropy > {threshold}) %"]
+cols[1].metric(f"Uncertain pixels (entropy > {threshold:g})", f"{uncertain:.1f} %",
                help="Share of the scene's valid pixels whose ensemble probabilities have a normalised entropy "
                     f"above {threshold:g} (= {threshold * compare.MAX_ENTROPY_BITS:g} bit: about as unsure as a "
                     "coin toss between two classes).")

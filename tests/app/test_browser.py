@@ -56,7 +56,8 @@ var w = Math.min(se.x, s.x) - Math.max(nw.x, 0), h = Math.min(se.y, s.y) - Math.
 var input = document.querySelector('.ocm-opacity input');
 return {zoom: m.getZoom(), fill: Math.max(0, w) * Math.max(0, h) / (s.x * s.y),
         inside: m.getBounds().pad(0.01).contains(b), opacity: input ? parseFloat(input.value) : null,
-        notice: !!document.querySelector('.ocm-notice'), legend: (document.querySelector('.ocm-legend') || {}).textContent};
+        notice: !!document.querySelector('.ocm-notice'),
+        legend: (document.querySelector('.ocm-legend') || {}).textContent};
 """
 
 
