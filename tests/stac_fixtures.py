@@ -12,8 +12,13 @@ from tests.stac_server import StacServer
 
 
 @pytest.fixture
-def stac_server() -> Iterator[StacServer]:
-    """A started loopback server (its own port per test, so GDAL's URL caches never mix tests)."""
+def stac_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[StacServer]:
+    """A started loopback server on its own port.
+
+    GDAL keeps what ``/vsicurl/`` fetched per URL for the life of the process; an ephemeral port
+    can come back in a later test, so caching across opens is turned off for http URLs here.
+    """
+    monkeypatch.setenv("CPL_VSIL_CURL_NON_CACHED", "/vsicurl/http")
     with StacServer() as server:
         yield server
 
