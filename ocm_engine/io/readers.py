@@ -435,17 +435,22 @@ def _band_file_refs(
     if len(datasets) == 3 and preset is None:
         return (BandRef(0, 1), BandRef(1, 1), BandRef(2, 1)), None
     names = [str(i) if not isinstance(i, bytes) else f"file{n}" for n, i in enumerate(items)]
+    # --bands counts files in the order they were given (a folder's files are sorted by name, so
+    # B10 and B11 come before B2): number them here rather than say "file order".
+    numbered = ", ".join(f"{k}={Path(x).name}" for k, x in enumerate(names, start=1))
     if preset is None:
         raise BandMismatchError(
             f"Got {len(datasets)} single-band files but no sensor preset or band mapping. Pass "
-            "--sensor (band names are matched in file names) or --bands R,G,N (file order)."
+            "--sensor (band names are matched in file names) or --bands R,G,N with positions in this "
+            f"list: {numbered}."
         )
     try:
         r, g, n = match_band_files(names, preset)
     except LookupError as err:
         raise BandMismatchError(
             f"Could not find {preset.band_names} in the file names {[Path(x).name for x in names]} "
-            f"for sensor {preset.key}. Rename the files or pass --bands R,G,N (file order)."
+            f"for sensor {preset.key}. Rename the files or pass --bands R,G,N with positions in this list: "
+            f"{numbered}."
         ) from err
     b = match_band_file(names, preset.blue)
     return (BandRef(r, 1), BandRef(g, 1), None if n is None else BandRef(n, 1)), (None if b is None else BandRef(b, 1))

@@ -124,7 +124,7 @@ def test_errors_name_the_users_files_and_no_cli_flags() -> None:
                             ("B04.tif", "B08.tif"), kind="upload")
     text = scenes.describe_error(ValueError(
         "Could not open /tmp/ocm/s/upload_cd34.tif as a raster: not a TIFF. Pass --sensor (band names are "
-        "matched in file names) or --bands R,G,N (file order)."), spec)
+        "matched in file names) or --bands R,G,N with positions in this list: 1=B04.tif, 2=B08.tif."), spec)
     assert "B08.tif" in text and "/tmp" not in text and "upload_" not in text
     assert "--" not in text and "Run page" in text
     aside = scenes.describe_error(ValueError("B04.tif has 1 band(s); need 3 (or pass --bands R,G with one file per "
