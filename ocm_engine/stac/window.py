@@ -8,7 +8,10 @@ resampled onto that grid. Reading the VRT at its size makes GDAL decimate the so
 window, so it takes the COG's overview that matches the resolution and fetches only the
 tiles under the window. Why a VRT and not an array: it is a path, so
 :func:`ocm_engine.pipeline.predict_file`, ``ocm batch`` workers and the app open it like
-any raster and read it block by block.
+any raster and read it block by block (``predict_item`` hands it to ``predict_file``, which reads
+it through :func:`ocm_engine.read_scene`'s ``SceneReader``). A VRT also keeps what a list of
+``(file, band)`` pairs cannot: band assets on different grids (Sentinel-2's 10 m and 20 m bands),
+a source window in each asset's own pixels, per-source nodata, and signed hrefs.
 """
 
 from __future__ import annotations
@@ -153,7 +156,13 @@ def _sign(href: str, preset: CatalogPreset | None) -> str:
         return href
     import planetary_computer
 
-    return str(planetary_computer.sign(href))
+    try:
+        return str(planetary_computer.sign(href))
+    except Exception as err:  # the token service: network errors, HTTP errors, bad answers
+        raise AssetReadError(
+            f"Could not sign {href.split('?', 1)[0]} with planetary-computer ({type(err).__name__}: "
+            f"{' '.join(str(err).split())[:200]}). Check the network, or set PC_SDK_SUBSCRIPTION_KEY."
+        ) from err
 
 
 def _metres_per_unit(crs: CRS, lat: float) -> float:

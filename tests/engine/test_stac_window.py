@@ -102,6 +102,19 @@ def test_non_cog_asset_works_but_warns(stac_site: Site) -> None:
     assert image.shape[0] == 4 and float(image[0].max()) > 0
 
 
+def test_signing_failure_is_a_clear_error(stac_site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    planetary_computer = pytest.importorskip("planetary_computer")
+
+    def sign(href: str) -> str:
+        raise ConnectionError("token service unreachable")
+
+    monkeypatch.setattr(planetary_computer, "sign", sign)
+    preset = CatalogPreset("pc_test", "signed test", stac_site.api_url, "sentinel-2-l2a", "red", "green", "nir",
+                           signer="planetary_computer")
+    with pytest.raises(AssetReadError, match="Could not sign"):
+        plan_window(fetch_item(stac_site.item_url("S2A_GOOD")), preset=preset)
+
+
 def test_signed_catalog_signs_hrefs_lazily(stac_site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     planetary_computer = pytest.importorskip("planetary_computer")
     signed: list[str] = []
