@@ -23,6 +23,7 @@ from ocm_engine.training.data import (
     read_s2_chip,
     read_ukis,
     split_of,
+    unsure_shadow,
 )
 
 
@@ -121,3 +122,16 @@ def test_chip_sampler_from_packed_like_scenes() -> None:
     x, y = sampler.batch(4)
     assert tuple(x.shape) == (4, 3, 64, 64) and tuple(y.shape) == (4, 64, 64)
     assert set(np.unique(y.numpy())) <= {0, 1, 2, 3, 4, 255}
+
+
+def test_dark_clear_pixels_near_cloud_become_unknown() -> None:
+    image = np.full((4, 100, 400), 0.3, np.float32)
+    image[2, 40:50, 60:70] = 0.05  # dark NIR 300-600 m from the cloud edge: maybe a shadow
+    image[2, 40:50, 350:360] = 0.05  # dark NIR 8 km away: a lake
+    label = np.full((100, 400), CLEAR, np.uint8)
+    label[:, :40] = ANY_CLOUD
+    unsure = unsure_shadow(image, label, 30.0)
+    assert unsure[40:50, 60:70].all() and not unsure[40:50, 350:360].any()
+    assert not unsure[label == ANY_CLOUD].any() and unsure.sum() == 100
+    expert = RawScene("oncloudn_y", "oncloudn", image, 30.0, "l2a", label)
+    assert (merge_labels(expert, None)[40:50, 60:70] == IGNORE).all()
