@@ -256,7 +256,7 @@ def test_process_scene_in_process_uses_the_model_cache_and_options(tmp_path, wei
     broken = tmp_path / "in" / "broken.tif"
     broken.write_bytes(b"nope")
     job = SceneJob(str(tmp_path / "out"), str(weights), bands=(3, 2, 4), png=False,
-                   options=InferenceOptions(patch_px=64, overlap_px=16, device="cpu", dtype="fp32", tta=True))
+                   options=InferenceOptions(patch_px=96, overlap_px=16, batch_size=2, device="cpu", dtype="fp32"))
     loads_before = len(model_loads())
     first = process_scene(good, job)
     assert first.status == "done" and 0.0 <= (first.cloud_percent or 0.0) <= 100.0, first
@@ -267,4 +267,4 @@ def test_process_scene_in_process_uses_the_model_cache_and_options(tmp_path, wei
         str(weights), device="cpu", dtype="fp32")
     assert len(model_loads()) - loads_before <= 1
     doc = json.loads((tmp_path / "out" / "good_ocm.json").read_text())
-    assert doc["run"]["options"]["tta"] is True
+    assert doc["run"]["options"]["batch_size"] == 2 and doc["run"]["patch_px"] == 96

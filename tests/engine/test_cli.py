@@ -6,6 +6,7 @@ import pytest
 import rasterio
 
 from ocm_engine.cli import main
+from ocm_engine.constants import CLASS_COLOURS
 
 
 def test_sensors_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,7 +30,7 @@ def test_predict_writes_and_skips_existing(make_geotiff, tiny_weights_dir: Path,
     assert "cloud" in capsys.readouterr().out
     out = tmp_path / "out" / "scene_ocm.tif"
     with rasterio.open(out) as d:
-        assert d.colormap(1)[1][:3] == (255, 128, 13)
+        assert d.colormap(1)[1][:3] == CLASS_COLOURS[1][:3]
     assert (tmp_path / "out" / "scene_ocm_probabilities.tif").exists()
     assert main(args) == 0
     assert "skipped" in capsys.readouterr().err

@@ -107,10 +107,9 @@ def test_tta_with_an_equivariant_model_changes_nothing(transforms):
 def test_tta_changes_the_output_of_a_random_model(tiny_ensemble):
     from ocm_engine import InferenceOptions
 
-    image = synthetic_scene(3, 96, 96)
-    plain = predict_array(image, ensemble=tiny_ensemble, options=InferenceOptions(patch_px=64, overlap_px=16))
-    tta = predict_array(image, ensemble=tiny_ensemble,
-                        options=InferenceOptions(patch_px=64, overlap_px=16, tta=True))
+    image = synthetic_scene(3, 64, 64)
+    plain = predict_array(image, ensemble=tiny_ensemble.member(0), options=InferenceOptions(patch_px=64))
+    tta = predict_array(image, ensemble=tiny_ensemble.member(0), options=InferenceOptions(patch_px=64, tta=True))
     assert np.abs(tta.probabilities - plain.probabilities).max() > 1e-3
     np.testing.assert_allclose(tta.probabilities.sum(axis=0)[tta.valid], 1.0, atol=1e-5)
 
