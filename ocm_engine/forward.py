@@ -96,6 +96,27 @@ def _untransform(batch: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
     return out.flip(-1) if mirror else out
 
 
+def stacked_member_logits(
+    members: Ensemble, batch: torch.Tensor, transforms: Sequence[tuple[int, bool]] = ()
+) -> torch.Tensor:
+    """Every member's logits of a normalised batch ``(n, 3, h, w)``: ``(n, members, 4, h, w)`` float32.
+
+    With ``transforms`` each member's logits are averaged over the flipped/rotated copies, as
+    :func:`tta_logits` does for the mean. The mean over axis 1 is the ensemble's logits, so one
+    pass gives the ensemble and every member (the app's Compare page).
+    """
+    with torch.inference_mode():
+        if not transforms:
+            return torch.stack(members.member_logits(batch), dim=1)
+        total: torch.Tensor | None = None
+        for turns, mirror in transforms:
+            outs = members.member_logits(_transform(batch, turns, mirror))
+            out = torch.stack([_untransform(o, turns, mirror) for o in outs], dim=1)
+            total = out if total is None else total.add_(out)
+        assert total is not None
+        return total.div_(len(transforms))
+
+
 def tta_logits(
     members: Ensemble, batch: torch.Tensor, transforms: Sequence[tuple[int, bool]] = DIHEDRAL_8
 ) -> torch.Tensor:
@@ -118,19 +139,24 @@ class Forward:
     """Normalise and run a host batch on the device, halving the batch on out-of-memory."""
 
     def __init__(self, members: Ensemble, batch_size: int, nodata: float | None,
-                 transforms: Sequence[tuple[int, bool]] = ()) -> None:
+                 transforms: Sequence[tuple[int, bool]] = (), per_member: bool = False) -> None:
         self.members = members
         self.batch_size = batch_size
         self.nodata = nodata
         self.transforms = tuple(transforms)
+        self.per_member = per_member
 
     def _logits(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.per_member:
+            return stacked_member_logits(self.members, batch, self.transforms)
         if not self.transforms:
             return self.members.logits(batch)
         return tta_logits(self.members, batch, self.transforms)
 
     def __call__(self, host_batch: torch.Tensor) -> torch.Tensor:
         """Mean logits ``(n, 4, h, w)`` float32 of a raw host batch ``(n, 3, h, w)``.
+
+        With ``per_member`` every member's logits instead: ``(n, members, 4, h, w)``.
 
         Raises:
             DeviceMemoryError: Out of device memory even with one patch per pass.

@@ -64,6 +64,8 @@ class Prediction:
         crs: Coordinate reference system of the grid, or ``None``.
         provenance: Where the input bands and the models came from (``None`` for a bare array).
         warnings: The engine's warnings about this result (typed, as raised).
+        member_classes: One ``(height, width)`` uint8 class map per ensemble member, from the
+            same forward pass as ``classes`` (only with ``InferenceOptions.return_members``).
     """
 
     classes: UInt8Array
@@ -75,6 +77,7 @@ class Prediction:
     crs: CRS | None = None
     provenance: Provenance | None = None
     warnings: tuple[OcmWarning, ...] = ()
+    member_classes: tuple[UInt8Array, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -221,7 +224,8 @@ def predict_array(
         return_probabilities: Overrides ``options.return_probabilities``.
 
     Returns:
-        The :class:`Prediction` on the input's grid (identity transform, no CRS).
+        The :class:`Prediction` on the input's grid (identity transform, no CRS); with
+        ``options.return_members`` also every member's class map from the same pass.
 
     Raises:
         InvalidImageError: Wrong type, rank or dtype; image under 32 px.
@@ -246,14 +250,22 @@ def predict_array(
     windows = [w for w in patch_windows(height, width, patch, overlap) if valid[w.slices].any()]
     size = opts.batch_size or default_batch_size(members, patch)
     transforms = (DIHEDRAL_8 if opts.tta_transforms == 8 else FLIPS_4) if opts.tta else ()
-    forward = Forward(members, size, None if nodata is None else float(nodata), transforms)
+    forward = Forward(members, size, None if nodata is None else float(nodata), transforms,
+                      per_member=opts.return_members)
     mosaic_device = members.device if opts.mosaic_device is None else resolve_device(opts.mosaic_device)
     mosaic = RowMosaic(valid, patch, overlap, NUM_CLASSES, mosaic_device, opts.return_probabilities)
+    member_mosaics = [RowMosaic(valid, patch, overlap, NUM_CLASSES, mosaic_device, False)
+                      for _ in members.members] if opts.return_members else []
     pin = members.device.type == "cuda"
     bar = tqdm(total=len(windows), desc="ocm", unit="patch", disable=not progress)
     done = 0
     for chunk, host_batch in prefetched(raw, windows, size, pin):
-        mosaic.add(chunk, forward(host_batch).to(mosaic_device))
+        logits = forward(host_batch).to(mosaic_device)
+        if member_mosaics:
+            for index, member_mosaic in enumerate(member_mosaics):
+                member_mosaic.add(chunk, logits[:, index])
+            logits = logits.mean(dim=1)
+        mosaic.add(chunk, logits)
         done += len(chunk)
         bar.update(len(chunk))
         if progress_callback is not None:
@@ -270,7 +282,8 @@ def predict_array(
         "model_version": members.version,
     }
     model = f"{members.source} ({', '.join(members.names)})"
-    return Prediction(classes, probabilities, valid, model, extra)
+    member_classes = tuple(m.finish()[0] for m in member_mosaics)
+    return Prediction(classes, probabilities, valid, model, extra, member_classes=member_classes)
 
 
 def predict_scene(

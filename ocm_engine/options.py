@@ -37,6 +37,9 @@ class InferenceOptions:
         mosaic_device: Where patch logits are blended; ``None``: the ensemble's device.
             ``"cpu"`` saves GPU memory on very wide scenes.
         return_probabilities: Also return per-class probabilities (16 bytes per pixel).
+        return_members: Also return every member's class map from the same forward pass
+            (:attr:`Prediction.member_classes`; 1 byte per pixel per member), e.g. to show
+            where members disagree without running each member again.
     """
 
     patch_px: int = DEFAULT_PATCH_PX
@@ -49,6 +52,7 @@ class InferenceOptions:
     compile: bool | str = False
     mosaic_device: str | None = None
     return_probabilities: bool = True
+    return_members: bool = False
 
     def replace(self, **changes: object) -> InferenceOptions:
         """Return a copy with some fields changed; ``None`` values leave a field as it is."""

@@ -129,3 +129,20 @@ def test_tta_logits_average_the_dihedral_group():
     out = tta_logits(ens, batch, DIHEDRAL_8)
     # the column ramp averaged over all rotations/reflections is symmetric: constant 3.5
     torch.testing.assert_close(out, torch.full((1, 4, 8, 8), 3.5))
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_members_from_one_pass_match_each_member_run_alone(tiny_ensemble, tta) -> None:
+    from ocm_engine import InferenceOptions
+
+    img = synthetic_scene(3, 96, 80)
+    opts = InferenceOptions(patch_px=64, overlap_px=16, tta=tta, tta_transforms=4)
+    both = predict_array(img, ensemble=tiny_ensemble, options=opts.replace(return_members=True))
+    plain = predict_array(img, ensemble=tiny_ensemble, options=opts)
+    assert len(both.member_classes) == len(tiny_ensemble.members) and plain.member_classes == ()
+    np.testing.assert_array_equal(both.classes, plain.classes)
+    assert both.probabilities is not None and plain.probabilities is not None
+    np.testing.assert_allclose(both.probabilities, plain.probabilities, atol=1e-5)
+    for index, member_map in enumerate(both.member_classes):
+        alone = predict_array(img, ensemble=tiny_ensemble.member(index), options=opts, return_probabilities=False)
+        np.testing.assert_array_equal(member_map, alone.classes)
