@@ -221,3 +221,37 @@ def match_band_files(paths: Sequence[str], preset: SensorPreset) -> tuple[int, i
             f"could not find bands {preset.band_names[:2]} in file names {list(paths)}"
         )
     return red, green, nir
+
+
+#: Tokens of generic band names and of the Sentinel-2/Landsat-style names, per role.
+_ROLE_TOKENS: dict[str, frozenset[str]] = {
+    "red": frozenset({"red", "b4"}), "green": frozenset({"green", "b3"}),
+    "nir": frozenset({"nir", "b8", "b8a"}), "blue": frozenset({"blue", "b2"}),
+}
+
+
+def guess_band_files(paths: Sequence[str]) -> tuple[int, int, int | None, int | None]:
+    """A first guess of Red, Green, NIR and Blue among one-file-per-band names, with no preset.
+
+    Names carrying ``red``/``green``/``nir``/``blue`` or Sentinel-2 style ``B04``/``B03``/``B08``/
+    ``B02`` tokens are matched; Red, Green and NIR left over take the first unused files in the
+    order given (Blue is only matched by name). Meant as a starting point a user checks.
+
+    Args:
+        paths: File names or paths, one band each.
+
+    Returns:
+        **1-based** file numbers of Red, Green, NIR (``None`` when no file is left) and Blue
+        (``None`` when no name says Blue), as the ``bands`` argument of ``read_scene`` takes them.
+    """
+    found: dict[str, int] = {}
+    for role, tokens in _ROLE_TOKENS.items():
+        for pos, path in enumerate(paths, start=1):
+            if _file_tokens(path) & tokens and pos not in found.values():
+                found[role] = pos
+                break
+    free = iter(p for p in range(1, len(paths) + 1) if p not in found.values())
+    red = found.get("red") or next(free, 1)
+    green = found.get("green") or next(free, 1)
+    nir = found.get("nir") or next(free, None)
+    return red, green, nir, found.get("blue")

@@ -84,6 +84,43 @@ class RasterSource:
             return float(xres) if xres != 1.0 else float("nan")
         return float(xres * float(self.crs.linear_units_factor[1]))
 
+    @property
+    def dtype(self) -> str:
+        """The data type of the Red band (e.g. ``"uint16"``)."""
+        return str(self.datasets[self.refs[0].dataset].dtypes[self.refs[0].band - 1])
+
+    @property
+    def file_count(self) -> int:
+        """Number of files opened."""
+        return len(self.datasets)
+
+    def band_labels(self, names: Sequence[str] | None = None) -> list[str]:
+        """What a mapping picks from, in 1-based order: the bands of one file, or the files.
+
+        Args:
+            names: File names to show instead of the opened paths (e.g. an upload's own names).
+
+        Returns:
+            ``"band 3: B03"`` per band of a single file (its description when it has one), or
+            ``"file 2: name"`` per file of a one-file-per-band scene.
+        """
+        if len(self.datasets) > 1:
+            shown = names or [Path(label).name for label in self.labels]
+            return [f"file {i}: {name}" for i, name in enumerate(shown, start=1)]
+        descriptions = self.datasets[0].descriptions
+        return [f"band {i}" + (f": {d}" if d else "") for i, d in enumerate(descriptions, start=1)]
+
+    def mapping(self) -> tuple[int, int, int | None, int | None]:
+        """Red, Green, NIR and Blue as the ``bands`` argument numbers them (1-based; ``None``: absent).
+
+        Band numbers of a single file, or file numbers of a one-file-per-band scene.
+        """
+        many = len(self.datasets) > 1
+        refs = (*self.refs, self.blue)
+        red, green, nir, blue = (None if r is None else (r.dataset + 1 if many else r.band) for r in refs)
+        assert red is not None and green is not None
+        return red, green, nir, blue
+
     def read(self, window: Window | None = None, out_shape: tuple[int, int] | None = None,
              resampling: Resampling = Resampling.average) -> npt.NDArray[np.float32]:
         """Read Red, Green, NIR for a window of the grid, optionally resampled.

@@ -185,6 +185,43 @@ class SceneReader:
             sensor=self.sensor,
         )
 
+    def read_overview(self, max_px: int) -> Scene:
+        """Read the whole scene at display size: the longer side at most ``max_px`` pixels.
+
+        The overview is for display (previews, thumbnails, maps): it is averaged from the
+        source grid whatever the inference resolution, with Blue when the mapping has it.
+
+        Args:
+            max_px: Longest side of the overview in pixels.
+
+        Returns:
+            A :class:`Scene` whose ``resolution_m`` is the overview's pixel size (``nan`` when unknown).
+
+        Raises:
+            SceneReadError: If the file cannot be decoded.
+        """
+        src = self.source
+        scale = max(1.0, max(src.width, src.height) / max_px)
+        shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
+        resampling = Resampling.average if scale > 1 else Resampling.nearest
+        whole = Window(0, 0, src.width, src.height)
+        data = src.read(whole, out_shape=shape, resampling=resampling)
+        blue = src.read_band(src.blue, whole, shape, resampling) if src.blue is not None else None
+        return Scene(
+            data=data,
+            valid=valid_mask(data, src.nodata),
+            transform=src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0]),
+            crs=src.crs,
+            nodata=src.nodata,
+            source_resolution_m=src.resolution_m,
+            resolution_m=src.resolution_m * src.width / shape[1],
+            bands=self.band_sources(),
+            blue=blue,
+            warnings=self.warnings,
+            name=src.name,
+            sensor=self.sensor,
+        )
+
     def emit_warnings(self, stacklevel: int = 2) -> None:
         """Emit the scene's warnings (``stacklevel`` counted from the caller of this method)."""
         for warning in self.warnings:

@@ -34,3 +34,11 @@ def test_band_files_matched_by_name() -> None:
     assert match_band_files(ls, SENSORS["landsat8_9_oli"]) == (1, 0, 2)
     with pytest.raises(LookupError):
         match_band_files(["a.tif", "b.tif"], SENSORS["landsat8_9_oli"])
+
+
+def test_guess_band_files_by_name_then_order() -> None:
+    from ocm_engine.sensors import guess_band_files
+
+    assert guess_band_files(["x_B02.tif", "x_B03.tif", "x_B04.tif", "x_B08.tif"]) == (3, 2, 4, 1)
+    assert guess_band_files(["nir.tif", "red.tif", "green.tif"]) == (2, 3, 1, None)
+    assert guess_band_files(["a.tif", "b.tif"]) == (1, 2, None, None)
