@@ -23,7 +23,7 @@ from rasterio.transform import Affine
 
 from ocm_app import config
 from ocm_engine import get_sensor
-from ocm_engine.errors import BandMismatchError, OcmError, ResolutionError, SceneReadError
+from ocm_engine.errors import BandMismatchError, ResolutionError, SceneReadError
 from ocm_engine.io.readers import RasterSource, open_scene
 from ocm_engine.resolution import choose_resolution
 from ocm_engine.sensors import match_band_files
@@ -273,6 +273,15 @@ def band_choices(spec: SceneSpec) -> list[str]:
         return [f"file {i}: {name}" for i, name in enumerate(spec.names, start=1)]
     with rasterio.open(spec.paths[0]) as ds:
         return [f"band {i}" + (f": {d}" if d else "") for i, d in enumerate(ds.descriptions, start=1)]
+
+
+def band_count(spec: SceneSpec) -> int:
+    """Bands of a one-file scene (0 when the file cannot be opened: the read reports why)."""
+    try:
+        with rasterio.open(spec.paths[0]) as ds:
+            return int(ds.count)
+    except rasterio.errors.RasterioError:
+        return 0
 
 
 def check_spec(spec: SceneSpec) -> None:

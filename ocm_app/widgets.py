@@ -142,6 +142,10 @@ def current_scene() -> scenes.SceneSpec | None:
             spec = scenes.upload_spec(key, saved, None if sensor == "auto" else sensor)
             if spec.multi_file and spec.sensor is None:
                 spec = spec.with_mapping(None, scenes.guess_band_files(spec.names), spec.blue)
+            elif spec.sensor is None and 0 < (count := scenes.band_count(spec)) < 3:
+                # Too few bands for a guess by count: start from Red=1, Green=2 (or 1), no NIR,
+                # so the Run page's band mapping is there to correct it.
+                spec = spec.with_mapping(None, (1, min(2, count), None), None)
         except OcmError as err:
             st.error(scenes.describe_error(err))
             return None
