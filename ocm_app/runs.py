@@ -157,7 +157,7 @@ def export_bytes(result: RunResult, folder: Path | None = None,
             out["probabilities.tif"] = write_probability_geotiff(
                 base / "p.tif", pred.probabilities, pred.valid, result.grid).read_bytes()
         out["mask.png"] = write_png(base / "m.png", pred.classes, pred.valid, rgb=rgb,
-                                    title=f"{result.spec.label} · {pred.model}").read_bytes()
+                                    title=result.spec.label).read_bytes()
     stats = result.statistics()
     payload = {"statistics": stats, "run": facts,
                "classes": {str(i): n for i, n in enumerate(CLASS_NAMES)}}

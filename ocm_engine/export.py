@@ -286,7 +286,11 @@ def quicklook_image(
     canvas = Image.new("RGB", (max(gap + len(panels) * (size[0] + gap), legend_px + gap),
                                head + size[1] + foot), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((gap, 4), title or "Cloud and shadow mask", fill="black", font=font)
+    heading = title or "Cloud and shadow mask"
+    while len(heading) > 4 and draw.textlength(heading, font=font) > canvas.width - 2 * gap:
+        heading = heading[:-2].rstrip() + "…"
+        heading = heading.replace("……", "…")
+    draw.text((gap, 4), heading, fill="black", font=font)
     draw.text((gap, 23), f"Cloud {stats.cloud_percent:.1f} % of valid pixels (thick + thin) · "
               f"nodata {stats.nodata_percent:.1f} %", fill="black", font=small)
     for i, (caption, panel) in enumerate(panels):
