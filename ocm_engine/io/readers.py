@@ -338,6 +338,11 @@ def _key(item: FileLike) -> object:
     return item if isinstance(item, bytes) else str(item)
 
 
+def _display_name(item: FileLike) -> str:
+    """A file's name for messages; in-memory files are "the uploaded file", not a /vsimem path."""
+    return "The uploaded file" if isinstance(item, bytes | bytearray | memoryview) else str(item)
+
+
 def _label(item: FileLike) -> str:
     return "<bytes>" if isinstance(item, bytes | bytearray | memoryview) else str(item)
 
@@ -398,8 +403,8 @@ def open_scene(
                 bands = [*preset.band_indices, preset.blue_band if (preset.blue_band or 0) <= ds.count else None]
                 names = (preset.red, preset.green, preset.nir or "", preset.blue or "")
             elif bands is None:
-                bands = _guess_bands(ds.count, ds.name)
-            refs, blue = _one_based(bands, ds.count, ds.name)
+                bands = _guess_bands(ds.count, _display_name(items[0]))
+            refs, blue = _one_based(bands, ds.count, _display_name(items[0]))
         else:
             refs, blue = _band_file_refs(datasets, items, preset, bands)
             if preset is not None and bands is None:
