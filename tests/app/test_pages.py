@@ -111,11 +111,23 @@ def test_bad_upload_shows_engine_error(empty_samples: Path) -> None:
 def test_upload_errors_speak_the_apps_language(empty_samples: Path, geotiff_bytes: Any) -> None:
     at = start()
     at.radio(key="scene_source").set_value("Upload").run()
-    at.file_uploader(key="scene_upload").set_value(("two_bands.tif", geotiff_bytes(bands=2), "image/tiff")).run()
+    files = [("red_band.tif", geotiff_bytes(bands=1), "image/tiff"),
+             ("green_band.tif", geotiff_bytes(bands=1, height=64, width=64), "image/tiff")]
+    at.file_uploader(key="scene_upload").set_value(files).run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert errors and all("two_bands.tif" in e for e in errors), errors
-    assert not any("--" in e or "upload_" in e for e in errors), errors
+    assert errors and any("green_band.tif" in e or "red_band.tif" in e for e in errors), errors
+    assert not any("--" in e or "upload_" in e or "ocm_studio" in e for e in errors), errors
+
+
+def test_two_band_upload_gets_a_mapping_and_the_engines_warning(empty_samples: Path, geotiff_bytes: Any) -> None:
+    at = start()
+    at.radio(key="scene_source").set_value("Upload").run()
+    at.file_uploader(key="scene_upload").set_value(("two_bands.tif", geotiff_bytes(bands=2), "image/tiff")).run()
+    no_errors(at)
+    at.button(key="run.button").click().run()
+    no_errors(at)
+    assert any(w.value.startswith("No NIR band mapped") for w in at.warning)
 
 
 def test_one_file_per_band_upload_gets_a_band_mapping(empty_samples: Path, geotiff_bytes: Any) -> None:
