@@ -131,6 +131,8 @@ class Accuracy:
 
     def legend_items(self) -> tuple[tuple[str, str], ...]:
         """``(label, css colour)`` pairs of the label layer (transparent classes omitted)."""
+        if self.scheme.key == "synthetic":  # the model's own classes and colours: the legend has them
+            return (("Unlabelled (soft edge)", "rgb(128,128,128)"),)
         items = [(f"Experts: {name}", f"rgb({c[0]},{c[1]},{c[2]})")
                  for name, c in zip(self.scheme.classes, self.scheme.colours, strict=True) if c[3]]
         return (*items, ("Unlabelled", "rgb(128,128,128)"))

@@ -39,7 +39,11 @@ def _driver(browser: str, driver: str) -> object:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     from selenium.webdriver.chrome.service import Service
 
-    return webdriver.Chrome(service=Service(driver), options=options)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    # The page itself at 1600 x 1000 (the window size includes the browser's own chrome).
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    return browser
 
 
 def _severe(logs: list[dict[str, object]]) -> list[dict[str, object]]:
