@@ -150,7 +150,8 @@ if accuracy is not None:
         model = maps.Layer("Model (in the experts' classes)",
                            render.resize_rgba(accuracy.model_rgba(), classes.shape), opacity=1.0)
         maps.show_map(maps.swipe_map(experts, model, georef, basemap=state.basemap(),
-                                     legend=maps.Legend(classes=False, items=legend_items, title="Both sides"),
+                                     legend=maps.Legend(classes=accuracy.scheme.key == "synthetic", items=legend_items,
+                                                       title="Both sides"),
                                      state_key=f"experts:{scene_key}"))
     widgets.accuracy_section(accuracy)
 
