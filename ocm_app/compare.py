@@ -16,9 +16,12 @@ import numpy.typing as npt
 from ocm_app.render import resize_to
 from ocm_app.runs import RunResult, entropy
 from ocm_engine import Ensemble, Prediction
-from ocm_engine.metrics import agreement, cloud_agreement, iou
+from ocm_engine.constants import MAX_RESOLUTION_M, MIN_RESOLUTION_M, VALIDATED_RESOLUTION_M
+from ocm_engine.metrics import agreement, cloud_agreement, coarse_classes, iou
+from ocm_engine.types import UInt8Array
 
-STANDARD_RESOLUTIONS = (5.0, 10.0, 20.0, 30.0, 40.0, 50.0)
+#: The rows offered on the Resolution page: the engine's 5-50 m range in steps people use.
+STANDARD_RESOLUTIONS = (MIN_RESOLUTION_M, 10.0, 20.0, 30.0, 40.0, MAX_RESOLUTION_M)
 #: Normalised entropy above which a pixel counts as uncertain: 0.5 of the maximum log(4) = 1 bit,
 #: i.e. about as unsure as a coin toss between two classes.
 UNCERTAIN_ENTROPY = 0.5
@@ -29,12 +32,12 @@ MAX_ENTROPY_BITS = 2.0
 def resolution_candidates(source_m: float) -> list[float | None]:
     """Resolutions offered for a source: the standard ones not finer than it, plus the source's own.
 
-    ``[None]`` (its own grid) when the resolution is unknown (no CRS) or coarser than 50 m.
+    ``[None]`` (its own grid) when the resolution is unknown (no CRS) or coarser than the engine's maximum.
     """
-    if not math.isfinite(source_m) or source_m > 50:
+    if not math.isfinite(source_m) or source_m > MAX_RESOLUTION_M:
         return [None]
     found: list[float | None] = [float(r) for r in STANDARD_RESOLUTIONS if r >= source_m - 1e-6]
-    if source_m >= 10 and all(abs(source_m - r) > 0.5 for r in STANDARD_RESOLUTIONS):
+    if source_m >= VALIDATED_RESOLUTION_M[0] and all(abs(source_m - r) > 0.5 for r in STANDARD_RESOLUTIONS):
         found.insert(0, float(source_m))
     return found
 
@@ -46,7 +49,7 @@ def default_resolutions(candidates: list[float | None]) -> list[float | None]:
     """
     if len(candidates) <= 3:
         return list(candidates)
-    picks: list[float | None] = [c for c in candidates if c in (10.0, 20.0, 50.0)]
+    picks: list[float | None] = [c for c in candidates if c in (VALIDATED_RESOLUTION_M[0], 20.0, MAX_RESOLUTION_M)]
     return picks if len(picks) >= 3 else [candidates[0], candidates[len(candidates) // 2], candidates[-1]]
 
 
@@ -63,8 +66,9 @@ def no_choice_reason(candidates: list[float | None], source_m: float) -> str:
     if not math.isfinite(source_m):
         return ("This scene has no CRS, so its pixel size is unknown and it can only be inferred on its own "
                 "grid: there is nothing to compare. Pick a georeferenced scene to compare resolutions.")
-    if source_m > 50:
-        return (f"This scene is {source_m:.3g} m, coarser than 50 m: it is inferred on its own grid only "
+    if source_m > MAX_RESOLUTION_M:
+        return (f"This scene is {source_m:.3g} m, coarser than {MAX_RESOLUTION_M:g} m: it is inferred on its "
+                "own grid only "
                 "(imagery is never upsampled), so there is nothing to compare.")
     return ""
 
@@ -97,9 +101,9 @@ def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], li
     return rows, images
 
 
-def _cloud_iou(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
-    group = np.array([0, 1, 1, 0], np.uint8)
-    return iou(group[a], group[b], valid, 1)
+def _cloud_iou(a: UInt8Array, b: UInt8Array, valid: npt.NDArray[np.bool_]) -> float:
+    """IoU of cloud (thick or thin) with the engine's class groups (group 1 is cloud)."""
+    return iou(coarse_classes(a), coarse_classes(b), valid, 1)
 
 
 def _round(value: float) -> float | None:
@@ -125,14 +129,14 @@ class MemberComparison:
 
     Attributes:
         names: Member names (A, B...).
-        members: Each member's prediction.
+        members: Each member's ``(h, w)`` class map (from the ensemble's own pass).
         ensemble: The ensemble's prediction.
         disagreement: ``(h, w)`` True where the members' classes differ.
         entropy: ``(h, w)`` normalised entropy of the ensemble's probabilities (0-1).
     """
 
     names: tuple[str, ...]
-    members: tuple[Prediction, ...]
+    members: tuple[UInt8Array, ...]
     ensemble: Prediction
     disagreement: npt.NDArray[np.bool_]
     entropy: npt.NDArray[np.float32]
@@ -146,8 +150,8 @@ class MemberComparison:
                f"uncertain (entropy > {UNCERTAIN_ENTROPY}) %":
                    100.0 * float(((self.entropy > UNCERTAIN_ENTROPY) & valid).sum()) / total,
                "very uncertain (entropy > 0.75) %": 100.0 * float(((self.entropy > 0.75) & valid).sum()) / total}
-        for name, pred in zip(self.names, self.members, strict=True):
-            out[f"{name} agrees with ensemble %"] = agreement(pred.classes, self.ensemble.classes, valid)
+        for name, classes in zip(self.names, self.members, strict=True):
+            out[f"{name} agrees with ensemble %"] = agreement(classes, self.ensemble.classes, valid)
         return out
 
     def hotspots(self, grid: int = 8, top: int = 5) -> list[dict[str, Any]]:
@@ -169,17 +173,22 @@ class MemberComparison:
         return sorted(rows, key=lambda r: -float(r["mean entropy"]))[:top]
 
 
-def compare_members(member_preds: list[Prediction], ensemble_pred: Prediction,
-                    names: tuple[str, ...]) -> MemberComparison:
-    """Build the comparison of members and ensemble (all predicted on the same array)."""
+def compare_members(ensemble_pred: Prediction, names: tuple[str, ...]) -> MemberComparison:
+    """Build the comparison of members and ensemble from one prediction.
+
+    Args:
+        ensemble_pred: A prediction made with ``InferenceOptions(return_members=True)``: its
+            ``member_classes`` come from the same forward pass as the ensemble's classes.
+        names: One label per member.
+    """
     valid = ensemble_pred.valid
+    members = ensemble_pred.member_classes
     disagree = np.zeros(valid.shape, bool)
-    first = member_preds[0].classes
-    for pred in member_preds[1:]:
-        disagree |= pred.classes != first
+    for classes in members[1:]:
+        disagree |= classes != members[0]
     probs = ensemble_pred.probabilities
     ent = entropy(probs, valid) if probs is not None else np.zeros(valid.shape, np.float32)
-    return MemberComparison(names, tuple(member_preds), ensemble_pred, disagree & valid, ent)
+    return MemberComparison(names, members, ensemble_pred, disagree & valid, ent)
 
 
 def member_labels(ensemble: Ensemble) -> tuple[str, ...]:

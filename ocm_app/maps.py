@@ -27,15 +27,13 @@ import numpy as np
 import streamlit as st
 from branca.element import Element, MacroElement
 from jinja2 import Template
-from rasterio.crs import CRS
-from rasterio.transform import from_bounds
-from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from ocm_app import config
 from ocm_app.render import RGBA, class_css_colours, css_gradient, data_url
 from ocm_engine import CLASS_LABELS
+from ocm_engine.geo import WEB_MERCATOR, grid_bounds, to_lonlat, warp_to_web_mercator
+from ocm_engine.types import CRS, Affine
 
-WEB_MERCATOR = "EPSG:3857"
 LEAFLET_DIST = config.NODE_MODULES / "leaflet" / "dist"
 #: Placement of scenes without a CRS: a local metric grid at 0 deg N, 0 deg E (not real).
 _NO_CRS_ORIGIN = (0.0, 0.0)
@@ -46,7 +44,7 @@ class Georef:
     """Where a scene lies: bounds ``(left, bottom, right, top)`` in ``crs`` (``None``: unknown)."""
 
     bounds: tuple[float, float, float, float]
-    crs: str | None
+    crs: CRS | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +126,7 @@ def lonlat_bounds(georef: Georef, shape: tuple[int, int]) -> tuple[float, float,
     """The scene's bounds in degrees ``(west, south, east, north)``."""
     if georef.crs is None:
         return _no_crs_bounds(georef, shape, degrees=True)
-    return transform_bounds(CRS.from_user_input(georef.crs), "EPSG:4326", *georef.bounds, densify_pts=21)
+    return to_lonlat(georef.bounds, georef.crs)
 
 
 def _no_crs_bounds(georef: Georef, shape: tuple[int, int], degrees: bool) -> tuple[float, float, float, float]:
@@ -138,11 +136,11 @@ def _no_crs_bounds(georef: Georef, shape: tuple[int, int], degrees: bool) -> tup
         width, height = float(shape[1]), float(shape[0])
     x0, y0 = _NO_CRS_ORIGIN
     merc = (x0, y0, x0 + width, y0 + height)
-    return transform_bounds(WEB_MERCATOR, "EPSG:4326", *merc) if degrees else merc
+    return to_lonlat(merc, WEB_MERCATOR) if degrees else merc
 
 
-@st.cache_data(max_entries=96, show_spinner=False)
-def warped_url(rgba: RGBA, bounds: tuple[float, float, float, float], crs: str | None,
+@st.cache_data(max_entries=96, show_spinner=False, hash_funcs={CRS: CRS.to_wkt})
+def warped_url(rgba: RGBA, bounds: tuple[float, float, float, float], crs: CRS | str | None,
                smooth: bool) -> tuple[str, tuple[float, float, float, float]]:
     """Warp an RGBA image covering ``bounds`` in ``crs`` to Web Mercator.
 
@@ -152,18 +150,9 @@ def warped_url(rgba: RGBA, bounds: tuple[float, float, float, float], crs: str |
     height, width = rgba.shape[:2]
     if crs is None:
         merc = _no_crs_bounds(Georef(bounds, None), (height, width), degrees=False)
-        return data_url(rgba), transform_bounds(WEB_MERCATOR, "EPSG:4326", *merc)
-    src_crs = CRS.from_user_input(crs)
-    src_transform = from_bounds(*bounds, width, height)
-    dst_transform, dst_w, dst_h = calculate_default_transform(src_crs, WEB_MERCATOR, width, height, *bounds)
-    dst = np.zeros((4, dst_h, dst_w), np.uint8)
-    reproject(np.moveaxis(rgba, -1, 0).copy(), dst, src_transform=src_transform, src_crs=src_crs,
-              dst_transform=dst_transform, dst_crs=WEB_MERCATOR,
-              resampling=Resampling.bilinear if smooth else Resampling.nearest)
-    left, top = dst_transform.c, dst_transform.f
-    right, bottom = left + dst_transform.a * dst_w, top + dst_transform.e * dst_h
-    return data_url(np.moveaxis(dst, 0, -1).copy()), transform_bounds(
-        WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
+        return data_url(rgba), to_lonlat(merc, WEB_MERCATOR)
+    dst, lonlat = warp_to_web_mercator(np.moveaxis(rgba, -1, 0), bounds, crs, smooth)
+    return data_url(np.moveaxis(dst, 0, -1).copy()), lonlat
 
 
 _LEGEND_JS = Template("""
@@ -447,7 +436,7 @@ def box_lonlat(georef: Georef, shape: tuple[int, int], box: Box) -> list[list[fl
         crs = georef.crs
     x0, x1 = left + box.cols[0] * (right - left), left + box.cols[1] * (right - left)
     y0, y1 = top - box.rows[1] * (top - bottom), top - box.rows[0] * (top - bottom)
-    west, south, east, north = transform_bounds(CRS.from_user_input(crs), "EPSG:4326", x0, y0, x1, y1)
+    west, south, east, north = to_lonlat((x0, y0, x1, y1), crs)
     return [[south, west], [north, east]]
 
 
@@ -517,12 +506,9 @@ def show_map(rendered: MapHtml, height: int = 560) -> None:
     st.iframe(rendered.html, height=height + 12)
 
 
-def georef_of(transform: object, shape: tuple[int, int], crs: str | None) -> Georef:
-    """Georef of a grid from its affine transform and ``(height, width)``."""
-    from rasterio.transform import array_bounds
-
-    west, south, east, north = array_bounds(shape[0], shape[1], transform)
-    return Georef((west, south, east, north), crs)
+def georef_of(transform: Affine, shape: tuple[int, int], crs: CRS | None) -> Georef:
+    """Georef of a grid from its affine transform and ``(height, width)`` (the engine's CRS kept as is)."""
+    return Georef(grid_bounds(transform, shape), crs)
 
 
 def asset_path() -> Path:

@@ -1,8 +1,10 @@
 """Cached resources: the models (once per process) and reads of scenes (by content key).
 
-``get_ensemble`` is shared by every session: the ensemble stays in eval mode and is never
-mutated; inference runs under ``torch.inference_mode()`` in the engine. Tests patch
-``get_ensemble`` to a tiny random-weight ensemble.
+``get_ensemble`` wraps the engine's one model cache (:func:`ocm_engine.cached_ensemble`):
+``@st.cache_resource`` only keeps the app's widget choice -> ensemble lookup, so the app, the
+engine's default ensemble and batch workers share one loaded copy. The ensemble stays in eval
+mode and is never mutated; inference runs under ``torch.inference_mode()`` in the engine.
+Tests patch ``get_ensemble`` to a tiny random-weight ensemble.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ import numpy as np
 import numpy.typing as npt
 import streamlit as st
 import torch
-from rasterio.transform import Affine
 
 from ocm_app import config, samples, scenes, truth
-from ocm_engine import Ensemble, load_ensemble
+from ocm_engine import Ensemble, Scene, cached_ensemble
 
 MODEL_SOURCES: dict[str, str] = {
     "default": "Embedded default (ocm_engine/weights)",
@@ -24,20 +25,15 @@ MODEL_SOURCES: dict[str, str] = {
 
 @st.cache_resource(show_spinner="Loading the models...", max_entries=4)
 def get_ensemble(source: str = "default", device: str = "auto", dtype: str = "auto") -> Ensemble:
-    """Load an ensemble once per process (errors are not cached: fixed weights load next time).
+    """The engine's cached ensemble for the sidebar's choice (errors are not cached).
 
     Raises:
         ModelLoadError: Weights missing or unreadable (shown with ``st.error``).
     """
     if source == "default" and config.model_override():
         source = str(config.model_override())
-    return load_ensemble(source, device=None if device == "auto" else device,
-                         dtype=None if dtype == "auto" else dtype)
-
-
-def member_ensembles(ensemble: Ensemble) -> list[Ensemble]:
-    """One single-member ensemble per member (same device and dtype; modules are shared)."""
-    return [load_ensemble([m], device=ensemble.device, dtype=ensemble.dtype) for m in ensemble.members]
+    return cached_ensemble(source, device=None if device == "auto" else device,
+                           dtype=None if dtype == "auto" else dtype)
 
 
 def devices() -> list[str]:
@@ -72,10 +68,9 @@ def display_read(spec: scenes.SceneSpec, max_px: int) -> npt.NDArray[np.float32]
 
 
 @st.cache_data(show_spinner="Reading the scene...", max_entries=16)
-def inference_read(spec: scenes.SceneSpec, shape: tuple[int, int]) -> tuple[
-        npt.NDArray[np.float32], Affine, str | None, float | None]:
-    """Cached :func:`ocm_app.scenes.read_inference_array`."""
-    return scenes.read_inference_array(spec, shape)
+def inference_read(spec: scenes.SceneSpec, resolution_m: float | None) -> Scene:
+    """Cached :func:`ocm_app.scenes.read_inference` (the engine's :class:`~ocm_engine.Scene`)."""
+    return scenes.read_inference(spec, resolution_m)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

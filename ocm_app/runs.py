@@ -1,7 +1,9 @@
 """Inference runs the app makes, their results and their downloads.
 
-A run reads a scene on its inference grid, calls :func:`ocm_engine.predict_array` and
-keeps everything a page draws: the prediction, the grid, timing and the engine's warnings.
+A run reads a scene on its inference grid (:func:`ocm_app.scenes.read_inference`, i.e. the
+engine's :func:`~ocm_engine.read_scene`), calls :func:`ocm_engine.predict_scene` and keeps
+the :class:`~ocm_engine.Prediction`: it carries the grid (transform, CRS), the provenance
+(bands, resolutions, models) and the engine's typed warnings, so a page needs nothing else.
 Arrays are ``(bands, height, width)``; maps ``(height, width)``.
 """
 
@@ -11,26 +13,20 @@ import json
 import math
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from rasterio.crs import CRS
-from rasterio.transform import Affine
 
-from ocm_app.scenes import SceneSpec, inference_resolution, inference_shape, read_inference_array, scene_info
-from ocm_engine import Ensemble, Prediction, predict_array
-from ocm_engine.constants import CLASS_NAMES, NUM_CLASSES
-from ocm_engine.export import (
-    GridInfo,
-    class_statistics,
-    write_class_geotiff,
-    write_png,
-    write_probability_geotiff,
-)
+from ocm_app.scenes import SceneSpec, read_inference
+from ocm_engine import Ensemble, InferenceOptions, Prediction, Scene, predict_scene
+from ocm_engine.constants import CLASS_NAMES, DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX, NUM_CLASSES
+from ocm_engine.errors import OcmWarning
+from ocm_engine.export import GridInfo, write_class_geotiff, write_png, write_probability_geotiff
+from ocm_engine.provenance import Provenance
+from ocm_engine.types import CRS, Affine
 
 Progress = Callable[[int, int], None]
 
@@ -40,9 +36,14 @@ class RunOptions:
     """Inference settings chosen in the UI (``None``: the engine's default)."""
 
     resolution_m: float | None = None
-    patch_px: int = 1000
-    overlap_px: int = 300
+    patch_px: int = DEFAULT_PATCH_PX
+    overlap_px: int = DEFAULT_OVERLAP_PX
     batch_size: int | None = None
+
+    def inference(self, *, return_probabilities: bool = True, return_members: bool = False) -> InferenceOptions:
+        """The engine's :class:`~ocm_engine.InferenceOptions` for these settings."""
+        return InferenceOptions(patch_px=self.patch_px, overlap_px=self.overlap_px, batch_size=self.batch_size,
+                                return_probabilities=return_probabilities, return_members=return_members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,47 +53,64 @@ class RunResult:
     Attributes:
         spec: The scene and mapping used.
         options: The settings used.
-        prediction: The engine's result on the inference grid.
-        resolution_m: Inference resolution (``nan`` when unknown).
-        source_resolution_m: The scene's own resolution.
-        transform: Affine transform of the inference grid.
-        crs: CRS string of the grid, or ``None``.
+        prediction: The engine's result on the inference grid, with its grid, provenance and warnings.
         seconds: Wall time of the model run (reading excluded).
-        warnings: The engine's warnings, as text.
     """
 
     spec: SceneSpec
     options: RunOptions
     prediction: Prediction
-    resolution_m: float
-    source_resolution_m: float
-    transform: Affine
-    crs: str | None
     seconds: float
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def provenance(self) -> Provenance:
+        """Bands, sensor, resolutions and models of the run."""
+        assert self.prediction.provenance is not None  # predict_scene always sets it
+        return self.prediction.provenance
+
+    @property
+    def resolution_m(self) -> float:
+        """Inference resolution (``nan`` when unknown)."""
+        return self.provenance.resolution_m
+
+    @property
+    def source_resolution_m(self) -> float:
+        """The scene's own resolution (``nan`` when unknown)."""
+        return self.provenance.source_resolution_m
+
+    @property
+    def warnings(self) -> tuple[OcmWarning, ...]:
+        """The engine's warnings about the scene and the run (typed)."""
+        return self.prediction.warnings
 
     @property
     def shape(self) -> tuple[int, int]:
         """``(height, width)`` of the inference grid."""
-        return self.prediction.classes.shape  # type: ignore[return-value]
+        return self.prediction.shape
 
     @property
     def grid(self) -> GridInfo:
         """Georeferencing for the exports."""
-        h, w = self.shape
-        return GridInfo(w, h, self.transform, CRS.from_user_input(self.crs) if self.crs else None)
+        return self.prediction.grid
 
-    def statistics(self) -> dict[str, float]:
-        """Per-class %, cloud %, valid pixels and nodata % (as in the engine's JSON)."""
-        return class_statistics(self.prediction.classes, self.prediction.valid)
+    @property
+    def transform(self) -> Affine:
+        """Affine transform of the inference grid."""
+        return self.prediction.transform
+
+    @property
+    def crs(self) -> CRS | None:
+        """CRS of the inference grid (as the engine read it), or ``None``."""
+        return self.prediction.crs
+
+    def statistics(self) -> dict[str, float | int]:
+        """Per-class %, cloud %, valid pixels and nodata % (the engine's flat form, as in its JSON)."""
+        return self.prediction.statistics.as_dict()
 
     def facts(self) -> dict[str, str]:
-        """Run facts for the JSON and the GeoTIFF tags."""
-        res = f"{self.resolution_m:.4g}" if math.isfinite(self.resolution_m) else "source"
-        src = f"{self.source_resolution_m:.4g}" if math.isfinite(self.source_resolution_m) else "unknown"
-        return {"model": self.prediction.model, "source": self.spec.label, "sensor": self.spec.sensor or "",
-                "inference_resolution_m": res, "source_resolution_m": src, "software": "ocm_studio app",
-                "seconds": f"{self.seconds:.2f}", **self.prediction.extra}
+        """Run facts for the GeoTIFF tags (text) beside the engine's provenance tags."""
+        return {"source": self.spec.label, "software": "ocm_studio app", "seconds": f"{self.seconds:.2f}",
+                **self.provenance.as_tags(), **self.prediction.extra}
 
 
 def run_scene(spec: SceneSpec, options: RunOptions, ensemble: Ensemble,
@@ -102,34 +120,21 @@ def run_scene(spec: SceneSpec, options: RunOptions, ensemble: Ensemble,
     Raises:
         OcmError: Unreadable scene, bad mapping, impossible resolution, no valid data.
     """
-    info = scene_info(spec)
-    resolution = inference_resolution(info, options.resolution_m)
-    image, transform, crs, nodata = read_inference_array(spec, inference_shape(info, resolution))
-    return run_array(spec, options, ensemble, image, transform, crs, nodata, resolution,
-                     info.resolution_m, progress, return_probabilities)
+    scene = read_inference(spec, options.resolution_m)
+    return run_prediction(spec, options, ensemble, scene, progress,
+                          options.inference(return_probabilities=return_probabilities))
 
 
-def run_array(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, image: npt.NDArray[np.float32],
-              transform: Affine, crs: str | None, nodata: float | None, resolution_m: float,
-              source_m: float, progress: Progress | None = None,
-              return_probabilities: bool = True) -> RunResult:
-    """Predict an array already on the inference grid (shared by the pages)."""
+def run_prediction(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, scene: Scene,
+                   progress: Progress | None, inference: InferenceOptions) -> RunResult:
+    """Predict a scene already read on its inference grid (shared by the pages).
+
+    Raises:
+        OcmError: No valid data, or a grid too small.
+    """
     start = time.perf_counter()
-    # An unmapped NIR arrives as a band of zeros: hand the engine ``None`` so its own warning
-    # (MissingNirWarning) is what the user reads.
-    nir: int | None = 2 if image.shape[0] >= 3 and np.any(image[2]) else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if math.isfinite(resolution_m) and not 10 <= resolution_m <= 50:
-            warnings.warn(f"Inferring at {resolution_m:.4g} m, outside the validated 10-50 m range; "
-                          "expect lower accuracy.", UserWarning, stacklevel=2)
-        pred = predict_array(image, bands=(0, 1, nir), nodata=nodata, ensemble=ensemble,
-                             patch_px=options.patch_px, overlap_px=options.overlap_px,
-                             batch_size=options.batch_size, progress_callback=progress,
-                             return_probabilities=return_probabilities)
-    seconds = time.perf_counter() - start
-    texts = tuple(dict.fromkeys(str(w.message) for w in caught))
-    return RunResult(spec, options, pred, resolution_m, source_m, transform, crs, seconds, texts)
+    pred = predict_scene(scene, ensemble, inference, progress_callback=progress)
+    return RunResult(spec, options, pred, time.perf_counter() - start)
 
 
 def entropy(probabilities: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
@@ -158,8 +163,8 @@ def export_bytes(result: RunResult, folder: Path | None = None,
                 base / "p.tif", pred.probabilities, pred.valid, result.grid).read_bytes()
         out["mask.png"] = write_png(base / "m.png", pred.classes, pred.valid, rgb=rgb,
                                     title=result.spec.label).read_bytes()
-    stats = result.statistics()
-    payload = {"statistics": stats, "run": facts,
+    payload = {"statistics": result.statistics(), "provenance": result.provenance.as_dict(),
+               "run": {"source": result.spec.label, "seconds": round(result.seconds, 2), **pred.extra},
                "classes": {str(i): n for i, n in enumerate(CLASS_NAMES)}}
     out["stats.json"] = json.dumps(payload, indent=2, sort_keys=True).encode()
     return out

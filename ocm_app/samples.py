@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -19,7 +18,8 @@ import rasterio
 from rasterio.transform import Affine, from_origin
 
 from ocm_app import config, demo
-from ocm_app.scenes import SceneSpec, default_blue
+from ocm_app.scenes import SceneSpec
+from ocm_engine.sensors import guess_band_files
 
 BUILTIN_KEY: Final = "builtin:synthetic"
 BUILTIN_VERSION: Final = 2
@@ -200,9 +200,11 @@ def _alberta_vrt(folder: Path) -> Path | None:
 def _spec(key: str, label: str, files: list[Path], sensor: str | None, description: str,
           bands: tuple[int, int, int | None] | None = None, labels: tuple[str, str] | None = None,
           dataset: str = "") -> SceneSpec:
-    spec = SceneSpec(key, label, tuple(str(f) for f in files), tuple(f.name for f in files),
-                     sensor=sensor, bands=bands, description=description, labels=labels, dataset=dataset)
-    return replace(spec, blue=default_blue(spec))
+    names = tuple(f.name for f in files)
+    # A preset's Blue comes from the engine; band files mapped by hand get the engine's guess by name.
+    blue = guess_band_files(names)[3] if bands is not None and len(files) > 1 else None
+    return SceneSpec(key, label, tuple(str(f) for f in files), names, sensor=sensor, bands=bands, blue=blue,
+                     description=description, labels=labels, dataset=dataset)
 
 
 def _known_scenes(root: Path) -> list[SceneSpec]:

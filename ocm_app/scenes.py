@@ -9,36 +9,23 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import rasterio
-from rasterio.enums import Resampling
-from rasterio.transform import Affine
 
 from ocm_app import config
-from ocm_engine import get_sensor
-from ocm_engine.errors import BandMismatchError, ResolutionError, SceneReadError
-from ocm_engine.io.readers import RasterSource, open_scene
-from ocm_engine.resolution import choose_resolution
-from ocm_engine.sensors import match_band_files
+from ocm_engine import Scene, get_sensor
+from ocm_engine.errors import OcmWarning, ResolutionError, SceneReadError
+from ocm_engine.io.readers import SceneSource
+from ocm_engine.io.scene import SceneReader
+from ocm_engine.sensors import preset_band_files
+from ocm_engine.types import CRS
 
 Bands = tuple[int, int, int | None]
-
-#: Blue position (1-based) in the usual multiband stack of each preset, for display only.
-BLUE_BAND_INDEX: dict[str, int] = {
-    "sentinel2_l1c": 2, "sentinel2_l1c_b08": 2, "sentinel2_l2a": 2, "sentinel2_l2a_b08": 2,
-    "landsat8_9_oli": 2, "landsat7_etm": 1, "landsat4_5_tm": 1, "hls_l30": 2, "hls_s30": 2,
-    "planetscope_4band": 1, "planetscope_8band": 2, "maxar_4band": 3, "maxar_8band": 2,
-    "generic_rgbn": 3,
-}
-#: Blue band names looked for among single-band files, for display only.
-BLUE_BAND_NAMES: tuple[str, ...] = ("b02", "b2", "blue")
+Mapping4 = tuple[int, int, int | None, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,153 +73,99 @@ class SceneSpec:
 
 @dataclass(frozen=True, slots=True)
 class SceneInfo:
-    """Facts about a scene's grid (from its Red band's file)."""
+    """Facts about a scene's grid (from its Red band's file) and the engine's warnings about it.
+
+    Attributes:
+        crs: The grid's CRS as the engine read it (a rasterio ``CRS``), or ``None``.
+        warnings: The engine's typed warnings on reading it (no CRS, outside 10-50 m, no NIR).
+    """
 
     width: int
     height: int
     band_count: int
     file_count: int
     resolution_m: float
-    crs: str | None
+    crs: CRS | None
     dtype: str
     nodata: float | None
+    warnings: tuple[OcmWarning, ...] = ()
 
 
-@contextmanager
-def open_spec(spec: SceneSpec) -> Iterator[RasterSource]:
-    """Open a scene with its mapping (see :func:`ocm_engine.io.readers.open_scene`).
+def open_reader(spec: SceneSpec, resolution_m: float | None = None) -> SceneReader:
+    """Open a scene with its mapping on its inference grid (the engine's :class:`SceneReader`).
+
+    The engine applies every rule: band positions of the preset (Blue included), the
+    guess for unmapped files, nodata, and the resolution (5-50 m, never upsampled); its
+    warnings are kept, typed, on the reader. Uploaded band files are matched to a preset by
+    the names users gave them (the saved copies have other names).
+
+    Raises:
+        OcmError: Unreadable files, a mapping that does not fit them, an impossible resolution.
+    """
+    source: SceneSource = list(spec.paths) if spec.multi_file else spec.paths[0]
+    bands: Mapping4 | None = None
+    if spec.bands is not None:
+        bands = (*spec.bands, spec.blue)
+    elif spec.multi_file and spec.sensor is not None:
+        bands = preset_band_files(spec.names, get_sensor(spec.sensor))
+    return SceneReader(source, sensor=spec.sensor, bands=bands, nodata=spec.nodata, resolution_m=resolution_m)
+
+
+def resolve_mapping(spec: SceneSpec) -> Mapping4:
+    """The 1-based Red, Green, NIR and Blue the engine reads for a spec (bands, or files).
 
     Raises:
         OcmError: Unreadable files or a mapping that does not fit them.
     """
-    sources: str | list[str] = list(spec.paths) if spec.multi_file else spec.paths[0]
-    bands = resolve_bands(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # missing CRS is reported by scene_info
-        src = open_scene(sources, sensor=None if bands else spec.sensor, bands=bands,
-                         nodata=spec.nodata)
-    with src:
-        yield src
+    with open_reader(spec) as reader:
+        return reader.source.mapping()
 
 
-def resolve_bands(spec: SceneSpec) -> Bands | None:
-    """The explicit 1-based mapping of a spec (band-file names matched for presets).
+def resolve_bands(spec: SceneSpec) -> Bands:
+    """The 1-based Red, Green, NIR the engine reads for a spec (see :func:`resolve_mapping`).
 
     Raises:
-        BandMismatchError: One-file-per-band scenes whose names do not carry the preset's bands.
+        OcmError: Unreadable files or a mapping that does not fit them.
     """
-    if spec.bands is not None:
-        return spec.bands
-    if not spec.multi_file or spec.sensor is None:
-        return None
-    preset = get_sensor(spec.sensor)
-    try:
-        red, green, nir = match_band_files(list(spec.names), preset)
-    except LookupError as err:
-        raise BandMismatchError(
-            f"Could not find bands {preset.band_names} of {preset.label} in the file names "
-            f"{list(spec.names)}. Choose 'Manual' and map the files by hand."
-        ) from err
-    return red + 1, green + 1, None if nir is None else nir + 1
-
-
-_ROLE_TOKENS: dict[str, set[str]] = {
-    "red": {"red", "b04", "b4"}, "green": {"green", "b03", "b3"}, "nir": {"nir", "b08", "b8", "b8a"},
-}
-
-
-def guess_band_files(names: Sequence[str]) -> Bands:
-    """A first guess of Red, Green, NIR among one-file-per-band names (1-based positions).
-
-    Names carrying ``red``/``green``/``nir`` or Sentinel-2 style ``B04``/``B03``/``B08`` tokens are
-    matched; roles left over take the first unused files in upload order. The Run page shows the
-    guess in its band-mapping control, to be checked by the user.
-    """
-    found: dict[str, int] = {}
-    for role, tokens in _ROLE_TOKENS.items():
-        for pos, name in enumerate(names, start=1):
-            stem = name.rsplit(".", 1)[0].lower()
-            if set(re.split(r"[^a-z0-9]+", stem)) & tokens and pos not in found.values():
-                found[role] = pos
-                break
-    free = iter(p for p in range(1, len(names) + 1) if p not in found.values())
-    red = found.get("red") or next(free, 1)
-    green = found.get("green") or next(free, 1)
-    nir = found.get("nir") or next(free, None)
+    red, green, nir, _blue = resolve_mapping(spec)
     return red, green, nir
 
 
-def default_blue(spec: SceneSpec) -> int | None:
-    """Best guess of the Blue band (1-based) for display, or ``None``."""
-    if spec.multi_file:
-        for pos, name in enumerate(spec.names, start=1):
-            stem = name.rsplit(".", 1)[0].lower()
-            tokens = set(re.split(r"[^a-z0-9]+", stem))
-            if tokens & set(BLUE_BAND_NAMES):
-                return pos
-        return None
-    if spec.sensor in BLUE_BAND_INDEX:
-        return BLUE_BAND_INDEX[spec.sensor]
-    return None
-
-
 def scene_info(spec: SceneSpec) -> SceneInfo:
-    """Size, resolution and CRS of a scene.
+    """Size, resolution, CRS and the engine's warnings of a scene.
 
     Raises:
         OcmError: Unreadable files or a bad mapping.
     """
-    with open_spec(spec) as src:
-        ds = src.datasets[src.refs[0].dataset]
-        return SceneInfo(src.width, src.height, src.band_count, len(src.datasets),
-                         src.resolution_m, src.crs.to_string() if src.crs else None,
-                         ds.dtypes[0], src.nodata)
+    with open_reader(spec) as reader:
+        src = reader.source
+        return SceneInfo(src.width, src.height, src.band_count, src.file_count, src.resolution_m,
+                         src.crs, src.dtype, src.nodata, reader.warnings)
 
 
-def inference_resolution(info: SceneInfo, requested_m: float | None) -> float:
-    """The resolution the app infers at (the engine's rules; ``nan`` when unknown).
+def read_inference(spec: SceneSpec, resolution_m: float | None) -> Scene:
+    """Read Red, Green, NIR on the inference grid (:meth:`SceneReader.read`).
 
-    Raises:
-        ResolutionError: Finer than 5 m or finer than the source.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return choose_resolution(info.resolution_m, requested_m)
-
-
-def inference_shape(info: SceneInfo, resolution_m: float) -> tuple[int, int]:
-    """``(height, width)`` of the inference grid at ``resolution_m``.
-
-    Raises:
-        ResolutionError: If the grid exceeds the app's in-memory limit.
-    """
-    factor = resolution_m / info.resolution_m if math.isfinite(resolution_m) and math.isfinite(
-        info.resolution_m) else 1.0
-    shape = (max(1, round(info.height / factor)), max(1, round(info.width / factor)))
-    if shape[0] * shape[1] > config.MAX_INFERENCE_PIXELS:
-        raise ResolutionError(
-            f"At {resolution_m:g} m the scene is {shape[1]} x {shape[0]} px, over the app's "
-            f"{config.MAX_INFERENCE_PIXELS:,} px limit. Choose a coarser resolution, or use the "
-            "command line (`ocm predict`), which processes large scenes block by block."
-        )
-    return shape
-
-
-def read_inference_array(spec: SceneSpec, shape: tuple[int, int]) -> tuple[
-        npt.NDArray[np.float32], Affine, str | None, float | None]:
-    """Read Red, Green, NIR on the inference grid.
+    Args:
+        spec: The scene and its mapping.
+        resolution_m: The resolution asked for; ``None``: the engine's default.
 
     Returns:
-        ``(3, height, width)`` float32, the grid's transform, its CRS (WKT/EPSG string) and
-        the nodata value.
+        The engine's :class:`~ocm_engine.Scene` (grid, valid mask, provenance, typed warnings).
+
+    Raises:
+        ResolutionError: An impossible resolution, or a grid over the app's in-memory limit.
+        OcmError: Unreadable files or a bad mapping.
     """
-    with open_spec(spec) as src:
-        coarser = shape[0] < src.height
-        image = src.read(out_shape=shape,
-                         resampling=Resampling.average if coarser else Resampling.nearest)
-        transform = src.transform * Affine.scale(src.width / shape[1], src.height / shape[0])
-        crs = src.crs.to_string() if src.crs else None
-        return image, transform, crs, src.nodata
+    with open_reader(spec, resolution_m) as reader:
+        if reader.height * reader.width > config.MAX_INFERENCE_PIXELS:
+            res = f"{reader.resolution_m:g} m" if math.isfinite(reader.resolution_m) else "its own resolution"
+            raise ResolutionError(
+                f"At {res} the scene is {reader.width} x {reader.height} px, over the app's "
+                f"{config.MAX_INFERENCE_PIXELS:,} px limit. Choose a coarser resolution, or use the "
+                "command line (`ocm predict`), which processes large scenes block by block."
+            )
+        return reader.read(blue=False)
 
 
 def read_display(spec: SceneSpec, max_px: int = config.DISPLAY_MAX_PX) -> npt.NDArray[np.float32]:
@@ -240,47 +173,35 @@ def read_display(spec: SceneSpec, max_px: int = config.DISPLAY_MAX_PX) -> npt.ND
 
     Returns:
         float32 ``(4, height, width)``: Red, Green, Blue, NIR; NaN on nodata pixels.
+
+    Raises:
+        OcmError: Unreadable files or a bad mapping.
     """
-    with open_spec(spec) as src:
-        scale = max(src.width, src.height) / max_px
-        shape = (max(1, round(src.height / max(scale, 1))), max(1, round(src.width / max(scale, 1))))
-        rgn = src.read(out_shape=shape, resampling=Resampling.average if scale > 1 else Resampling.nearest)
-        blue_pos = spec.blue
-        blue = rgn[1].copy()
-        if blue_pos is not None:
-            try:
-                if spec.multi_file:
-                    ds = src.datasets[blue_pos - 1]
-                    band = 1
-                else:
-                    ds = src.datasets[0]
-                    band = blue_pos
-                if 1 <= band <= ds.count and (ds.width, ds.height) == (src.width, src.height):
-                    blue = ds.read(band, out_shape=shape, resampling=Resampling.average).astype(np.float32)
-            except (IndexError, rasterio.errors.RasterioError):
-                pass
-        out = np.stack([rgn[0], rgn[1], blue, rgn[2]]).astype(np.float32)
-        nodata = src.nodata
-        if nodata is not None:
-            missing = (rgn == nodata).all(axis=0)
-            out[:, missing] = np.nan
-        return out
+    with open_reader(spec) as reader:
+        overview = reader.read_overview(max_px)
+    red, green, nir = overview.data
+    blue = overview.blue if overview.blue is not None else green
+    out = np.stack([red, green, blue, nir]).astype(np.float32)
+    out[:, ~overview.valid] = np.nan
+    return out
 
 
 def band_choices(spec: SceneSpec) -> list[str]:
-    """Labels of the bands (or files) a mapping can pick from, 1-based order."""
-    if spec.multi_file:
-        return [f"file {i}: {name}" for i, name in enumerate(spec.names, start=1)]
-    with rasterio.open(spec.paths[0]) as ds:
-        return [f"band {i}" + (f": {d}" if d else "") for i, d in enumerate(ds.descriptions, start=1)]
+    """Labels of the bands (or files, by the names users gave them) a mapping picks from, 1-based.
+
+    Raises:
+        OcmError: Unreadable files.
+    """
+    with open_reader(replace(spec, sensor=None, bands=(1, 1, None), blue=None)) as reader:
+        return reader.source.band_labels(spec.names if spec.multi_file else None)
 
 
 def band_count(spec: SceneSpec) -> int:
     """Bands of a one-file scene (0 when the file cannot be opened: the read reports why)."""
     try:
-        with rasterio.open(spec.paths[0]) as ds:
-            return int(ds.count)
-    except rasterio.errors.RasterioError:
+        with open_reader(replace(spec, paths=spec.paths[:1], sensor=None, bands=(1, 1, None), blue=None)) as reader:
+            return reader.source.band_count
+    except SceneReadError:
         return 0
 
 
@@ -290,7 +211,7 @@ def check_spec(spec: SceneSpec) -> None:
     Raises:
         OcmError: Unreadable files or a bad mapping.
     """
-    with open_spec(spec):
+    with open_reader(spec):
         pass
 
 
@@ -315,9 +236,8 @@ def upload_spec(key: str, files: Sequence[tuple[str, Path]], sensor: str | None)
         raise SceneReadError("No file uploaded. Upload a multiband GeoTIFF or one file per band.")
     names = tuple(n for n, _ in files)
     label = names[0] if len(names) == 1 else f"{len(names)} band files ({names[0]}, ...)"
-    spec = SceneSpec(key, label, tuple(str(p) for _, p in files), names, sensor=sensor,
+    return SceneSpec(key, label, tuple(str(p) for _, p in files), names, sensor=sensor,
                      description="Uploaded by you (kept in this session only).", kind="upload")
-    return replace(spec, blue=default_blue(spec))
 
 
 _CLI_ASIDE = re.compile(r"\s*\([^()]*(--[a-z]|`ocm )[^()]*\)")

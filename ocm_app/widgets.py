@@ -14,10 +14,12 @@ from pathlib import Path
 import streamlit as st
 
 from ocm_app import config, model_info, resources, samples, scenes, stac_source, state, truth
-from ocm_app.runs import RunOptions, RunResult, run_array
+from ocm_app.runs import RunOptions, RunResult, run_prediction
 from ocm_engine import SENSORS, Ensemble
+from ocm_engine.constants import MAX_RESOLUTION_M, MIN_RESOLUTION_M, VALIDATED_RESOLUTION_M
 from ocm_engine.errors import OcmError, SceneReadError
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
+from ocm_engine.sensors import guess_band_files
 
 MANUAL = "manual"
 SOURCES = ("Sample gallery", "Upload", stac_source.LABEL)
@@ -141,7 +143,8 @@ def current_scene() -> scenes.SceneSpec | None:
             key = "upload:" + "+".join(p.stem for _, p in saved)
             spec = scenes.upload_spec(key, saved, None if sensor == "auto" else sensor)
             if spec.multi_file and spec.sensor is None:
-                spec = spec.with_mapping(None, scenes.guess_band_files(spec.names), spec.blue)
+                red, green, nir, blue = guess_band_files(spec.names)
+                spec = spec.with_mapping(None, (red, green, nir), blue)
             elif spec.sensor is None and 0 < (count := scenes.band_count(spec)) < 3:
                 # Too few bands for a guess by count: start from Red=1, Green=2 (or 1), no NIR,
                 # so the Run page's band mapping is there to correct it.
@@ -199,22 +202,23 @@ def ensemble_or_error() -> Ensemble | None:
 
 # ----------------------------------------------------------------------------- options
 def resolution_slider(info: scenes.SceneInfo, key: str, label: str = "Inference resolution (m)") -> float | None:
-    """Resolution choice (5-50 m, never finer than the source) with the guidance text.
+    """Resolution choice (the engine's 5-50 m, never finer than the source) with the guidance text.
 
     Returns:
-        The resolution, or ``None`` to use the source's own (coarser than 50 m or unknown).
+        The resolution, or ``None`` to use the source's own (coarser than the engine's maximum, or unknown).
     """
     source = info.resolution_m
     if not math.isfinite(source):
         st.info("The scene has no usable CRS, so its resolution is unknown: it is inferred on its own grid.")
         return None
-    if source > 50:
-        st.warning(f"This scene is {source:.3g} m, coarser than the 50 m the models were validated for; "
+    if source > MAX_RESOLUTION_M:
+        st.warning(f"This scene is {source:.3g} m, coarser than the {MAX_RESOLUTION_M:g} m the models were "
+                   "validated for; "
                    "it is inferred at its own resolution (imagery is never upsampled).")
         return None
-    low = max(5, math.ceil(source - 1e-6))
-    default = max(low, min(50, math.ceil(max(source, 10))))
-    value = st.slider(label, min_value=low, max_value=50, value=default, step=1, key=key,
+    low = max(int(MIN_RESOLUTION_M), math.ceil(source - 1e-6))
+    default = max(low, min(int(MAX_RESOLUTION_M), math.ceil(max(source, VALIDATED_RESOLUTION_M[0]))))
+    value = st.slider(label, min_value=low, max_value=int(MAX_RESOLUTION_M), value=default, step=1, key=key,
                       help=RESOLUTION_GUIDANCE)
     st.caption(RESOLUTION_GUIDANCE)
     return float(value)
@@ -243,15 +247,15 @@ def progress_callback(label: str) -> Callable[[int, int], None]:
 
 
 def run_scene(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble, label: str,
-              return_probabilities: bool = True) -> RunResult | None:
-    """Read (cached) and predict a scene with a progress bar; ``None`` after ``st.error``."""
+              return_probabilities: bool = True, return_members: bool = False) -> RunResult | None:
+    """Read (cached) and predict a scene with a progress bar; ``None`` after ``st.error``.
+
+    ``return_members`` also keeps every member's class map from the same pass (Compare page).
+    """
     try:
-        info = resources.scene_info(spec)
-        resolution = scenes.inference_resolution(info, options.resolution_m)
-        shape = scenes.inference_shape(info, resolution)
-        image, transform, crs, nodata = resources.inference_read(spec, shape)
-        return run_array(spec, options, ensemble, image, transform, crs, nodata, resolution,
-                         info.resolution_m, progress_callback(label), return_probabilities)
+        scene = resources.inference_read(spec, options.resolution_m)
+        inference = options.inference(return_probabilities=return_probabilities, return_members=return_members)
+        return run_prediction(spec, options, ensemble, scene, progress_callback(label), inference)
     except OcmError as err:
         st.error(scenes.describe_error(err, spec))
         return None
@@ -298,9 +302,9 @@ def accuracy_section(accuracy: truth.Accuracy) -> None:
 
 
 def show_warnings(result: RunResult) -> None:
-    """The engine's warnings of a run, as ``st.warning``."""
-    for text in result.warnings:
-        st.warning(text, icon=":material/warning:")
+    """The engine's typed warnings of a run (no CRS, outside 10-50 m, no NIR), as ``st.warning``."""
+    for warning in dict.fromkeys(str(w) for w in result.warnings):
+        st.warning(scenes.describe_error(Exception(warning), result.spec), icon=":material/warning:")
 
 
 def samples_root() -> Path:

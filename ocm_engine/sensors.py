@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ocm_engine.errors import UnknownSensorError
+from ocm_engine.errors import BandMismatchError, UnknownSensorError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,3 +255,27 @@ def guess_band_files(paths: Sequence[str]) -> tuple[int, int, int | None, int | 
     green = found.get("green") or next(free, 1)
     nir = found.get("nir") or next(free, None)
     return red, green, nir, found.get("blue")
+
+
+def preset_band_files(names: Sequence[str], preset: SensorPreset) -> tuple[int, int, int | None, int | None]:
+    """Red, Green, NIR and Blue of a preset among one-file-per-band names, as ``bands`` takes them.
+
+    Args:
+        names: File names (e.g. the names files were uploaded under), one band each.
+        preset: The sensor preset whose band names are looked for.
+
+    Returns:
+        **1-based** file numbers of Red, Green, NIR and Blue (``None`` when not found).
+
+    Raises:
+        BandMismatchError: If Red or Green is not found; the message lists the names.
+    """
+    try:
+        red, green, nir = match_band_files(names, preset)
+    except LookupError as err:
+        raise BandMismatchError(
+            f"Could not find bands {preset.band_names} of {preset.label} in the file names {list(names)}. "
+            "Rename the files, or map the bands by hand."
+        ) from err
+    blue = match_band_file(names, preset.blue)
+    return red + 1, green + 1, None if nir is None else nir + 1, None if blue is None else blue + 1

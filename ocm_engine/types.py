@@ -1,4 +1,9 @@
-"""Shared type aliases. Arrays are ``(bands, height, width)`` unless named otherwise."""
+"""Shared type aliases. Arrays are ``(bands, height, width)`` unless named otherwise.
+
+``CRS`` and ``Affine`` are the georeferencing types every :class:`~ocm_engine.Scene` and
+:class:`~ocm_engine.Prediction` carries; callers (the app) annotate with these names from
+here rather than importing rasterio themselves.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+
+__all__ = ["CRS", "Affine", "BandIndices", "BoolArray", "DeviceName", "DtypeName", "FloatArray", "UInt8Array"]
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]

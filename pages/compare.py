@@ -20,23 +20,15 @@ if st.button("Compare members", type="primary", key="cmp.button", icon=":materia
     if ensemble is not None:
         stored = state.options()
         opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
-        members = resources.member_ensembles(ensemble)
-        runs = []
-        for label, model in zip(compare.member_labels(ensemble), members, strict=True):
-            run = widgets.run_scene(spec, opts, model, f"Member {label}:", return_probabilities=False)
-            if run is None:
-                break
-            runs.append(run)
-        else:
-            full = widgets.run_scene(spec, opts, ensemble, "Ensemble:")
-            if full is not None:
-                result = compare.compare_members([r.prediction for r in runs], full.prediction,
-                                                 compare.member_labels(ensemble))
-                state.set_result("compare", (full, result))
+        # One pass: the ensemble's logits are the mean of the members', so every member's map comes with it.
+        full = widgets.run_scene(spec, opts, ensemble, "Ensemble and members:", return_members=True)
+        if full is not None:
+            result = compare.compare_members(full.prediction, compare.member_labels(ensemble))
+            state.set_result("compare", (full, result))
 
 stored_result = state.result("compare")
 if stored_result is None:
-    st.info("Press **Compare members** to run each member and the ensemble.")
+    st.info("Press **Compare members** to run the ensemble and see each member's mask.")
     st.stop()
 full, result = stored_result
 if len(result.names) < 2:
@@ -70,8 +62,8 @@ st.markdown(widgets.class_legend_markdown(), unsafe_allow_html=True)
 cols = st.columns(len(result.members) + 2)
 display = resources.display_read(full.spec, config.DISPLAY_MAX_PX)
 cols[0].image(render.composite(display, (0, 1, 2)), width="stretch", caption=f"{full.spec.label}: true colour")
-for col, name, pred in zip(cols[1:], result.names, result.members, strict=False):
-    col.image(render.class_rgba(pred.classes, valid), width="stretch",
+for col, name, member_classes in zip(cols[1:], result.names, result.members, strict=False):
+    col.image(render.class_rgba(member_classes, valid), width="stretch",
               caption=f"Member {name}: agrees with the ensemble on {summary[f'{name} agrees with ensemble %']:.1f} %")
 cols[-1].image(render.class_rgba(result.ensemble.classes, valid), width="stretch", caption="Ensemble")
 c1, c2 = st.columns(2)

@@ -1,10 +1,10 @@
 """Normalization lab: why the dynamic z-score makes the models sensor-agnostic."""
 
 import streamlit as st
-from rasterio.transform import Affine
 
 from ocm_app import config, figures, lab, maps, render, resources, scenes, state, widgets
 from ocm_engine.errors import OcmError
+from ocm_engine.types import Affine
 
 st.title("Normalization lab")
 
@@ -20,12 +20,11 @@ st.markdown("Multiply a product by any gain and add any offset: μ and σ change
 
 spec, info = widgets.require_scene()
 try:
-    resolution = scenes.inference_resolution(info, None)
-    shape = scenes.inference_shape(info, resolution)
-    scene, transform, crs, nodata = resources.inference_read(spec, shape)
+    scene = resources.inference_read(spec, None)
 except OcmError as err:
     st.error(scenes.describe_error(err, spec))
     st.stop()
+shape = scene.shape
 
 sizes = [s for s in lab.PATCH_SIZES if s <= min(shape)] or [32]
 size = st.select_slider("Patch size (px)", sizes, value=min(256, sizes[-1]) if 256 in sizes else sizes[-1],
@@ -37,7 +36,7 @@ window = lab.fit_window(shape, centre, size)
 ensemble = widgets.ensemble_or_error()
 if ensemble is None:
     st.stop()
-result = lab.run_lab(scene, nodata, window, ensemble)
+result = lab.run_lab(scene.data, scene.nodata, window, ensemble)
 patch_rgb = lab.patch_false_colour(result.products[lab.PRODUCTS[0]], result.valid)
 
 st.subheader("1. One patch, channel by channel")
@@ -89,8 +88,8 @@ st.caption("With the dynamic z-score the three products give the same mask; with
            "mask depends on the units the sensor happened to use.")
 
 st.subheader("4. The patch on the map: raw and z-scored")
-patch_transform = transform * Affine.translation(window.left, window.top)
-georef = maps.georef_of(patch_transform, (window.size, window.size), crs)
+patch_transform = scene.transform * Affine.translation(window.left, window.top)
+georef = maps.georef_of(patch_transform, (window.size, window.size), scene.crs)
 layers = [
     maps.Layer("Raw DN (false colour, linear 0-4000)", lab.raw_rgba(result.products[lab.PRODUCTS[0]], result.valid)),
     maps.Layer("Z-scored (false colour, -2 to +2 std)", lab.zscore_rgba(result.normalized[(dyn, lab.PRODUCTS[0])],

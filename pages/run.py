@@ -29,7 +29,10 @@ with left:
     try:
         choices = scenes.band_choices(spec)
         if preset == widgets.MANUAL:
-            guess = scenes.resolve_bands(spec) or (1, 2, min(4, len(choices)) if len(choices) >= 3 else None)
+            try:
+                guess = scenes.resolve_mapping(spec)  # the engine's mapping (its guess for an unmapped file)
+            except OcmError:
+                guess = (1, min(2, len(choices)), None, None)
             options = list(range(1, len(choices) + 1))
             label = choices.__getitem__
 
@@ -43,11 +46,10 @@ with left:
             red = pick("Red", guess[0])
             green = pick("Green", guess[1])
             nir = pick("NIR", guess[2], allow_none=True)
-            blue = pick("Blue (display only)", spec.blue, allow_none=True)
+            blue = pick("Blue (display only)", guess[3], allow_none=True)
             spec = spec.with_mapping(None, (int(red or 1), int(green or 1), nir), blue)
         else:
-            base = spec.with_mapping(preset, None, None)
-            spec = base.with_mapping(preset, None, scenes.default_blue(base))
+            spec = spec.with_mapping(preset, None, None)  # the preset's Blue comes from the engine
             st.caption(SENSORS[preset].notes)
         scenes.check_spec(spec)
     except OcmError as err:
@@ -62,7 +64,7 @@ with right:
         st.error(scenes.describe_error(err, spec))
         st.stop()
     c1, c2 = st.columns(2)
-    true_note = "" if spec.blue else " (no Blue band: Green shown as blue)"
+    true_note = "" if scenes.resolve_mapping(spec)[3] else " (no Blue band: Green shown as blue)"
     c1.image(render.composite(preview, (0, 1, 2)), caption=f"True colour{true_note}", width="stretch")
     c2.image(render.composite(preview, (3, 0, 1)), caption="False colour (NIR, Red, Green)", width="stretch")
     st.caption("Vegetation is red in false colour when NIR is mapped right; clouds are white in both.")

@@ -132,10 +132,15 @@ def test_errors_name_the_users_files_and_no_cli_flags() -> None:
     assert aside.startswith("B04.tif has 1 band(s); need 3.") and "--" not in aside
 
 
-def test_band_files_are_guessed_from_names_then_upload_order() -> None:
-    assert scenes.guess_band_files(["T1_B02.tif", "T1_B03.tif", "T1_B04.tif", "T1_B08.tif"]) == (3, 2, 4)
-    assert scenes.guess_band_files(["nir.tif", "red.tif", "green.tif"]) == (2, 3, 1)
-    assert scenes.guess_band_files(["a.tif", "b.tif"]) == (1, 2, None)
+def test_band_files_are_read_by_the_names_users_gave(make_geotiff) -> None:
+    """Uploads are saved under digests: a preset's bands (Blue too) are matched in the original names."""
+    files = [make_geotiff(f"upload_{i}.tif", bands=1, seed=i) for i in range(4)]
+    names = ("T1_B02.tif", "T1_B03.tif", "T1_B04.tif", "T1_B08.tif")
+    spec = scenes.upload_spec("upload:x", list(zip(names, files, strict=True)), "sentinel2_l2a_b08")
+    assert scenes.resolve_mapping(spec) == (3, 2, 4, 1)
+    assert scenes.band_choices(spec)[0] == "file 1: T1_B02.tif"
+    display = scenes.read_display(spec, 64)
+    assert display.shape == (4, 48, 64) and not np.array_equal(display[2], display[1])
 
 
 def test_model_line_names_model_version_card_and_measurement() -> None:

@@ -79,8 +79,9 @@ def test_run_page_manual_mapping_without_nir(empty_samples: Path) -> None:
     no_errors(at)
     at.button(key="run.button").click().run()
     no_errors(at)
-    # the engine's own MissingNirWarning, passed through (the app writes no copy of its own)
-    assert any(w.value.startswith("No NIR band mapped: using zeros") for w in at.warning), [w.value for w in at.warning]
+    # the Scene's typed MissingNirWarning from read_scene, passed through (the app writes no copy of its own)
+    assert any(w.value.startswith("No NIR band mapped for synthetic_clouds_v2.tif: using zeros") for w in at.warning), [
+        w.value for w in at.warning]
     assert at.metric
 
 

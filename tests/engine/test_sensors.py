@@ -42,3 +42,13 @@ def test_guess_band_files_by_name_then_order() -> None:
     assert guess_band_files(["x_B02.tif", "x_B03.tif", "x_B04.tif", "x_B08.tif"]) == (3, 2, 4, 1)
     assert guess_band_files(["nir.tif", "red.tif", "green.tif"]) == (2, 3, 1, None)
     assert guess_band_files(["a.tif", "b.tif"]) == (1, 2, None, None)
+
+
+def test_preset_band_files_are_one_based_with_blue() -> None:
+    from ocm_engine.errors import BandMismatchError
+    from ocm_engine.sensors import preset_band_files
+
+    names = ["x_B02.tif", "x_B03.tif", "x_B04.tif", "x_B08.tif"]
+    assert preset_band_files(names, get_sensor("sentinel2_l2a_b08")) == (3, 2, 4, 1)
+    with pytest.raises(BandMismatchError, match="a.tif"):
+        preset_band_files(["a.tif", "b.tif"], get_sensor("sentinel2_l2a_b08"))
