@@ -27,6 +27,7 @@ def test_load_pth_state_dict_and_prefixes(tmp_path: Path) -> None:
         torch.testing.assert_close(ens.logits(x), model(x))
 
 
+@pytest.mark.slow  # builds and loads the two full-size member architectures
 def test_official_v4_file_names_load_unchanged(tmp_path: Path) -> None:
     """An official-format file (whole smp.Unet state dict, official name) loads into our architecture."""
     from safetensors.torch import save_file
