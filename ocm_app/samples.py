@@ -8,18 +8,17 @@ on first use, so the app always has a scene. Nothing here copies sample files in
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 from typing import Final
 
 import numpy as np
-import rasterio
-from rasterio.transform import Affine, from_origin
 
 from ocm_app import config, demo
 from ocm_app.scenes import SceneSpec
+from ocm_engine.errors import SceneReadError
+from ocm_engine.io.raster import raster_info, write_raster
 from ocm_engine.sensors import guess_band_files
+from ocm_engine.types import CRS, Affine
 
 BUILTIN_KEY: Final = "builtin:synthetic"
 BUILTIN_VERSION: Final = 2
@@ -117,31 +116,20 @@ def synthetic_scene(size_px: int = BUILTIN_SIZE_PX, resolution_m: float = BUILTI
     return np.clip(cloudy, 0.0005, 1.5).astype(np.float32), labels.astype(np.uint8)
 
 
-def _write_scene(path: Path, reflectance: np.ndarray, transform: Affine, crs: str,
+def _write_scene(path: Path, reflectance: np.ndarray, transform: Affine, crs: CRS | str | None,
                  names: tuple[str, ...]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = np.clip(np.round(reflectance * 10000), 1, 65535).astype(np.uint16)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with rasterio.open(partial, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
-                       count=data.shape[0], dtype="uint16", nodata=0, crs=crs, transform=transform) as dst:
-        dst.write(data)
-        for i, name in enumerate(names, start=1):
-            dst.set_band_description(i, name)
-    os.replace(partial, path)
+    write_raster(path, data, transform=transform, crs=crs, nodata=0, descriptions=names)
 
 
-def _write_truth(path: Path, truth: np.ndarray, transform: Affine, crs: str) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with rasterio.open(partial, "w", driver="GTiff", width=truth.shape[1], height=truth.shape[0], count=1,
-                       dtype="uint8", nodata=255, crs=crs, transform=transform) as dst:
-        dst.write(truth, 1)
-        dst.set_band_description(1, "truth: 0 clear, 1 thick cloud, 2 thin cloud, 3 cloud shadow, 255 edge")
-    os.replace(partial, path)
+def _write_truth(path: Path, truth: np.ndarray, transform: Affine, crs: CRS | str | None) -> None:
+    write_raster(path, truth[None], transform=transform, crs=crs, nodata=255,
+                 descriptions=("truth: 0 clear, 1 thick cloud, 2 thin cloud, 3 cloud shadow, 255 edge",))
 
 
 def _write_builtin(path: Path, truth_path: Path) -> None:
     image, truth = synthetic_scene()
-    transform = from_origin(500000, 5200000, BUILTIN_RES_M, BUILTIN_RES_M)
+    transform = Affine.translation(500000, 5200000) * Affine.scale(BUILTIN_RES_M, -BUILTIN_RES_M)
     _write_scene(path, image, transform, "EPSG:32633", ("red", "green", "nir"))
     _write_truth(truth_path, truth, transform, "EPSG:32633")
 
@@ -157,29 +145,19 @@ def _ukis_tif(npz: Path) -> Path | None:
     except (OSError, KeyError, ValueError):
         return None
     bands = np.stack([img[..., 2], img[..., 1], img[..., 0], img[..., 3]]).astype(np.float32)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(partial, "w", driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=4,
-                           dtype="float32") as dst:
-            dst.write(bands)
-            for i, name in enumerate(("red", "green", "blue", "nir"), start=1):
-                dst.set_band_description(i, name)
-    os.replace(partial, out)
-    return out
+    return write_raster(out, bands, descriptions=("red", "green", "blue", "nir"))
 
 
 def _alberta_vrt(folder: Path) -> Path | None:
     """A VRT stacking ``RGB.tif`` (Red, Green, Blue) and ``B08.tif`` (NIR) of an Alberta date."""
     rgb, nir = folder / "RGB.tif", folder / "B08.tif"
     try:
-        with rasterio.open(rgb) as a, rasterio.open(nir) as b:
-            if (a.width, a.height) != (b.width, b.height) or a.count < 3:
-                return None
-            width, height, crs, gt = a.width, a.height, a.crs, a.transform.to_gdal()
-    except rasterio.errors.RasterioError:
+        a, b = raster_info(rgb), raster_info(nir)
+    except SceneReadError:
         return None
+    if (a.width, a.height) != (b.width, b.height) or a.count < 3:
+        return None
+    width, height, crs, gt = a.width, a.height, a.crs, a.transform.to_gdal()
     sources = [(rgb, 1), (rgb, 2), (nir, 1), (rgb, 3)]
     bands = "".join(
         f'<VRTRasterBand dataType="Float32" band="{i}"><SimpleSource>'
@@ -298,9 +276,8 @@ def folder_scenes(root: Path, relative: str) -> list[SceneSpec]:
         if not _inside(root, tif) or any(real == c or real.is_relative_to(c) for c in covered):
             continue
         try:
-            with rasterio.open(tif) as ds:
-                count = ds.count
-        except rasterio.errors.RasterioError:
+            count = raster_info(tif).count
+        except SceneReadError:
             continue
         if count >= 3:
             rel = real.relative_to(base)

@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
-import rasterio
 import requests
 import streamlit as st
 
 from ocm_app import maps, scenes, state
 from ocm_engine.errors import OcmError, OcmWarning, WindowError
-from ocm_engine.export import atomic_path
+from ocm_engine.io.raster import write_raster
 from ocm_engine.stac import EARTH_SEARCH_URL, ItemSummary, find_preset, point_bbox, read_item_window, search_items
 from ocm_engine.stac.search import BBox, parse_bbox, parse_point
 
@@ -131,13 +130,9 @@ def read_window_spec(summary: ItemSummary, catalog: str, bbox: BBox, read_m: flo
     digest = hashlib.sha1(f"{catalog}|{summary.id}|{bbox}|{read_m}".encode(), usedforsecurity=False).hexdigest()[:12]
     path = folder / f"stac_{digest}.tif"
     if not path.exists():
-        profile = dict(driver="GTiff", width=window.width, height=window.height, count=image.shape[0],
-                       dtype="float32", crs=window.crs_wkt, transform=window.transform, nodata=window.nodata,
-                       tiled=True, blockxsize=256, blockysize=256, compress="deflate")
-        with atomic_path(path, overwrite=True) as partial, rasterio.open(partial, "w", **profile) as dst:
-            dst.write(image.astype(np.float32))
-            for i, src in enumerate(window.sources, start=1):
-                dst.set_band_description(i, f"{src.role} ({src.asset.key})")
+        write_raster(path, image.astype(np.float32), transform=window.transform, crs=window.crs_wkt,
+                     nodata=window.nodata, descriptions=[f"{src.role} ({src.asset.key})" for src in window.sources],
+                     tiled=True, blockxsize=256, blockysize=256, compress="deflate")
     cloud = "?" if summary.cloud_percent is None else f"{summary.cloud_percent:.0f}"
     return scenes.SceneSpec(
         key=f"stac:{digest}", label=f"{summary.id} (window)", paths=(str(path),), names=(f"{summary.id}.tif",),

@@ -10,16 +10,15 @@ maps are ``(height, width)`` int16 scheme indices, ``-1`` where unlabelled.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import rasterio
 
 from ocm_app.render import RGBA, resize_to
 from ocm_engine.constants import CLASS_COLOURS
 from ocm_engine.errors import SceneReadError
+from ocm_engine.io.raster import read_raster
 from ocm_engine.metrics import Scores, confusion_matrix, scores_from_confusion
 
 LabelMap = npt.NDArray[np.int16]
@@ -156,11 +155,8 @@ def read_labels(scheme_key: str, path: str) -> LabelMap:
             out[raw == 4] = 1
             out[raw == 0] = 2
             return out
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                data = src.read()
-    except (OSError, KeyError, ValueError, rasterio.errors.RasterioError) as err:
+        _info, data = read_raster(path)
+    except (OSError, KeyError, ValueError) as err:  # SceneReadError is an OSError too
         raise SceneReadError(f"Could not read the labels {name}: {err}") from err
     band = data[0]
     out = np.full(band.shape, -1, np.int16)

@@ -5,6 +5,7 @@ import streamlit as st
 from ocm_app import batch, config, samples, scenes, state, widgets
 from ocm_app.runs import RunOptions
 from ocm_engine import SENSORS
+from ocm_engine.constants import VALIDATED_RESOLUTION_M
 from ocm_engine.errors import OcmError
 
 st.title("Batch QA")
@@ -33,8 +34,9 @@ else:
         st.error(scenes.describe_error(err))
 st.caption(f"{len(specs)} scene(s).")
 fixed = st.toggle("Same resolution for every scene", value=False, key="batch.fixed")
-resolution = float(st.slider("Resolution (m)", 10, 50, 30, 10, key="batch.resolution")) if fixed else None
-st.caption("Without a fixed resolution each scene is inferred at its own resolution (at least 10 m).")
+low_m, high_m = (int(r) for r in VALIDATED_RESOLUTION_M)
+resolution = float(st.slider("Resolution (m)", low_m, high_m, 30, 10, key="batch.resolution")) if fixed else None
+st.caption(f"Without a fixed resolution each scene is inferred at its own resolution (at least {low_m} m).")
 
 if st.button("Run batch", type="primary", key="batch.button", disabled=not specs, icon=":material/play_arrow:"):
     ensemble = widgets.ensemble_or_error()
