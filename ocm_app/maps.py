@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import folium
 import leafmap.foliumap as leafmap
@@ -331,31 +332,31 @@ _CSS = """
 """
 
 
-class _Legend(MacroElement):  # type: ignore[misc]
+class _Legend(MacroElement):
     _template = _LEGEND_JS
 
     def __init__(self, inner_html: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "OcmLegend"
         self.inner_html = json.dumps(inner_html)
 
 
-class _View(MacroElement):  # type: ignore[misc]
+class _View(MacroElement):
     _template = _VIEW_JS
 
     def __init__(self, bounds: list[list[float]], state_key: str, layers: list[tuple[str, str]],
                  adjustable: list[str], opacity: float) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "OcmView"
         self.bounds, self.state_key, self.layers = bounds, state_key, layers
         self.adjustable, self.opacity = adjustable, opacity
 
 
-class _Swipe(MacroElement):  # type: ignore[misc]
+class _Swipe(MacroElement):
     _template = _SWIPE_JS
 
     def __init__(self, pane: str, left: str, right: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "OcmSwipe"
         self.pane, self.left, self.right = pane, left, right
 
@@ -403,7 +404,7 @@ def _base_map(georef: Georef, shape: tuple[int, int], height: int, basemap: bool
 
 def _overlay(layer: Layer, georef: Georef, pane: str | None = None) -> folium.raster_layers.ImageOverlay:
     url, (w, s, e, n) = warped_url(layer.rgba, georef.bounds, georef.crs, layer.smooth)
-    extra = {"pane": pane} if pane else {}
+    extra: dict[str, Any] = {"pane": pane} if pane else {}
     return folium.raster_layers.ImageOverlay(url, bounds=[[s, w], [n, e]], name=layer.name,
                                              opacity=layer.opacity, show=layer.show,
                                              pixelated=not layer.smooth, interactive=False, **extra)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,7 @@ from ocm_engine import CLASS_COLOURS
 from ocm_engine.export import colourise
 
 RGBA = npt.NDArray[np.uint8]
+_T = TypeVar("_T", bound=np.generic)
 PROBABILITY_CMAP = "viridis"
 ENTROPY_CMAP = "magma"
 #: Okabe-Ito vermillion: distinct from every class colour, visible on white pages and on imagery.
@@ -69,7 +71,7 @@ def composite(display: npt.NDArray[np.float32], order: tuple[int, int, int]) -> 
             ``(3, 0, 1)`` false colour (NIR, Red, Green).
     """
     bands = display[list(order)]
-    valid = np.isfinite(bands).all(axis=0)
+    valid = np.asarray(np.isfinite(bands).all(axis=0), dtype=bool)
     rgb = stretch(bands, valid)
     rgba = np.zeros((*valid.shape, 4), np.uint8)
     rgba[..., :3] = np.moveaxis(np.round(rgb * 255), 0, -1).astype(np.uint8)
@@ -104,7 +106,7 @@ def ramp_rgba(values: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_],
               cmap: str = PROBABILITY_CMAP, vmin: float = 0.0, vmax: float = 1.0) -> RGBA:
     """A continuous field through a matplotlib colormap; nodata transparent."""
     scaled = np.clip((np.nan_to_num(values) - vmin) / max(vmax - vmin, 1e-12), 0, 1)
-    rgba = (colormaps[cmap](scaled) * 255).round().astype(np.uint8)
+    rgba: RGBA = (colormaps[cmap](scaled) * 255).round().astype(np.uint8)
     rgba[~valid] = 0
     return rgba
 
@@ -189,7 +191,7 @@ def app_icon() -> Image.Image:
     return icon
 
 
-def resize_to(array: npt.NDArray[np.generic], shape: tuple[int, int]) -> npt.NDArray[np.generic]:
+def resize_to(array: npt.NDArray[_T], shape: tuple[int, int]) -> npt.NDArray[_T]:
     """Nearest-neighbour resize of ``(h, w)`` or ``(c, h, w)`` to ``shape`` (``(h, w)``)."""
     from ocm_engine.resolution import nearest_index
 

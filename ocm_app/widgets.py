@@ -154,8 +154,8 @@ def current_scene() -> scenes.SceneSpec | None:
             return None
     else:
         gallery = resources.sample_list(str(config.samples_dir()))
-        key = st.session_state.get(state.SAMPLE_KEY)
-        spec = next((s for s in gallery if s.key == key), gallery[0])
+        sample_key = st.session_state.get(state.SAMPLE_KEY)
+        spec = next((s for s in gallery if s.key == sample_key), gallery[0])
     chosen = state.mapping(spec.key)
     if chosen is not None:
         spec = spec.with_mapping(*chosen)
