@@ -14,10 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_app.render import resize_to
-from ocm_app.runs import RunResult, entropy
+from ocm_app.runs import RunResult
 from ocm_engine import Ensemble, Prediction
 from ocm_engine.constants import MAX_RESOLUTION_M, MIN_RESOLUTION_M, VALIDATED_RESOLUTION_M
-from ocm_engine.metrics import agreement, cloud_agreement, coarse_classes, iou
+from ocm_engine.metrics import agreement, cloud_agreement, coarse_classes, entropy, iou
 from ocm_engine.types import UInt8Array
 
 #: The rows offered on the Resolution page: the engine's 5-50 m range in steps people use.

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 
 from ocm_engine import Ensemble, valid_mask, zscore_patch
+from ocm_engine.metrics import agreement
 
 PRODUCTS: tuple[str, ...] = ("DN 0-10000 (uint16)", "Reflectance 0-1 (float32)", "8-bit (uint8)")
 NORMALIZATIONS: tuple[str, ...] = ("Dynamic z-score", "Global normalization")
@@ -63,9 +64,7 @@ class LabResult:
     def agreement(self, normalization: str) -> dict[str, float]:
         """Per product: % of valid pixels whose class equals the DN product's class."""
         ref = self.classes[(normalization, PRODUCTS[0])]
-        total = max(int(self.valid.sum()), 1)
-        return {p: 100.0 * float(((self.classes[(normalization, p)] == ref) & self.valid).sum()) / total
-                for p in PRODUCTS}
+        return {p: agreement(self.classes[(normalization, p)], ref, self.valid) for p in PRODUCTS}
 
     def spread(self, normalization: str) -> float:
         """Largest per-pixel difference between the products' normalized values (valid pixels).

@@ -10,7 +10,6 @@ Arrays are ``(bands, height, width)``; maps ``(height, width)``.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import numpy.typing as npt
 
 from ocm_app.scenes import SceneSpec, read_inference
 from ocm_engine import Ensemble, InferenceOptions, Prediction, Scene, predict_scene
-from ocm_engine.constants import CLASS_NAMES, DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX, NUM_CLASSES
+from ocm_engine.constants import CLASS_NAMES, DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.errors import OcmWarning
 from ocm_engine.export import GridInfo, write_class_geotiff, write_png, write_probability_geotiff
 from ocm_engine.provenance import Provenance
@@ -135,13 +134,6 @@ def run_prediction(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, sce
     start = time.perf_counter()
     pred = predict_scene(scene, ensemble, inference, progress_callback=progress)
     return RunResult(spec, options, pred, time.perf_counter() - start)
-
-
-def entropy(probabilities: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
-    """Normalised Shannon entropy of per-class probabilities ``(4, h, w)``: 0 certain, 1 uniform."""
-    p = np.clip(probabilities, 1e-12, 1.0)
-    ent = -(p * np.log(p)).sum(axis=0) / math.log(NUM_CLASSES)
-    return np.where(valid, ent, 0.0).astype(np.float32)
 
 
 def export_bytes(result: RunResult, folder: Path | None = None,

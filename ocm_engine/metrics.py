@@ -16,6 +16,7 @@ fractions (0-1), ``nan`` where undefined.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -246,3 +247,15 @@ def iou(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer], valid: BoolArray
     x, y = (a == cls) & valid, (b == cls) & valid
     union = int((x | y).sum())
     return 100.0 * float((x & y).sum()) / union if union else float("nan")
+
+
+def entropy(probabilities: npt.NDArray[np.floating], valid: BoolArray) -> npt.NDArray[np.float32]:
+    """Normalised Shannon entropy of per-class probabilities ``(classes, height, width)``.
+
+    Returns:
+        ``(height, width)`` float32: 0 where one class is certain, 1 where every class is equally
+        likely (divided by ``log(classes)``); 0 on invalid pixels.
+    """
+    p = np.clip(probabilities, 1e-12, 1.0)
+    ent = -(p * np.log(p)).sum(axis=0) / math.log(probabilities.shape[0])
+    return np.where(valid, ent, 0.0).astype(np.float32)

@@ -83,16 +83,6 @@ def test_hotspot_boxes_lie_inside_the_scene() -> None:
     assert w == pytest.approx((west + east) / 2, abs=(east - west) * 0.02) and e == pytest.approx(east)
 
 
-def test_entropy_is_normalised() -> None:
-    from ocm_app.runs import entropy
-
-    probs = np.zeros((4, 2, 2), np.float32)
-    probs[0] = 1.0
-    probs[:, 1, 1] = 0.25
-    ent = entropy(probs, np.ones((2, 2), bool))
-    assert ent[0, 0] == pytest.approx(0, abs=1e-6) and ent[1, 1] == pytest.approx(1, abs=1e-5)
-
-
 def test_palette_is_colour_blind_safe_and_used_everywhere() -> None:
     from ocm_engine import CLASS_COLOURS
     from ocm_engine.export import colourise

@@ -64,3 +64,13 @@ def test_agreement_of_different_maps():
     assert math.isnan(metrics.iou(a, b, valid, 3))
     assert metrics.compare(b, a, valid).overall_accuracy == pytest.approx(2 / 3)
     assert math.isnan(metrics.agreement(a, b, np.zeros(4, bool)))
+
+
+def test_entropy_is_normalised() -> None:
+    from ocm_engine.metrics import entropy
+
+    probs = np.zeros((4, 2, 2), np.float32)
+    probs[0] = 1.0
+    probs[:, 1, 1] = 0.25
+    ent = entropy(probs, np.ones((2, 2), bool))
+    assert ent[0, 0] == pytest.approx(0, abs=1e-6) and ent[1, 1] == pytest.approx(1, abs=1e-5)

@@ -50,5 +50,5 @@ def test_preset_band_files_are_one_based_with_blue() -> None:
 
     names = ["x_B02.tif", "x_B03.tif", "x_B04.tif", "x_B08.tif"]
     assert preset_band_files(names, get_sensor("sentinel2_l2a_b08")) == (3, 2, 4, 1)
-    with pytest.raises(BandMismatchError, match="a.tif"):
+    with pytest.raises(BandMismatchError, match=r"a\.tif"):
         preset_band_files(["a.tif", "b.tif"], get_sensor("sentinel2_l2a_b08"))
