@@ -19,7 +19,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import folium
@@ -510,8 +509,3 @@ def show_map(rendered: MapHtml, height: int = 560) -> None:
 def georef_of(transform: Affine, shape: tuple[int, int], crs: CRS | None) -> Georef:
     """Georef of a grid from its affine transform and ``(height, width)`` (the engine's CRS kept as is)."""
     return Georef(grid_bounds(transform, shape), crs)
-
-
-def asset_path() -> Path:
-    """Where the local Leaflet files are expected."""
-    return LEAFLET_DIST
