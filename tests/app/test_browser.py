@@ -142,3 +142,45 @@ def test_run_page_in_chromium(app_url: str, tmp_path: Path) -> None:
         assert not errors, errors
     finally:
         browser.quit()
+
+
+@pytest.mark.slow
+def test_lab_overview_clicks_move_the_patch(app_url: str, tmp_path: Path) -> None:
+    """Every click on the lab's overview moves the patch rectangle (none is swallowed)."""
+    found = _chromium()
+    if found is None:
+        pytest.skip("chromium/chromedriver not installed (run .ci/browser-deps)")
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser: Any = _driver(*found)
+    wait = WebDriverWait(browser, 180)
+
+    def rect() -> str | None:
+        return browser.execute_script(  # type: ignore[no-any-return]
+            "var r = document.querySelector('.js-plotly-plot .shapelayer path'); return r && r.getAttribute('d');")
+
+    try:
+        browser.get(app_url)
+        wait.until(ec.presence_of_element_located((By.XPATH, "//button[.//p[contains(text(), 'Run cloud mask')]]")))
+        browser.get(app_url + "normalization")
+        wait.until(ec.presence_of_element_located((By.XPATH, "//*[contains(text(), '4. The patch on the map')]")))
+        seen = [wait.until(lambda b: rect())]
+        for fx, fy in ((0.2, 0.2), (0.8, 0.8), (0.8, 0.8), (0.2, 0.8), (0.8, 0.2)):
+            plot = browser.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")
+            # click at fractions of the overview image (it is letterboxed inside the plot)
+            offset = browser.execute_script("""
+                var p = arguments[0].getBoundingClientRect();
+                var i = document.querySelector('.js-plotly-plot .imagelayer image').getBoundingClientRect();
+                return [i.left + arguments[1] * i.width - (p.left + p.width / 2),
+                        i.top + arguments[2] * i.height - (p.top + p.height / 2)];""", plot, fx, fy)
+            ActionChains(browser).move_to_element_with_offset(plot, int(offset[0]), int(offset[1])).click().perform()
+            expected_same = seen[-1] if (fx, fy) == (0.8, 0.8) and len(seen) == 3 else None
+            if expected_same is None:
+                wait.until(lambda b, last=seen[-1]: rect() not in (None, last))
+            seen.append(rect())
+        assert len(set(seen)) == 5, seen  # start + 4 distinct places (the repeated click keeps its place)
+    finally:
+        browser.quit()
