@@ -46,10 +46,10 @@ class MixConfig:
     dataset_weights: dict[str, float] = field(
         default_factory=lambda: {"ukis": 0.22, "oncloudn": 0.22, "alberta": 0.3, "s2chips": 0.13, "landsat8": 0.13}
     )
-    p_synth_on_real: float = 0.35
+    p_synth_on_real: float = 0.45
     p_clear_background: float = 0.25
     p_background_synth: float = 0.8
-    p_hard_negative: float = 0.25
+    p_hard_negative: float = 0.15
     max_ignore_fraction: float = 0.7
 
 

@@ -62,6 +62,7 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         seed=args.seed,
         warmup_steps=args.warmup_steps,
+        shadow_weight=args.shadow_weight,
         snapshot_every=args.snapshot_every,
         bf16=not args.fp32,
         init_from=args.init_from,
@@ -99,6 +100,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup-steps", type=int, default=60)
+    parser.add_argument("--shadow-weight", type=float, default=2.5, help="loss weight of shadow pixels")
     parser.add_argument("--snapshot-every", type=int, default=500, help="keep member weights every N steps (0: none)")
     parser.add_argument("--fp32", action="store_true", help="train in fp32 (default: bf16 autocast where native)")
     parser.add_argument(

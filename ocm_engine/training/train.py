@@ -76,7 +76,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 60
     label_smoothing: float = 0.05
-    shadow_weight: float = 1.5
+    shadow_weight: float = 2.5
     threads: int = 2
     seed: int = 0
     checkpoint_every_s: float = 120.0
