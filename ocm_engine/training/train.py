@@ -324,12 +324,14 @@ def export_ensemble(
     Returns:
         The manifest path.
     """
+    from ocm_engine.models.weights import file_sha256
+
     out_dir.mkdir(parents=True, exist_ok=True)
     members = []
     for arch, ckpt in checkpoints.items():
         file_name = f"default_{arch}.safetensors"
-        export_member(load_checkpoint_model(ckpt, arch), out_dir / file_name)
-        members.append({"arch": arch, "file": file_name})
+        path = export_member(load_checkpoint_model(ckpt, arch), out_dir / file_name)
+        members.append({"arch": arch, "file": file_name, "sha256": file_sha256(path)})
     manifest: dict[str, object] = {"name": name, "version": version, "members": members}
     manifest.update(extra or {})
     path = out_dir / "ensemble.json"

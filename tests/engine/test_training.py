@@ -198,7 +198,12 @@ def test_export_load_ensemble_round_trip(tmp_path: Path) -> None:
     torch.save({"model": model.state_dict(), "member": "test_resnet"}, ckpt)
     manifest = export_ensemble({"test_resnet": ckpt}, tmp_path / "weights", name="t", version="9")
     info = json.loads(manifest.read_text())
-    assert info["members"] == [{"arch": "test_resnet", "file": "default_test_resnet.safetensors"}]
+    from ocm_engine.models.weights import file_sha256
+
+    member = tmp_path / "weights" / "default_test_resnet.safetensors"
+    assert info["members"] == [
+        {"arch": "test_resnet", "file": "default_test_resnet.safetensors", "sha256": file_sha256(member)}
+    ]
     ensemble = load_ensemble(tmp_path / "weights", device="cpu")
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
