@@ -302,10 +302,12 @@ def unsure_shadow(image: FloatArray, label: UInt8Array, resolution_m: float) -> 
     clear = label == CLEAR
     if not cloud.any() or not clear.any():
         return np.zeros(label.shape, bool)
-    near = ndimage.distance_transform_edt(~cloud) * resolution_m <= SHADOW_REACH_M
+    distance_px = np.asarray(ndimage.distance_transform_edt(~cloud), dtype=np.float64)
+    near = distance_px * resolution_m <= SHADOW_REACH_M
     nir = image[2]
     dark = nir < 0.6 * float(np.median(nir[clear]))
-    return clear & near & dark
+    unsure: npt.NDArray[np.bool_] = clear & near & dark
+    return unsure
 
 
 def pack(
