@@ -187,6 +187,6 @@ def zscore_rgba(z: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], span: 
 
 def patch_false_colour(dn: npt.NDArray[np.uint16], valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
     """A percentile-stretched false-colour view of a patch (for thumbnails beside its masks)."""
-    from ocm_app.render import stretch
+    from ocm_engine.display import stretch
 
     return _false_colour(stretch(dn.astype(np.float32), valid), valid)

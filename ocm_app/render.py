@@ -16,6 +16,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from ocm_engine import CLASS_COLOURS
+from ocm_engine.display import stretch
 from ocm_engine.export import colourise
 
 RGBA = npt.NDArray[np.uint8]
@@ -39,27 +40,6 @@ def plain_number(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-def stretch(bands: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_] | None = None,
-            low: float = 2.0, high: float = 98.0) -> npt.NDArray[np.float32]:
-    """Percentile-stretch each band to 0-1 over valid, finite pixels.
-
-    Args:
-        bands: ``(n, height, width)``.
-        valid: ``(height, width)`` mask of pixels to compute percentiles on.
-        low: Lower percentile.
-        high: Upper percentile.
-    """
-    out = np.zeros(bands.shape, np.float32)
-    ok = np.isfinite(bands).all(axis=0) if valid is None else valid & np.isfinite(bands).all(axis=0)
-    for i, band in enumerate(bands):
-        values = band[ok]
-        if values.size == 0:
-            continue
-        lo, hi = np.percentile(values, [low, high])
-        out[i] = np.clip((band - lo) / max(hi - lo, 1e-12), 0, 1)
-    return np.nan_to_num(out)
 
 
 def composite(display: npt.NDArray[np.float32], order: tuple[int, int, int]) -> RGBA:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.windows import Window
@@ -28,6 +29,7 @@ from ocm_engine.constants import (
     NUM_CLASSES,
     OUTPUT_NODATA,
 )
+from ocm_engine.display import scene_rgb
 from ocm_engine.errors import ImageTooSmallError, NoValidDataError, OutputExistsError
 from ocm_engine.export import (
     GridInfo,
@@ -203,7 +205,7 @@ def predict_file(
             with rasterio.open(class_tmp, "r+") as dst:
                 finish_class_dataset(dst, stats_tags(stats, facts))
             if png_tmp is not None:
-                _write_preview(class_tmp, png_tmp, True)
+                _write_preview(class_tmp, png_tmp, scene_rgb(reader.read_overview(PREVIEW_MAX_PX)), src.name)
             run_facts: dict[str, object] = {
                 "model": run.model, "source": src.name, "software": "ocm_engine",
                 "seconds": round(time.perf_counter() - start, 3),
@@ -263,13 +265,14 @@ def _check_grid(reader: SceneReader) -> None:
     )
 
 
-def _write_preview(class_path: Path, png_path: Path, overwrite: bool) -> None:
+def _write_preview(class_path: Path, png_path: Path, rgb: npt.NDArray[np.uint8], title: str) -> None:
+    """The quick-look: the scene's colours beside the mask read back from the class file."""
     with rasterio.open(class_path) as ds:
         scale = max(ds.width, ds.height) / PREVIEW_MAX_PX
         shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
         data = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
     valid = data != ds.nodata
-    write_png(png_path, np.where(valid, data, 0).astype(np.uint8), valid, overwrite=overwrite)
+    write_png(png_path, np.where(valid, data, 0).astype(np.uint8), valid, rgb=rgb, title=title, overwrite=True)
 
 
 class _Run:
