@@ -58,8 +58,8 @@ def _predict(args: argparse.Namespace) -> int:
             )
     source = args.weights or "default"
     ensemble = load_ensemble(source, device=args.device, dtype=args.dtype)
-    failures = predict_items(items, args, ensemble, patch_px=args.patch, overlap_px=args.overlap,
-                             batch_size=args.batch_size, probabilities=args.probabilities, png=not args.no_png,
+    failures = predict_items(items, args, ensemble, options=inference_options(args),
+                             probabilities=args.probabilities, png=not args.no_png,
                              overwrite=args.overwrite, progress=not args.quiet) if items else 0
     for raw in args.inputs:
         try:

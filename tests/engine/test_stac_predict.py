@@ -82,6 +82,15 @@ def test_cli_predict_item_url_and_ids(stac_site: Site, tiny_weights_dir: Path, t
     assert (out / "S2B_CLOUDY_ocm.json").exists() and not (out / "S2A_NO_NIR_ocm.tif").exists()
 
 
+def test_cli_predict_item_takes_the_inference_options(stac_site: Site, tiny_weights_dir: Path, tmp_path: Path) -> None:
+    w, s, e, n = stac_site.window(0.5)
+    code = main(["predict", stac_site.item_url("S2A_GOOD"), "--bbox", f"{w},{s},{e},{n}", "--resolution", "20",
+                 "-o", str(tmp_path), "--weights", str(tiny_weights_dir), "--tta", *CLI_FAST])
+    assert code == 0
+    options = json.loads((tmp_path / "S2A_GOOD_ocm.json").read_text())["run"]["options"]
+    assert options["tta"] is True
+
+
 def test_cli_predict_needs_something(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", "-o", str(tmp_path)]) == 2
     assert "Nothing to mask" in capsys.readouterr().err
