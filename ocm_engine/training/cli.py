@@ -157,6 +157,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--model", default="default", help="'default', 'official' or a weights path")
     parser.add_argument("--peer", choices=("ukis-csmask",), default=None)
     parser.add_argument("--validation", action="store_true", help="score the held-out packed scenes (model card table)")
+    parser.add_argument("--tta", action="store_true", help="with --validation: test-time augmentation")
     parser.add_argument("--pack-dir", default="")
     parser.add_argument("--json", default="", help="also write the results as JSON here")
     parser.set_defaults(func=_evaluate)

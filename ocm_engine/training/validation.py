@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from ocm_engine.options import InferenceOptions
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW
 from ocm_engine.training.data import (
     DEFAULT_PACK_DIR,
@@ -71,8 +73,15 @@ def _image_product(scene: PackedScene) -> npt.NDArray[np.generic]:
     return rgb_nir.astype(np.float32)
 
 
-def validate(ensemble: object, pack_dir: Path = DEFAULT_PACK_DIR) -> list[tuple[str, str, EvalResult]]:
+def validate(
+    ensemble: object, pack_dir: Path = DEFAULT_PACK_DIR, options: InferenceOptions | None = None
+) -> list[tuple[str, str, EvalResult]]:
     """Score the ensemble and ukis-csmask on every validation scene, pooled per dataset.
+
+    Args:
+        ensemble: A loaded ensemble.
+        pack_dir: Folder of packed scenes.
+        options: Inference options for our model (e.g. ``InferenceOptions(tta=True)``).
 
     Returns:
         Rows ``(dataset, model, result)``.
@@ -84,7 +93,7 @@ def validate(ensemble: object, pack_dir: Path = DEFAULT_PACK_DIR) -> list[tuple[
     for scene in load_packed(pack_dir, split="validation"):
         scheme, ref = reference_indices(scene)
         schemes[scene.dataset] = scheme
-        pred = predict_array(_image_product(scene), ensemble=ensemble)  # type: ignore[arg-type]
+        pred = predict_array(_image_product(scene), ensemble=ensemble, options=options)  # type: ignore[arg-type]
         ref = np.where(pred.valid, ref, -1)
         peer = PEER_TO_MODEL[np.minimum(scene.teacher, 2)]
         for model, classes in (("ocm-studio", pred.classes), ("ukis-csmask", peer)):
@@ -140,8 +149,10 @@ def run_validation(args: argparse.Namespace) -> int:
     pack_dir = Path(args.pack_dir) if args.pack_dir else DEFAULT_PACK_DIR
     torch.set_num_threads(2)
     ensemble = load_ensemble(args.model, device="cpu")
-    rows = validate(ensemble, pack_dir)
+    start = time.perf_counter()
+    rows = validate(ensemble, pack_dir, InferenceOptions(tta=bool(getattr(args, "tta", False))))
     print(format_table(rows))
+    print(f"\n(scored in {time.perf_counter() - start:.1f} s, ukis-csmask's masks precomputed)")
     oncloudn = [s for s in load_packed(pack_dir, split="validation") if s.dataset == "oncloudn"]
     consistency = resolution_consistency(ensemble, oncloudn[0]) if oncloudn else {}
     if oncloudn:
