@@ -12,16 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ocm_engine.cli_options import add_inference_options, inference_options
-from ocm_engine.errors import OcmError, OcmWarning, OutputExistsError
+from ocm_engine.errors import OcmError, OcmWarning, OutputExistsError, one_line
 from ocm_engine.sensors import SENSORS
 from ocm_engine.stac.cli import add_predict_options
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
-
-
-def _one_line(err: BaseException) -> str:
-    """An error's message on one line (wrapped library messages included)."""
-    return " ".join(str(err).split())
 
 
 def _scene_inputs(raw: str) -> str | list[str]:
@@ -71,17 +66,17 @@ def _predict(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
             )
         except OutputExistsError as err:
-            print(f"skipped {raw}: {_one_line(err)}", file=sys.stderr)
+            print(f"skipped {raw}: {one_line(err)}", file=sys.stderr)
             continue
         except OcmError as err:
             failures += 1
-            print(f"error: {raw}: {_one_line(err)}", file=sys.stderr)
+            print(f"error: {raw}: {one_line(err)}", file=sys.stderr)
             continue
         except Exception as err:  # a bug must not stop a long batch: report it, go on
             if os.environ.get("OCM_DEBUG"):
                 raise
             failures += 1
-            print(f"error: {raw}: unexpected {type(err).__name__}: {_one_line(err)} (a bug in ocm_engine: "
+            print(f"error: {raw}: unexpected {type(err).__name__}: {one_line(err)} (a bug in ocm_engine: "
                   "please report it with this file; OCM_DEBUG=1 shows the traceback)", file=sys.stderr)
             continue
         stats = json.loads(out.with_suffix(".json").read_text())["statistics"]
@@ -152,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except OcmError as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

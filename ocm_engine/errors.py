@@ -126,3 +126,8 @@ class SmallPatchWarning(OcmWarning):
 
 class NotCogWarning(OcmWarning):
     """A remote asset is not a cloud-optimised GeoTIFF: windowed reads work but fetch much more."""
+
+
+def one_line(err: BaseException) -> str:
+    """An error's message on one line (wrapped library messages included), for CLI and log lines."""
+    return " ".join(str(err).split())

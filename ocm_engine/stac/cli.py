@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ocm_engine.errors import CatalogError, OcmError, OutputExistsError
+from ocm_engine.errors import CatalogError, OcmError, OutputExistsError, one_line
 from ocm_engine.stac.catalogs import EARTH_SEARCH_URL
 from ocm_engine.stac.http import DEFAULT_TIMEOUT_S
 from ocm_engine.stac.search import BBox, ItemSummary, parse_bbox, parse_point, point_bbox
@@ -175,11 +175,11 @@ def predict_items(items: Sequence[str], args: argparse.Namespace, ensemble: Any,
                                catalog_url=args.catalog, collection=args.collection, assets=args.stac_assets,
                                timeout_s=args.timeout, ensemble=ensemble, **options)
         except OutputExistsError as err:
-            print(f"skipped {raw}: {' '.join(str(err).split())}", file=sys.stderr)
+            print(f"skipped {raw}: {one_line(err)}", file=sys.stderr)
             continue
         except OcmError as err:
             failures += 1
-            print(f"error: {raw}: {' '.join(str(err).split())}", file=sys.stderr)
+            print(f"error: {raw}: {one_line(err)}", file=sys.stderr)
             continue
         doc = json.loads(out.with_suffix(".json").read_text())
         stats, stac = doc["statistics"], doc.get("stac", {})
@@ -238,7 +238,7 @@ def batch_scenes(args: argparse.Namespace) -> tuple[list[Any], int]:
                                  and len(args.stac_assets) >= 3 else None, timeout_s=args.timeout)
         except OcmError as err:
             failures += 1
-            print(f"error: {summary.id}: {' '.join(str(err).split())}", file=sys.stderr)
+            print(f"error: {summary.id}: {one_line(err)}", file=sys.stderr)
             continue
         stem = item_stem(summary.id)
         vrt = write_vrt(window, folder / f"{stem}.vrt")

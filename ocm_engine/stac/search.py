@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from ocm_engine.errors import CatalogError
+from ocm_engine.errors import CatalogError, one_line
 from ocm_engine.stac.catalogs import CatalogPreset, find_preset
 from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, explain_http_failure, fetch_json
 
@@ -219,12 +219,12 @@ def _wrap(err: Exception, url: str) -> CatalogError:
         status = getattr(err, "status_code", None)
         if status is None:  # pystac-client wraps network errors (timeouts, refused) in APIError too
             return CatalogError(explain_http_failure(str(err), url))
-        return CatalogError(f"The catalog {url} answered HTTP {status}: {' '.join(str(err).split())[:300]}. "
+        return CatalogError(f"The catalog {url} answered HTTP {status}: {one_line(err)[:300]}. "
                             "Check the collection id, bbox and dates.")
     if isinstance(err, requests.RequestException | OSError):
         return CatalogError(explain_http_failure(str(err), url))
     return CatalogError(f"The catalog {url} answered something that is not STAC ({type(err).__name__}: "
-                        f"{' '.join(str(err).split())[:200]}). Is the URL a STAC API or catalog root?")
+                        f"{one_line(err)[:200]}). Is the URL a STAC API or catalog root?")
 
 
 def search_items(

@@ -35,7 +35,7 @@ from rasterio.transform import Affine, array_bounds
 from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
-from ocm_engine.errors import AssetReadError, BandMismatchError, NotCogWarning, WindowError
+from ocm_engine.errors import AssetReadError, BandMismatchError, NotCogWarning, WindowError, one_line
 from ocm_engine.resolution import choose_resolution
 from ocm_engine.stac.bands import BandAsset, asset_nodata, map_bands
 from ocm_engine.stac.catalogs import CatalogPreset
@@ -161,7 +161,7 @@ def _sign(href: str, preset: CatalogPreset | None) -> str:
     except Exception as err:  # the token service: network errors, HTTP errors, bad answers
         raise AssetReadError(
             f"Could not sign {href.split('?', 1)[0]} with planetary-computer ({type(err).__name__}: "
-            f"{' '.join(str(err).split())[:200]}). Check the network, or set PC_SDK_SUBSCRIPTION_KEY."
+            f"{one_line(err)[:200]}). Check the network, or set PC_SDK_SUBSCRIPTION_KEY."
         ) from err
 
 
