@@ -84,6 +84,7 @@ def _map_view(browser: Any) -> dict[str, Any]:
     return _in_map(browser, _MAP_VIEW) or {}
 
 
+@pytest.mark.slow
 def test_run_page_in_chromium(app_url: str, tmp_path: Path) -> None:
     """The Run page at its own URL: maps open fitted (Swipe tab included), keep zoom and opacity
     when a rerun rebuilds them, and say when basemap tiles cannot load; the accuracy view shows."""

@@ -164,6 +164,7 @@ def test_accuracy_view_of_the_demo_scene(empty_samples: Path) -> None:
     assert "Experts" in iframes(at)[0] and "Swipe: experts | model" in [t.label for t in at.tabs]
 
 
+@pytest.mark.slow
 def test_accuracy_view_explains_on_cloud_n(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCM_SAMPLES_DIR", str(shared_data))
     at = start()
@@ -199,6 +200,7 @@ def test_two_sessions_do_not_share_results(empty_samples: Path) -> None:
     assert first.metric and not second.metric
 
 
+@pytest.mark.slow
 def test_lab_page(empty_samples: Path) -> None:
     at = start("lab")
     no_errors(at)
@@ -270,6 +272,7 @@ def test_batch_uploads(empty_samples: Path, geotiff_bytes: Any) -> None:
                for e in at.error), [e.value for e in at.error]
 
 
+@pytest.mark.slow
 def test_real_samples_in_gallery(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCM_SAMPLES_DIR", str(shared_data))
     at = start()

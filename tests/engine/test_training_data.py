@@ -98,6 +98,7 @@ def test_hard_negative_crops_centre_on_dark_clear_pixels() -> None:
     assert (img[2] < 0.05).any()
 
 
+@pytest.mark.slow
 def test_teacher_matches_ukis_experts(shared_data: Path) -> None:
     pytest.importorskip("ukis_csmask")
     from ocm_engine.training.teacher import run_teacher
