@@ -178,6 +178,9 @@ def test_lab_overview_clicks_move_the_patch(app_url: str, tmp_path: Path) -> Non
                 return [i.left + arguments[1] * i.width - (p.left + p.width / 2),
                         i.top + arguments[2] * i.height - (p.top + p.height / 2)];""", plot, fx, fy)
             ActionChains(browser).move_to_element_with_offset(plot, int(offset[0]), int(offset[1])).click().perform()
+            # Every handled click (a repeated one too) gives the chart a new key: the old chart
+            # leaves the page. Waiting for that keeps the next click off a chart being replaced.
+            wait.until(ec.staleness_of(plot))
             expected_same = seen[-1] if (fx, fy) == (0.8, 0.8) and len(seen) == 3 else None
             if expected_same is None:
                 wait.until(lambda b, last=seen[-1]: rect() not in (None, last))

@@ -230,6 +230,9 @@ def test_scene_that_always_kills_its_worker_is_reported_failed(tmp_path, weights
             if finish == "executing" and "doomed" in str(key):
                 os._exit(1)
 
+    # A worker killed by an earlier test may still be restarting: with one worker up, both
+    # scenes would land on the worker that dies, and the fine one would fail with it.
+    client.wait_for_workers(2, timeout=180)
     scheduler = client.cluster.scheduler  # in-process for a LocalCluster
     allowed, scheduler.allowed_failures = scheduler.allowed_failures, 0
     client.register_plugin(AlwaysDie())
