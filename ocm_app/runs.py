@@ -9,6 +9,7 @@ Arrays are ``(bands, height, width)``; maps ``(height, width)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -38,11 +39,17 @@ class RunOptions:
     patch_px: int = DEFAULT_PATCH_PX
     overlap_px: int = DEFAULT_OVERLAP_PX
     batch_size: int | None = None
+    tta: bool = False
+
+    def with_resolution(self, resolution_m: float | None) -> RunOptions:
+        """The same settings at another inference resolution."""
+        return dataclasses.replace(self, resolution_m=resolution_m)
 
     def inference(self, *, return_probabilities: bool = True, return_members: bool = False) -> InferenceOptions:
         """The engine's :class:`~ocm_engine.InferenceOptions` for these settings."""
         return InferenceOptions(patch_px=self.patch_px, overlap_px=self.overlap_px, batch_size=self.batch_size,
-                                return_probabilities=return_probabilities, return_members=return_members)
+                                tta=self.tta, return_probabilities=return_probabilities,
+                                return_members=return_members)
 
 
 @dataclass(frozen=True, slots=True)

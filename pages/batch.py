@@ -3,7 +3,6 @@
 import streamlit as st
 
 from ocm_app import batch, config, samples, scenes, state, widgets
-from ocm_app.runs import RunOptions
 from ocm_engine import SENSORS
 from ocm_engine.constants import VALIDATED_RESOLUTION_M
 from ocm_engine.errors import OcmError
@@ -42,7 +41,7 @@ if st.button("Run batch", type="primary", key="batch.button", disabled=not specs
     ensemble = widgets.ensemble_or_error()
     if ensemble is not None:
         stored = state.options()
-        opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
+        opts = stored.with_resolution(resolution)
         bar = st.progress(0.0, text="Batch...")
         rows = []
         for i, spec in enumerate(specs):

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from ocm_app import compare, config, maps, render, resources, state, widgets
-from ocm_app.runs import RunOptions
 
 st.title("Compare / uncertainty")
 
@@ -19,7 +18,7 @@ if st.button("Compare members", type="primary", key="cmp.button", icon=":materia
     ensemble = widgets.ensemble_or_error()
     if ensemble is not None:
         stored = state.options()
-        opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
+        opts = stored.with_resolution(resolution)
         # One pass: the ensemble's logits are the mean of the members', so every member's map comes with it.
         full = widgets.run_scene(spec, opts, ensemble, "Ensemble and members:", return_members=True)
         if full is not None:

@@ -5,7 +5,6 @@ import math
 import streamlit as st
 
 from ocm_app import compare, config, render, resources, state, widgets
-from ocm_app.runs import RunOptions
 from ocm_engine import SENSORS
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
 
@@ -37,7 +36,7 @@ if st.button("Run at every resolution", type="primary", key="res.button", icon="
         if ensemble is not None:
             results = []
             for resolution in sorted(chosen, key=lambda r: -1 if r is None else r):
-                opts = RunOptions(resolution, stored.patch_px, stored.overlap_px, stored.batch_size)
+                opts = stored.with_resolution(resolution)
                 label = compare.resolution_label(resolution, source)
                 result = widgets.run_scene(spec, opts, ensemble, f"{label}:", return_probabilities=False)
                 if result is None:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ocm_app import config, maps, render, resources, scenes, state, widgets
-from ocm_app.runs import RunOptions, download_name, export_bytes
+from ocm_app.runs import download_name, export_bytes
 from ocm_engine import CLASS_LABELS, CLASS_NAMES, SENSORS
 from ocm_engine.errors import OcmError
 
@@ -72,9 +72,9 @@ with right:
 # --- resolution and options --------------------------------------------------------------------
 st.subheader("2. Resolution")
 resolution = widgets.resolution_slider(info, key="run.resolution")
-with st.expander("Advanced: patch, overlap, batch"):
+with st.expander("Advanced: patch, overlap, batch, test-time augmentation"):
     opts = widgets.advanced_options("run", state.options())
-opts = RunOptions(resolution, opts.patch_px, opts.overlap_px, opts.batch_size)
+opts = opts.with_resolution(resolution)
 state.set_options(opts)
 
 st.subheader("3. Run")
@@ -108,7 +108,9 @@ cols[5].metric("Time", f"{result.seconds:.1f} s")
 res_text = f"{result.resolution_m:g} m" if result.resolution_m == result.resolution_m else "source grid"
 st.caption(f"{result.shape[1]} x {result.shape[0]} px at {res_text} · nodata {pred.nodata_percent:.1f} % · "
            f"{pred.model} · patch {pred.extra.get('patch_px')} px, overlap {pred.extra.get('overlap_px')} px · "
-           f"{pred.extra.get('device')} {pred.extra.get('dtype')}")
+           f"{pred.extra.get('device')} {pred.extra.get('dtype')}"
+           + (f" · test-time augmentation over {pred.extra['tta']} flips/rotations"
+              if pred.extra.get("tta", "off") != "off" else ""))
 
 display = resources.display_read(result.spec, config.DISPLAY_MAX_PX)
 shape = display.shape[1:]

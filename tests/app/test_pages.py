@@ -63,12 +63,26 @@ def test_run_page_maps_survive_a_rerun(empty_samples: Path) -> None:
     for html in before:
         assert "fitBounds(bounds" in html and "sessionStorage" in html  # opens fitted, remembers the view
     assert "ocm-opacity" in before[0], "opacity is a control inside the map, not a page widget (no rerun)"
-    assert not [w for w in at.slider if "opacity" in w.label.lower()] and not at.checkbox, \
-        "no page widget rebuilds the map for opacity or layers"
+    assert not [w for w in at.slider if "opacity" in w.label.lower()], "no page widget rebuilds the map for opacity"
+    assert [c.key for c in at.checkbox] == ["run.tta"], "no page widget rebuilds the map for layers"
     # an unrelated widget change reruns the page: the maps come back byte-identical (the browser keeps them)
     at.number_input(key="run.batch").set_value(2).run()
     no_errors(at)
     assert iframes(at) == before
+
+
+def test_run_page_test_time_augmentation(empty_samples: Path) -> None:
+    at = start()
+    at.number_input(key="run.patch").set_value(128)
+    at.number_input(key="run.overlap").set_value(32)
+    at.checkbox(key="run.tta").check().run()
+    at.button(key="run.button").click().run()
+    no_errors(at)
+    assert any("test-time augmentation over 8 flips/rotations" in c.value for c in at.caption)
+    assert at.session_state["ocm.run_result"].options.tta
+    at.checkbox(key="run.tta").uncheck().run()
+    at.button(key="run.button").click().run()
+    assert not any("test-time augmentation" in c.value for c in at.caption)
 
 
 def test_run_page_manual_mapping_without_nir(empty_samples: Path) -> None:
