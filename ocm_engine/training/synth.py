@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ocm_engine.errors import InvalidImageError
-from ocm_engine.training import CLEAR, IGNORE, SHADOW, THICK, THIN
+from ocm_engine.training import CLEAR, IGNORE, SHADOW, THICK, THIN, clear_like
 from ocm_engine.types import FloatArray, UInt8Array
 
 ProductRange = Literal["reflectance", "dn10000", "dn10000_offset", "landsat_c2", "byte"]
@@ -219,7 +219,7 @@ def add_clouds(
     label = base_label.copy()
     cloud = (synth == THICK) | (synth == THIN)
     label[cloud] = synth[cloud]
-    on_clear = (label == CLEAR) & ((synth == SHADOW) | (synth == IGNORE))
+    on_clear = clear_like(label) & ((synth == SHADOW) | (synth == IGNORE))
     label[on_clear] = synth[on_clear]
     return image, label
 

@@ -12,6 +12,7 @@ metrics as JSON in ``runs/<run_name>/``.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -28,8 +29,8 @@ import torch
 
 from ocm_engine.errors import InvalidImageError, ModelLoadError
 from ocm_engine.models.registry import MODEL_SPECS, build_member
-from ocm_engine.training import ANY_CLOUD, IGNORE, SHADOW, THICK, THIN
-from ocm_engine.training.chips import ChipSampler
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, SOFT_BASE, SOFT_LEVELS, THICK, THIN
+from ocm_engine.training.chips import ChipSampler, batch_shape
 from ocm_engine.training.data import DEFAULT_PACK_DIR, load_packed
 
 DEFAULT_RUNS_DIR: Final = Path(__file__).resolve().parents[2] / "runs"
@@ -45,7 +46,10 @@ class TrainConfig:
         steps: Planned optimiser steps (the cosine schedule's length).
         time_budget_s: Wall-clock budget; training stops when it is spent.
         batch_size: Chips per step.
-        chip_px: Chip side in pixels.
+        chip_px: Chip side in pixels (with ``chip_sizes``: sets the pixel budget per batch,
+            ``batch_size * chip_px**2``).
+        chip_sizes: Chip sides to mix, one size per batch, the batch size scaled to keep
+            the pixel budget; empty: always ``chip_px``.
         lr: Peak learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: Linear warm-up steps.
@@ -57,6 +61,9 @@ class TrainConfig:
         snapshot_every: Steps between kept model snapshots (``snap_<step>.safetensors``),
             scored afterwards for the learning curve; 0 keeps none.
         log_every: Steps between log lines.
+        ema_decay: Decay of the exponential moving average of the weights (0: none);
+            snapshots and exports use the average, which is far steadier from one
+            snapshot to the next than the raw weights on this little data.
         bf16: Run forward/backward under ``torch.autocast("cpu", bfloat16)`` (fp32 master
             weights) where the CPU has native bf16; fp32 elsewhere.
         init_from: Start a new run from these member weights (a safetensors file, or
@@ -72,6 +79,7 @@ class TrainConfig:
     time_budget_s: float = 1500.0
     batch_size: int = 8
     chip_px: int = 192
+    chip_sizes: tuple[int, ...] = ()
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 60
@@ -82,6 +90,7 @@ class TrainConfig:
     checkpoint_every_s: float = 120.0
     snapshot_every: int = 500
     log_every: int = 20
+    ema_decay: float = 0.0
     bf16: bool = True
     init_from: str = ""
     prefetch: int = 4
@@ -97,11 +106,12 @@ def masked_loss(
     label_smoothing: float = 0.0,
     shadow_weight: float = 1.0,
 ) -> torch.Tensor:
-    """Cross-entropy over the four classes with 'any cloud' targets and ignored pixels.
+    """Cross-entropy over the four classes with 'any cloud', soft-teacher and ignored targets.
 
     Args:
         logits: ``(n, 4, h, w)``.
-        target: ``(n, h, w)`` int64 training codes (0-3 classes, 4 thick-or-thin, 255 ignore).
+        target: ``(n, h, w)`` int64 training codes (0-3 classes, 4 thick-or-thin,
+            100-200 soft clear/cloud, 255 ignore; see :mod:`ocm_engine.training`).
         label_smoothing: Weight of the uniform distribution mixed into each target.
         shadow_weight: Loss weight of shadow pixels.
 
@@ -109,11 +119,15 @@ def masked_loss(
         Scalar mean loss over known pixels (0 when none is known).
     """
     log_p = torch.log_softmax(logits.float(), dim=1)
-    known = target != IGNORE
-    safe = torch.where(known & (target != ANY_CLOUD), target, torch.zeros_like(target)).clamp(0, 3)
+    soft = (target >= SOFT_BASE) & (target <= SOFT_BASE + SOFT_LEVELS)
+    known = (target != IGNORE) & ((target <= ANY_CLOUD) | soft)
+    safe = torch.where(known & (target < ANY_CLOUD), target, torch.zeros_like(target)).clamp(0, 3)
     nll = -log_p.gather(1, safe[:, None])[:, 0]
-    any_cloud = -torch.logsumexp(log_p[:, THICK : THIN + 1], dim=1)
-    nll = torch.where(target == ANY_CLOUD, any_cloud, nll)
+    log_cloud = torch.logsumexp(log_p[:, THICK : THIN + 1], dim=1)
+    nll = torch.where(target == ANY_CLOUD, -log_cloud, nll)
+    q_cloud = ((target - SOFT_BASE).float() / SOFT_LEVELS).clamp(0.0, 1.0)
+    soft_nll = -(q_cloud * log_cloud + (1.0 - q_cloud) * log_p[:, CLEAR])
+    nll = torch.where(soft, soft_nll, nll)
     if label_smoothing > 0:
         nll = (1 - label_smoothing) * nll - label_smoothing * log_p.mean(dim=1)
     weight = known.float() * torch.where(target == SHADOW, shadow_weight, 1.0)
@@ -132,24 +146,57 @@ def _save_atomic(obj: object, path: Path) -> None:
     os.replace(partial, path)
 
 
-def _batches(sampler: ChipSampler, batch_size: int, prefetch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield batches forever; with ``prefetch`` > 0 a daemon thread prepares them ahead.
+def _batches(sampler: ChipSampler, config: TrainConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield batches forever; with ``config.prefetch`` > 0 a daemon thread prepares them ahead.
 
     Chip synthesis is numpy/torch work that releases the GIL for most of its time, so
     one thread overlaps it with the model step.
     """
-    if prefetch <= 0:
+    budget = config.batch_size * config.chip_px**2
+
+    def draw() -> tuple[torch.Tensor, torch.Tensor]:
+        if not config.chip_sizes:
+            return sampler.batch(config.batch_size)
+        chip_px, size = batch_shape(config.chip_sizes, budget, sampler.rng)
+        return sampler.batch(size, chip_px)
+
+    if config.prefetch <= 0:
         while True:
-            yield sampler.batch(batch_size)
-    ready: queue.Queue[tuple[torch.Tensor, torch.Tensor]] = queue.Queue(maxsize=prefetch)
+            yield draw()
+    ready: queue.Queue[tuple[torch.Tensor, torch.Tensor]] = queue.Queue(maxsize=config.prefetch)
 
     def produce() -> None:
         while True:
-            ready.put(sampler.batch(batch_size))
+            ready.put(draw())
 
     threading.Thread(target=produce, daemon=True, name="chip-producer").start()
     while True:
         yield ready.get()
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters and buffers (an 'EMA model').
+
+    The decay ramps up as ``(1 + step) / (10 + step)`` until it reaches ``decay``, so
+    early steps are not averaged with the initial weights for long.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        """Start the average at the model's current weights."""
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        """Blend the model's current weights into the average."""
+        decay = min(self.decay, (1.0 + step) / (10.0 + step))
+        for average, current in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
+            if average.is_floating_point():
+                average.lerp_(current.detach(), 1.0 - decay)
+            else:
+                average.copy_(current)
 
 
 def _initial_weights(model: torch.nn.Module, member: str, source: str) -> None:
@@ -187,10 +234,13 @@ def train_member(config: TrainConfig) -> Path:
     use_bf16 = config.bf16 and cpu_has_native_bf16()
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, elapsed, history = 0, 0.0, []
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        if average is not None:
+            average.model.load_state_dict(state.get("ema") or state["model"])
         step, elapsed, history = state["step"], state["elapsed_s"], state["history"]
         sampler.rng = np.random.default_rng(config.seed + step + 1)
         print(f"resumed {config.member} at step {step} ({elapsed:.0f} s)", flush=True)
@@ -209,6 +259,7 @@ def train_member(config: TrainConfig) -> Path:
                 "elapsed_s": time.monotonic() - start,
                 "history": history,
                 "member": config.member,
+                **({"ema": average.model.state_dict()} if average is not None else {}),
             },
             ckpt_path,
         )
@@ -220,7 +271,7 @@ def train_member(config: TrainConfig) -> Path:
         }
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
-    batches = _batches(sampler, config.batch_size, config.prefetch)
+    batches = _batches(sampler, config)
     while step < config.steps and time.monotonic() - start < config.time_budget_s:
         progress = max(step / config.steps, (time.monotonic() - start) / config.time_budget_s)
         for group in optimiser.param_groups:
@@ -238,6 +289,8 @@ def train_member(config: TrainConfig) -> Path:
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimiser.step()
+        if average is not None:
+            average.update(model, step)
         step += 1
         running.append(loss.item())
         if step % config.log_every == 0:
@@ -251,7 +304,7 @@ def train_member(config: TrainConfig) -> Path:
             running = []
             print(json.dumps(entry), flush=True)
         if config.snapshot_every and step % config.snapshot_every == 0:
-            export_member(model, run_dir / f"snap_{step:06d}.safetensors")
+            export_member(average.model if average is not None else model, run_dir / f"snap_{step:06d}.safetensors")
         if time.monotonic() - last_ckpt > config.checkpoint_every_s:
             checkpoint()
             last_ckpt = time.monotonic()
@@ -261,6 +314,9 @@ def train_member(config: TrainConfig) -> Path:
 
 def load_checkpoint_model(path: Path, member: str | None = None) -> torch.nn.Module:
     """Build a member and load a training checkpoint or a kept ``snap_*.safetensors`` snapshot.
+
+    A checkpoint of a run with a weight average loads the average (what snapshots and
+    exports ship).
 
     Args:
         path: ``checkpoint.pt`` (names its member) or member weights as safetensors.
@@ -283,7 +339,7 @@ def load_checkpoint_model(path: Path, member: str | None = None) -> torch.nn.Mod
         raise ModelLoadError(f"Checkpoint {path} names no known member ({key!r}).")
     model = build_member(str(key))
     try:
-        model.load_state_dict(state["model"])  # type: ignore[arg-type]
+        model.load_state_dict(state.get("ema") or state["model"])  # type: ignore[arg-type]
     except RuntimeError as err:
         raise ModelLoadError(f"Checkpoint {path} does not fit {key}: {err}") from err
     return model.eval()

@@ -62,15 +62,26 @@ def reference_indices(scene: PackedScene) -> tuple[tuple[str, ...], npt.NDArray[
     return scheme, ref
 
 
-def _image_product(scene: PackedScene) -> npt.NDArray[np.generic]:
-    """The model input in the scene's own product range (as a user would pass it)."""
-    rgb_nir = scene.image[:3]
+def native_product(
+    scene: PackedScene, reflectance: npt.NDArray[np.float32] | None = None
+) -> tuple[str, npt.NDArray[np.generic]]:
+    """The model input in the scene's own product range, as a user would pass the file.
+
+    Args:
+        scene: A packed scene.
+        reflectance: Red, Green, NIR reflectance to express (e.g. a coarser copy of the
+            scene); the scene's own when ``None``.
+
+    Returns:
+        The product's name and the ``(3, h, w)`` array in its dtype.
+    """
+    rgb_nir = scene.image[:3].astype(np.float32) if reflectance is None else reflectance
     if scene.dataset == "oncloudn":
-        return np.round(rgb_nir * 10000).astype(np.uint16)
+        return "uint16 x10000", np.clip(np.round(rgb_nir * 10000), 0, 65535).astype(np.uint16)
     if scene.dataset == "38cloud":
         dn = np.round((rgb_nir - LANDSAT8_L1_OFFSET) / LANDSAT8_L1_GAIN)
-        return np.where(rgb_nir == 0, 0, dn).astype(np.uint16)
-    return rgb_nir.astype(np.float32)
+        return "uint16 L1 DN", np.where(rgb_nir == 0, 0, dn).astype(np.uint16)
+    return "float reflectance", rgb_nir.astype(np.float32)
 
 
 def validate(
@@ -93,7 +104,7 @@ def validate(
     for scene in load_packed(pack_dir, split="validation"):
         scheme, ref = reference_indices(scene)
         schemes[scene.dataset] = scheme
-        pred = predict_array(_image_product(scene), ensemble=ensemble, options=options)  # type: ignore[arg-type]
+        pred = predict_array(native_product(scene)[1], ensemble=ensemble, options=options)  # type: ignore[arg-type]
         ref = np.where(pred.valid, ref, -1)
         peer = PEER_TO_MODEL[np.minimum(scene.teacher, 2)]
         for model, classes in (("ocm-studio", pred.classes), ("ukis-csmask", peer)):

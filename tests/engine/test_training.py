@@ -171,6 +171,44 @@ def test_masked_loss_handles_any_cloud_and_ignore() -> None:
     assert float(masked_loss(logits, torch.full((1, 1, 3), IGNORE))) == 0.0
 
 
+def test_masked_loss_soft_targets_mix_clear_and_cloud() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(1, 4, 2, 5)
+    soft = torch.tensor([[[100, 200, 130, 170, 150]] * 2])
+    hard = {100: CLEAR, 200: ANY_CLOUD}
+    for code, equal in hard.items():
+        # Probability 0 is the hard clear target, 1 the hard 'any cloud' target.
+        assert float(masked_loss(logits, torch.full((1, 2, 5), code))) == pytest.approx(
+            float(masked_loss(logits, torch.full((1, 2, 5), equal))), rel=1e-5
+        )
+    q = torch.tensor([0.0, 1.0, 0.3, 0.7, 0.5])
+    log_p = torch.log_softmax(logits, dim=1)
+    expected = -(q * torch.logsumexp(log_p[:, 1:3], dim=1) + (1 - q) * log_p[:, 0]).mean()
+    assert float(masked_loss(logits, soft)) == pytest.approx(float(expected), rel=1e-5)
+    # Codes outside the documented ranges are not targets.
+    assert float(masked_loss(logits, torch.full((1, 2, 5), 50))) == 0.0
+
+
+def test_weight_average_follows_the_model_slowly() -> None:
+    from ocm_engine.training.train import WeightAverage
+
+    torch.manual_seed(0)
+    model = build_member("test_resnet")
+    average = WeightAverage(model, decay=0.9)
+    key = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.ndim == 4)
+    start = model.state_dict()[key].clone()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(1.0)
+    average.update(model, step=0)  # decay ramps: min(0.9, 1/10) = 0.1 at step 0
+    assert torch.allclose(average.model.state_dict()[key], start + 0.9, atol=1e-5)
+    average.update(model, step=1000)  # then the full decay
+    assert torch.allclose(average.model.state_dict()[key], start + 0.9 + 0.1 * 0.1, atol=1e-5)
+    counts = [k for k, v in model.state_dict().items() if not v.is_floating_point()]
+    assert all(torch.equal(average.model.state_dict()[k], model.state_dict()[k]) for k in counts)
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
 def test_few_steps_reduce_loss_on_fixed_batch() -> None:
     torch.manual_seed(0)
     model = build_member("test_resnet")
@@ -255,3 +293,35 @@ def test_train_member_starts_from_weights_keeps_snapshots_and_resumes(tmp_path: 
     config.steps = 6
     train_member(config)
     assert json.loads((ckpt.parent / "metrics.json").read_text())["step"] == 6
+
+
+def test_train_member_with_mixed_chip_sizes_keeps_and_exports_the_average(tmp_path: Path) -> None:
+    from ocm_engine.training.train import TrainConfig, load_checkpoint_model, train_member
+
+    pack_dir = tmp_path / "packed"
+    pack_dir.mkdir()
+    rng = np.random.default_rng(0)
+    image = (rng.random((4, 128, 128)) * 0.3 + 0.02).astype(np.float16)
+    label = np.zeros((128, 128), np.uint8)
+    label[:50] = 150  # a soft target
+    meta = {"name": "s2chips_t", "dataset": "s2chips", "split": "train", "resolution_m": 10.0}
+    np.savez_compressed(
+        pack_dir / "s2chips_t.npz", image=image, label=label, expert=label, teacher=label,
+        meta=np.array(json.dumps(meta)),
+    )
+    config = TrainConfig(
+        member="test_resnet", run_name="t", steps=4, time_budget_s=120, batch_size=2, chip_px=32,
+        chip_sizes=(32, 64), threads=1, warmup_steps=1, snapshot_every=4, ema_decay=0.5, prefetch=0,
+        pack_dir=str(pack_dir), runs_dir=str(tmp_path / "runs"),
+    )
+    ckpt = train_member(config)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    key = next(k for k, v in state["model"].items() if v.is_floating_point() and v.ndim == 4)
+    assert not torch.equal(state["ema"][key], state["model"][key])  # the average lags the weights
+    # Snapshots and checkpoint loads are the average (what ships), not the raw weights.
+    loaded = load_checkpoint_model(ckpt).state_dict()[key]
+    assert torch.equal(loaded, state["ema"][key])
+    from safetensors.torch import load_file
+
+    snap = load_file(str(ckpt.parent / "snap_000004.safetensors"))[key].float()
+    assert torch.allclose(snap, state["ema"][key], atol=1e-2)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ocm_engine.errors import SceneReadError
-from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN
+from ocm_engine.errors import InvalidImageError, SceneReadError
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN, clear_like, is_soft, soft_code
 from ocm_engine.training.augment import rescale_crop
-from ocm_engine.training.chips import ChipSampler, MixConfig
+from ocm_engine.training.chips import ChipSampler, MixConfig, batch_shape
 from ocm_engine.training.data import (
     VALIDATION_SCENES,
     PackedScene,
@@ -36,19 +36,54 @@ def test_split_is_by_scene_and_fixed() -> None:
     assert {n.split("_")[0] for n in VALIDATION_SCENES} == {"ukis", "oncloudn", "alberta", "38cloud"}
 
 
+def _probabilities(classes: np.ndarray, confidence: float = 0.9) -> np.ndarray:
+    """Teacher probabilities (3, h, w) whose arg-max is ``classes`` (0/1/2, 255 nodata)."""
+    rest = (1 - confidence) / 2
+    probs = np.full((3, *classes.shape), rest, np.float32)
+    for k in range(3):
+        probs[k][classes == k] = confidence
+    probs[:, classes == 255] = np.nan
+    return probs
+
+
 def test_merge_labels_rules() -> None:
-    image = np.ones((4, 2, 3), np.float32)
-    teacher = np.array([[0, 1, 2], [2, 0, 255]], np.uint8)
-    painted = np.array([[False, False, False], [True, False, False]])
-    alberta = RawScene("alberta_x", "alberta", image, 30.0, "l2a", None, painted)
-    assert merge_labels(alberta, teacher).tolist() == [[CLEAR, ANY_CLOUD, IGNORE], [SHADOW, CLEAR, IGNORE]]
-    saturated = np.array([[True, False, False], [True, False, False]])
-    clipped = RawScene("alberta_x", "alberta", image, 30.0, "l2a", None, painted, saturated)
-    # A clipped cloud core is cloud even where the teacher says clear; painted shadow wins.
-    assert merge_labels(clipped, teacher).tolist() == [[ANY_CLOUD, ANY_CLOUD, IGNORE], [SHADOW, CLEAR, IGNORE]]
+    image = np.full((4, 2, 3), 0.1, np.float32)
+    teacher = _probabilities(np.array([[0, 1, 2], [2, 0, 255]], np.uint8))
+    soft_clear, soft_cloud = soft_code(np.array(0.05)), soft_code(np.array(0.95))
+    # Unpainted date: the teacher's clear/cloud are soft targets with its own probability;
+    # its shadow is never trusted alone.
+    s2 = RawScene("s2chips_x", "s2chips", image, 10.0, "l2a")
+    assert merge_labels(s2, teacher).tolist() == [[soft_clear, soft_cloud, IGNORE], [IGNORE, soft_clear, IGNORE]]
+    # Painted date: paint is shadow; every shadow is painted, so teacher shadow away from
+    # the paint is clear (a pond), next to it unknown (the paint's edge).
+    wide = np.full((4, 1, 8), 0.1, np.float32)
+    painted = np.zeros((1, 8), bool)
+    painted[0, 0] = True
+    wide_teacher = _probabilities(np.array([[2, 2, 2, 0, 0, 0, 2, 1]], np.uint8))
+    alberta = RawScene("alberta_x", "alberta", wide, 30.0, "l2a", None, painted)
+    assert merge_labels(alberta, wide_teacher).tolist() == [
+        [SHADOW, IGNORE, IGNORE, soft_clear, soft_clear, soft_clear, CLEAR, soft_cloud]
+    ]
+    # A clipped cloud core is thick cloud even where the teacher says clear; paint wins.
+    saturated = np.zeros((1, 8), bool)
+    saturated[0, 0:4] = True
+    clipped = RawScene("alberta_x", "alberta", wide, 30.0, "l2a", None, painted, saturated)
+    assert merge_labels(clipped, wide_teacher)[0, :4].tolist() == [SHADOW, THICK, THICK, THICK]
+    # Expert labels win; expert clear that the teacher calls shadow is unknown (On Cloud N's
+    # clear includes shadow); bright expert cloud is thick.
     expert = np.array([[0, 4, 0], [0, 4, 255]], np.uint8)
-    chip = RawScene("oncloudn_x", "oncloudn", image, 10.0, "l2a", expert)
-    assert merge_labels(chip, teacher).tolist() == [[CLEAR, ANY_CLOUD, IGNORE], [IGNORE, ANY_CLOUD, IGNORE]]
+    bright = image.copy()
+    bright[:2, 0, 1] = 0.5
+    chip = RawScene("oncloudn_x", "oncloudn", bright, 10.0, "l2a", expert)
+    assert merge_labels(chip, teacher).tolist() == [[CLEAR, THICK, IGNORE], [IGNORE, ANY_CLOUD, IGNORE]]
+
+
+def test_soft_label_codes() -> None:
+    codes = soft_code(np.array([0.0, 0.2, 0.49, 0.5, 1.0, np.nan]))
+    assert codes.tolist() == [100, 120, 149, 150, 200, 100]
+    labels = np.array([CLEAR, THICK, ANY_CLOUD, SHADOW, IGNORE, 100, 149, 150, 200], np.uint8)
+    assert is_soft(labels).tolist() == [False] * 5 + [True] * 4
+    assert clear_like(labels).tolist() == [True] + [False] * 4 + [True, True, False, False]
 
 
 def test_missing_scene_is_a_read_error(tmp_path: Path) -> None:
@@ -110,6 +145,27 @@ def test_teacher_matches_ukis_experts(shared_data: Path) -> None:
     assert (mask[scene.expert == ANY_CLOUD] == 1).mean() > 0.9
 
 
+@pytest.mark.slow
+def test_teacher_probabilities_four_and_six_band(shared_data: Path) -> None:
+    pytest.importorskip("ukis_csmask")
+    from ocm_engine.training.teacher import mask_from_probabilities, run_teacher, teacher_probabilities
+
+    data = np.load(shared_data / "labeled" / "ukis_csmask" / "sentinel2.npz")
+    scene = read_ukis(shared_data / "labeled" / "ukis_csmask" / "sentinel2.npz")
+    image = scene.image.copy()
+    image[:, :8] = 0  # a nodata strip
+    four = teacher_probabilities(image, 30.0, "l1c")
+    assert four.shape == (3, 512, 512) and np.isnan(four[:, :8]).all()
+    assert np.allclose(four[:, 8:].sum(axis=0), 1.0, atol=1e-4)
+    assert (mask_from_probabilities(four) == run_teacher(image, 30.0, "l1c")).all()
+    swir = np.moveaxis(data["img"][..., 4:6], -1, 0).astype(np.float32)
+    six = teacher_probabilities(image, 30.0, "l1c", swir=swir)
+    assert (mask_from_probabilities(six)[scene.expert == ANY_CLOUD] == 1).mean() > 0.9
+    assert not np.allclose(np.nan_to_num(six), np.nan_to_num(four))  # the other model ran
+    with pytest.raises(InvalidImageError, match="SWIR"):
+        teacher_probabilities(image, 30.0, "l1c", swir=swir[:1])
+
+
 def test_chip_sampler_from_packed_like_scenes() -> None:
     rng = np.random.default_rng(0)
     image = rng.random((4, 100, 120)).astype(np.float32) * 0.3 + 0.01
@@ -123,6 +179,37 @@ def test_chip_sampler_from_packed_like_scenes() -> None:
     x, y = sampler.batch(4)
     assert tuple(x.shape) == (4, 3, 64, 64) and tuple(y.shape) == (4, 64, 64)
     assert set(np.unique(y.numpy())) <= {0, 1, 2, 3, 4, 255}
+    x, y = sampler.batch(2, chip_px=96)  # a larger context from the same sampler
+    assert tuple(x.shape) == (2, 3, 96, 96) and tuple(y.shape) == (2, 96, 96)
+
+
+def test_batch_shape_keeps_the_pixel_budget() -> None:
+    rng = np.random.default_rng(0)
+    shapes = {batch_shape((192, 288, 384), 8 * 192**2, rng) for _ in range(60)}
+    assert shapes == {(192, 8), (288, 4), (384, 2)}
+    assert batch_shape((1000,), 8 * 192**2, rng) == (1000, 1)  # never an empty batch
+    for bad in ((), (16, 192)):
+        with pytest.raises(InvalidImageError, match="at least 32 px"):
+            batch_shape(bad, 1000, rng)
+
+
+def test_soft_clear_pixels_take_synthetic_shadow_and_hard_negatives() -> None:
+    image = np.full((4, 64, 64), 0.2, np.float32)
+    image[2, 10:20, 10:20] = 0.02  # dark NIR under a soft-clear label: a hard negative
+    label = np.full((64, 64), soft_code(np.array(0.1)), np.uint8)
+    label[40:] = soft_code(np.array(0.9))
+    scene = PackedScene("s2chips_a", "s2chips", "train", 10.0, False, image, label, label, label)
+    sampler = ChipSampler([scene], 32, seed=0, mix=MixConfig(dataset_weights={"s2chips": 1.0}))
+    assert set(sampler.hard[id(scene)] // 64) == set(range(10, 20))
+    from ocm_engine.training.synth import SynthConfig, add_clouds
+
+    config = SynthConfig(p_thick=1.0, p_thin=0.0, p_shadow=1.0)
+    for seed in range(20):
+        _, out = add_clouds(image[:3], 30.0, np.random.default_rng(seed), base_label=label, config=config)
+        if (out == SHADOW).any():
+            break
+    # Shadow lands on soft-clear pixels only, never on soft cloud.
+    assert (out == SHADOW).any() and not (out[40:] == SHADOW).any()
 
 
 def test_dark_clear_pixels_near_cloud_become_unknown() -> None:
