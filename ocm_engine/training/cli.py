@@ -199,6 +199,7 @@ def _heldout_or_curve(args_list: list[str]) -> int:
     parser.add_argument("--no-peer", action="store_true", help="heldout: skip ukis-csmask")
     parser.add_argument("--run", action="append", default=[], help="curve: ARCH=RUN_FOLDER (twice)")
     parser.add_argument("--every", type=int, default=1, help="curve: score every n-th snapshot")
+    parser.add_argument("--train-fit", action="store_true", help="curve: also score the labelled training scenes")
     parser.add_argument("--pack-dir", default="")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default="")
@@ -215,7 +216,7 @@ def _heldout_or_curve(args_list: list[str]) -> int:
     out = Path(args.json) if args.json else None
     if args_list[0] == "curve":
         runs = {arch: Path(folder) for arch, folder in (item.split("=", 1) for item in args.run)}
-        learning_curve(runs, pack_dir, every=args.every, out_json=out)
+        learning_curve(runs, pack_dir, every=args.every, out_json=out, train_fit=args.train_fit)
         return 0
     models = args.model or ["default"]
     if args_list[0] == "failures":

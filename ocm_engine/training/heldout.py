@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ocm_engine.training.data import (
     DEFAULT_PACK_DIR,
     PackedScene,
+    Split,
     load_packed,
 )
 from ocm_engine.training.evaluate import PEER_TO_MODEL, EvalResult, encode_prediction
@@ -166,6 +167,7 @@ def learning_curve(
     *,
     every: int = 1,
     out_json: Path | None = None,
+    train_fit: bool = False,
 ) -> list[dict[str, float]]:
     """Held-out F1 of the two-member ensemble at every snapshot step both runs kept.
 
@@ -174,6 +176,9 @@ def learning_curve(
         pack_dir: Folder of packed scenes.
         every: Score every n-th common snapshot (the last one always).
         out_json: Also write the curve here.
+        train_fit: Also score the expert-labelled training scenes (keys ``train:...``): a
+            training fit that keeps rising while held-out F1 stays flat means the data,
+            not the compute, limits the model.
 
     Returns:
         One dict per step: ``step`` and ``<dataset>/<class>_f1`` for cloud and shadow.
@@ -190,12 +195,15 @@ def learning_curve(
         members = [load_checkpoint_model(run / f"snap_{step:06d}.safetensors", arch) for arch, run in runs.items()]
         ensemble = load_ensemble(members, device="cpu")
         point: dict[str, float] = {"step": float(step)}
-        for dataset, model, result in validate(ensemble, pack_dir):
-            if model != "ocm-studio":
-                continue
-            for name in ("cloud", "shadow"):
-                if name in result.classes:
-                    point[f"{dataset}/{name}_f1"] = round(result.score(name).f1, 4)
+        splits: list[Split] = ["validation", "train"] if train_fit else ["validation"]
+        for split in splits:
+            prefix = "train:" if split == "train" else ""
+            for dataset, model, result in validate(ensemble, pack_dir, split=split):
+                if model != "ocm-studio":
+                    continue
+                for name in ("cloud", "shadow"):
+                    if name in result.classes:
+                        point[f"{prefix}{dataset}/{name}_f1"] = round(result.score(name).f1, 4)
         curve.append(point)
         print(json.dumps(point), flush=True)
         if out_json is not None:

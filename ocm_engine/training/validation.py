@@ -29,6 +29,7 @@ from ocm_engine.training.data import (
     LANDSAT8_L1_GAIN,
     LANDSAT8_L1_OFFSET,
     PackedScene,
+    Split,
     load_packed,
 )
 from ocm_engine.training.evaluate import (
@@ -85,7 +86,11 @@ def native_product(
 
 
 def validate(
-    ensemble: object, pack_dir: Path = DEFAULT_PACK_DIR, options: InferenceOptions | None = None
+    ensemble: object,
+    pack_dir: Path = DEFAULT_PACK_DIR,
+    options: InferenceOptions | None = None,
+    *,
+    split: Split = "validation",
 ) -> list[tuple[str, str, EvalResult]]:
     """Score the ensemble and ukis-csmask on every validation scene, pooled per dataset.
 
@@ -93,6 +98,8 @@ def validate(
         ensemble: A loaded ensemble.
         pack_dir: Folder of packed scenes.
         options: Inference options for our model (e.g. ``InferenceOptions(tta=True)``).
+        split: ``"train"`` scores the expert-labelled *training* scenes instead (how well
+            the model fits what it learnt from, beside how well it generalises).
 
     Returns:
         Rows ``(dataset, model, result)``.
@@ -101,7 +108,9 @@ def validate(
 
     pooled: dict[tuple[str, str], npt.NDArray[np.int64]] = {}
     schemes: dict[str, tuple[str, ...]] = {}
-    for scene in load_packed(pack_dir, split="validation"):
+    for scene in load_packed(pack_dir, split=split):
+        if scene.dataset not in _SCHEMES or (scene.expert == IGNORE).all():
+            continue
         scheme, ref = reference_indices(scene)
         schemes[scene.dataset] = scheme
         pred = predict_array(native_product(scene)[1], ensemble=ensemble, options=options)  # type: ignore[arg-type]

@@ -54,3 +54,23 @@ def test_learning_curve_scores_kept_snapshots(tmp_path: Path) -> None:
     assert [p["step"] for p in curve] == [2.0, 6.0]  # every 2nd, and always the last
     assert 0.0 <= curve[0]["oncloudn/cloud_f1"] <= 1.0
     assert json.loads((tmp_path / "c.json").read_text()) == curve
+    assert not any(k.startswith("train:") for k in curve[0])
+
+
+def test_learning_curve_scores_the_training_fit_too(tmp_path: Path) -> None:
+    _pack(tmp_path / "packed")
+    rng = np.random.default_rng(1)
+    expert = np.full((128, 128), CLEAR, np.uint8)
+    expert[:40] = ANY_CLOUD
+    for name, dataset, labels in (("ukis_t", "ukis", expert), ("s2chips_t", "s2chips", expert * 0 + 255)):
+        meta = {"name": name, "dataset": dataset, "split": "train", "resolution_m": 30.0}
+        np.savez_compressed(
+            tmp_path / "packed" / f"{name}.npz", image=(rng.random((4, 128, 128)) * 0.3).astype(np.float16),
+            label=labels, expert=labels, teacher=labels * 0, meta=np.array(json.dumps(meta)),
+        )
+    run = tmp_path / "run"
+    run.mkdir()
+    export_member(build_member("test_resnet"), run / "snap_000002.safetensors")
+    (point,) = learning_curve({"test_resnet": run}, tmp_path / "packed", train_fit=True)
+    # Held-out and training scenes apart; the unlabelled training scene is not scored.
+    assert set(point) == {"step", "oncloudn/cloud_f1", "train:ukis/cloud_f1", "train:ukis/shadow_f1"}
