@@ -11,9 +11,9 @@ in one picture:
   contrail pixels classed cloud (should be 1).
 * ``halo``: the held-out Sentinel-2 chip ``s2chips_102871``: thin cloud's share of all
   predicted cloud (the v0.2.0 halos made it large).
-* ``ponds``: shadow far (> 3 km) from any predicted cloud, where no cloud can cast it,
-  as a share of the pixels that far out, on Alberta 2020-06-15 (ponds and dark fields)
-  and on the held-out painted dates, where painted shadow is excluded.
+* ``ponds``: unpainted shadow far (> 3 km) from any predicted cloud, where no cloud can
+  cast it, as a share of the unpainted pixels that far out, on Alberta 2020-06-15 (ponds
+  and dark fields) and on the held-out painted dates.
 
 Arrays are ``(bands, height, width)``.
 """
@@ -84,7 +84,7 @@ def measure(scenes: dict[str, PackedScene], classes: dict[str, npt.NDArray[np.ui
         image = core.image.astype(np.float32)
         clipped = (image[[0, 1, 3]] >= CLIPPED_REFLECTANCE).all(axis=0) & (image[2] > 0.3)
         out["alberta_core_clear"] = _share(pred == CLEAR, clipped)
-        far = _far_from_cloud(pred, core.resolution_m)
+        far = _far_from_cloud(pred, core.resolution_m) & (core.expert != SHADOW)
         out["ponds_far_shadow_0615"] = _share(pred == SHADOW, far)
     island = scenes.get("landsat8_long_island")
     if island is not None:

@@ -71,6 +71,8 @@ def test_measure_gives_exact_shares() -> None:
     # Far rows 102-199 (9 800 px) less the 500 painted; 500 unpainted shadow pixels among them.
     assert figures["ponds_far_shadow_heldout"] == pytest.approx(500 / 9300)
     assert "| alberta_core_clear | 50.0 % |" in format_cases({"m": figures})
+    scenes["alberta_2020-06-15"].expert[39, 199] = SHADOW  # painted: a real shadow, not a pond
+    assert measure(scenes, classes)["ponds_far_shadow_0615"] == 0.0
 
 
 def test_far_shadow_counts_only_unpainted_pixels() -> None:
