@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ocm_engine.errors import InvalidImageError
-from ocm_engine.training import CLEAR, IGNORE, SHADOW, THICK, THIN, clear_like
+from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN, clear_like
 from ocm_engine.types import FloatArray, UInt8Array
 
 ProductRange = Literal["reflectance", "dn10000", "dn10000_offset", "landsat_c2", "byte"]
@@ -44,7 +44,11 @@ class SynthConfig:
         p_thin: Chance a chip gets a thin-cloud/haze layer.
         p_shadow: Chance thick clouds cast a shadow.
         thick_min_opacity: Opacity from which a pixel is labelled thick cloud.
-        thin_min_opacity: Opacity from which a pixel is labelled (at least) thin cloud.
+        thin_min_opacity: Opacity from which a thin-cloud layer is labelled thin cloud.
+        rim_cloud_opacity: A thick cloud's soft edge (opacity between this and
+            ``thick_min_opacity``) is cloud of unknown thickness; fainter edges are unknown.
+            Labelling the whole edge thin taught a thin-cloud halo around every cloud,
+            wider than experts draw cloud (38-Cloud precision).
         shadow_min: Shadow strength from which a pixel is labelled shadow.
     """
 
@@ -53,6 +57,7 @@ class SynthConfig:
     p_shadow: float = 0.85
     thick_min_opacity: float = 0.6
     thin_min_opacity: float = 0.2
+    rim_cloud_opacity: float = 0.4
     shadow_min: float = 0.5
 
 
@@ -150,8 +155,9 @@ def add_clouds(
 
     Returns:
         The new image (float32, same shape) and labels ``(height, width)`` uint8 in
-        training codes (0 clear, 1 thick, 2 thin, 3 shadow, 255 ambiguous; background
-        labels kept where no synthetic layer decides).
+        training codes (0 clear, 1 thick, 2 thin, 3 shadow, 4 a thick cloud's edge
+        (cloud of unknown thickness), 255 ambiguous; background labels kept where no
+        synthetic layer decides).
 
     Raises:
         InvalidImageError: If ``background`` is not ``(3, h, w)``.
@@ -211,13 +217,15 @@ def add_clouds(
     opacity = np.maximum(thick_alpha, thin_alpha)
     # Faint margins are unknown, not thin cloud: labelling them thin taught wide halos.
     synth[(opacity > 0.08) & (opacity < cfg.thin_min_opacity)] = IGNORE
-    synth[opacity >= cfg.thin_min_opacity] = THIN
+    synth[thin_alpha >= cfg.thin_min_opacity] = THIN
+    synth[(thick_alpha > 0.08) & (thick_alpha < cfg.rim_cloud_opacity) & (synth != THIN)] = IGNORE
+    synth[thick_alpha >= cfg.rim_cloud_opacity] = ANY_CLOUD
     synth[thick_alpha >= cfg.thick_min_opacity] = THICK
 
     if base_label is None:
         return image, synth
     label = base_label.copy()
-    cloud = (synth == THICK) | (synth == THIN)
+    cloud = (synth == THICK) | (synth == THIN) | (synth == ANY_CLOUD)
     label[cloud] = synth[cloud]
     on_clear = clear_like(label) & ((synth == SHADOW) | (synth == IGNORE))
     label[on_clear] = synth[on_clear]
