@@ -21,7 +21,7 @@ from ocm_engine.sensors import guess_band_files
 from ocm_engine.types import CRS, Affine
 
 BUILTIN_KEY: Final = "builtin:synthetic"
-BUILTIN_VERSION: Final = 2
+BUILTIN_VERSION: Final = 3  # 3: a synthetic thick cloud's soft edge is unscored (was thin)
 BUILTIN_SIZE_PX: Final = 384
 BUILTIN_RES_M: Final = 20.0
 
