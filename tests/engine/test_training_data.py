@@ -54,18 +54,24 @@ def test_merge_labels_rules() -> None:
     # its shadow is never trusted alone.
     s2 = RawScene("s2chips_x", "s2chips", image, 10.0, "l2a")
     assert merge_labels(s2, teacher).tolist() == [[soft_clear, soft_cloud, IGNORE], [IGNORE, soft_clear, IGNORE]]
-    # Painted date: paint is shadow; every shadow is painted, so teacher shadow away from
-    # the paint is clear (a pond), next to it unknown (the paint's edge).
-    wide = np.full((4, 1, 8), 0.1, np.float32)
-    painted = np.zeros((1, 8), bool)
+    # Painted date: paint is shadow; every shadow is painted, so dark teacher shadow far from
+    # the paint is clear (a pond); near the paint (the painter's tighter outline) or not dark
+    # in NIR it stays unknown.
+    wide = np.full((4, 1, 16), 0.1, np.float32)
+    wide[2, 0, 13:15] = 0.02  # dark NIR: water
+    painted = np.zeros((1, 16), bool)
     painted[0, 0] = True
-    wide_teacher = _probabilities(np.array([[2, 2, 2, 0, 0, 0, 2, 1]], np.uint8))
+    wide_teacher = _probabilities(np.array([[2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 1]], np.uint8))
     alberta = RawScene("alberta_x", "alberta", wide, 30.0, "l2a", None, painted)
     assert merge_labels(alberta, wide_teacher).tolist() == [
-        [SHADOW, IGNORE, IGNORE, soft_clear, soft_clear, soft_clear, CLEAR, soft_cloud]
+        [SHADOW, IGNORE, IGNORE] + [soft_clear] * 9 + [IGNORE, CLEAR, CLEAR, soft_cloud]
     ]
+    near = np.zeros((1, 16), bool)
+    near[0, 3] = True  # paint 10 px from pixel 13 (its edge: unknown), 11 px from pixel 14
+    alberta_near = RawScene("alberta_x", "alberta", wide, 30.0, "l2a", None, near)
+    assert merge_labels(alberta_near, wide_teacher)[0, 12:15].tolist() == [IGNORE, IGNORE, CLEAR]
     # A clipped cloud core is thick cloud even where the teacher says clear; paint wins.
-    saturated = np.zeros((1, 8), bool)
+    saturated = np.zeros((1, 16), bool)
     saturated[0, 0:4] = True
     clipped = RawScene("alberta_x", "alberta", wide, 30.0, "l2a", None, painted, saturated)
     assert merge_labels(clipped, wide_teacher)[0, :4].tolist() == [SHADOW, THICK, THICK, THICK]
