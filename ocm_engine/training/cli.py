@@ -253,7 +253,19 @@ def _failures(models: list[str], pack_dir: Path, args: argparse.Namespace) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``train`` or ``evaluate`` (or ``heldout`` / ``curve``) as a stand-alone command."""
-    parser = argparse.ArgumentParser(prog="python -m ocm_engine.training.cli")
+    parser = argparse.ArgumentParser(
+        prog="python -m ocm_engine.training.cli",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "shortcuts (each has its own --help):\n"
+            "  pack               = train pack (scenes from ../shared/data into .data/packed)\n"
+            "  export             = train export (snapshots into a weights folder)\n"
+            "  validate           = evaluate --validation (the model card's held-out table)\n"
+            "  heldout            held-out sets by resolution and product range\n"
+            "  curve              held-out F1 of every kept snapshot of two runs (learning curve)\n"
+            "  failures           issue 10's failure cases, measured, with a before/after picture"
+        ),
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub)
     add_evaluate_parser(sub)
