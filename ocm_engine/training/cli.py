@@ -48,7 +48,7 @@ def _train(args: argparse.Namespace) -> int:
             extra={
                 "training_scenes": splits.get("train", []),
                 "validation_scenes": splits.get("validation", []),
-                "model_card": "MODEL_CARD.md",
+                "card": "MODEL_CARD.md",  # the app reads this key
             },
         )
         print(f"wrote {manifest}")
