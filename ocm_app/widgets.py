@@ -291,8 +291,10 @@ def accuracy_section(accuracy: truth.Accuracy) -> None:
     cols[1].metric("Balanced accuracy", f"{100 * scores.balanced_accuracy:.1f} %",
                    help="Mean recall over the experts' classes: a rare class counts as much as a common one.")
     for col, item in zip(cols[2:], scores.scores, strict=True):
-        col.metric(f"F1 {item.name}", "n/a" if item.f1 != item.f1 else f"{item.f1:.2f}",
-                   help="F1 = 2 x precision x recall / (precision + recall); 1 is perfect.")
+        unlabelled = item.support == 0  # no pixel of this class to find: F1 says nothing
+        col.metric(f"F1 {item.name}", "n/a" if unlabelled or item.f1 != item.f1 else f"{item.f1:.2f}",
+                   help="F1 = 2 x precision x recall / (precision + recall); 1 is perfect."
+                   + (" No pixel here is labelled with this class." if unlabelled else ""))
     left, right = st.columns([3, 2])
     left.markdown("**Confusion matrix** (rows: what the experts say; columns: what the model says; "
                   "% of the row)")

@@ -28,6 +28,11 @@ def test_gallery_always_has_the_builtin_scene(tmp_path: Path) -> None:
     assert [s.key for s in gallery] == [samples.BUILTIN_KEY]
     info = scenes.scene_info(gallery[0])
     assert (info.width, info.height, info.resolution_m) == (384, 384, 20.0)
+    from ocm_app import truth
+
+    assert gallery[0].labels is not None
+    labels = truth.read_labels(*gallery[0].labels)
+    assert all((labels == k).mean() > 0.02 for k in range(4))  # clear, thick, thin and shadow all present
 
 
 def test_upload_suffix_is_whitelisted() -> None:
