@@ -23,16 +23,21 @@ def test_safe_join_refuses_escapes(tmp_path: Path) -> None:
         samples.safe_join(tmp_path, "link")
 
 
+def _truth_has_every_class(spec: scenes.SceneSpec) -> bool:
+    """Clear, thick, thin and shadow each cover more than 2 % of a built-in scene's truth."""
+    from ocm_app import truth
+
+    assert spec.labels is not None
+    labels = truth.read_labels(*spec.labels)
+    return all((labels == k).mean() > 0.02 for k in range(4))
+
+
 def test_gallery_always_has_the_builtin_scene(tmp_path: Path) -> None:
     gallery = samples.list_samples(tmp_path / "missing")
     assert [s.key for s in gallery] == [samples.BUILTIN_KEY]
     info = scenes.scene_info(gallery[0])
     assert (info.width, info.height, info.resolution_m) == (384, 384, 20.0)
-    from ocm_app import truth
-
-    assert gallery[0].labels is not None
-    labels = truth.read_labels(*gallery[0].labels)
-    assert all((labels == k).mean() > 0.02 for k in range(4))  # clear, thick, thin and shadow all present
+    assert _truth_has_every_class(gallery[0])
 
 
 def test_upload_suffix_is_whitelisted() -> None:
@@ -193,10 +198,7 @@ def test_demo_scene_from_real_imagery(shared_data: Path, tmp_path: Path, monkeyp
     assert "real" in spec.label and spec.blue == 3 and spec.labels is not None
     info = scenes.scene_info(spec)
     assert (info.width, info.height, info.resolution_m) == (515, 403, 5.0)
-    from ocm_app import truth
-
-    labels = truth.read_labels(*spec.labels)
-    assert all((labels == k).mean() > 0.02 for k in range(4))  # clear, thick, thin and shadow all present
+    assert _truth_has_every_class(spec)
 
 
 def test_lab_products_collapse_under_dynamic_zscore(tiny_ensemble: object) -> None:
