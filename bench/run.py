@@ -20,6 +20,13 @@ Examples::
     python3 bench/run.py --case tile_array --device cuda --dtype bf16 --reference-settings best
     python3 bench/run.py --case memory --members tiny --size 5000 --save
     python3 bench/run.py --smoke          # CI: tiny members, tiny sizes, JSON shape only
+    python3 bench/run.py --case cpu_small --variants torch:bf16,openvino:fp32,openvino:bf16 --roofline
+
+``--variants`` runs several of our settings (``backend:dtype``, dtype ``auto`` allowed) in the
+same interleaved loop as the reference, so one run gives the whole side-by-side table; the
+first variant is the one reported as ``ours``. ``--roofline`` adds the compiled runtime's best
+large matrix multiply (GFLOP/s at f32 and bf16 on these cores, measured) and the ensemble's
+achieved GFLOP/s (101 + 114 GFLOP per megapixel of patches for the v4 pair).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ if str(ROOT) not in sys.path:
 
 from ocm_engine import load_ensemble, predict_array, predict_file  # noqa: E402
 from ocm_engine.models.registry import DEFAULT_MEMBERS, build_member  # noqa: E402
+from ocm_engine.tiling import fit_patch, patch_windows  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 CASE_SIZES = {"cpu_small": 2000, "tile_array": 10980, "tile_geotiff": 10980, "memory": 5000}
@@ -58,6 +66,8 @@ REFERENCE_SETTINGS = {
     "best": {"dtype": "bf16", "batch_size": 8, "compile": True},
 }
 _TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+V4_GFLOP_PER_MPX = 101.0 + 114.0
+"""Forward-pass work of the v4 pair (regnety_004 + edgenext_small U-Nets) per megapixel (REFERENCE.md)."""
 
 
 # ---------------------------------------------------------------- machine and memory
@@ -230,7 +240,8 @@ def ours_runner(
     args: argparse.Namespace, members: list[torch.nn.Module], image: np.ndarray, workdir: Path
 ) -> Callable[[], np.ndarray | None]:
     """A no-argument callable running our engine once; returns the class map (array cases)."""
-    ensemble = load_ensemble(copy.deepcopy(members), device=args.device, dtype=args.dtype, compile=args.compile)
+    ensemble = load_ensemble(copy.deepcopy(members), device=args.device, dtype=args.dtype, compile=args.compile,
+                             backend=args.backend)
     kwargs = {"patch_px": args.patch, "overlap_px": args.overlap, "batch_size": args.batch_size}
     if args.case == "tile_geotiff":
         path = write_geotiff(image, workdir / "scene.tif")
@@ -330,7 +341,9 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
     before = load()
     with tempfile.TemporaryDirectory(prefix="ocm_bench_") as tmp:
         workdir = Path(tmp)
-        engines = {"ours": ours_runner(args, members, image, workdir)}
+        engines = {}
+        for variant in _variants(args):
+            engines[variant.label] = ours_runner(variant.args, members, image, workdir)
         if with_reference:
             engines["reference"] = reference_runner(args, members, image, workdir)
         if args.warmup:
@@ -338,7 +351,8 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
             # has the same shape, so this primes what the timed runs use. Excluded from timing.
             small = make_image(min(size, args.patch), seed=1)
             warm_args = argparse.Namespace(**{**vars(args), "case": "cpu_small"})
-            warm = [ours_runner(warm_args, members, small, workdir)]
+            warm = [ours_runner(argparse.Namespace(**{**vars(v.args), "case": "cpu_small"}), members, small, workdir)
+                    for v in _variants(args)]
             if with_reference:
                 warm.append(reference_runner(warm_args, members, small, workdir))
             for fn in warm:
@@ -366,7 +380,8 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
             "overlap_px": args.overlap,
             "members": args.members,
             "device": args.device,
-            "ours": {"dtype": args.dtype or "auto", "batch_size": args.batch_size or "auto", "compile": args.compile},
+            "ours": {"dtype": _variants(args)[0].args.dtype or "auto", "backend": _variants(args)[0].args.backend,
+                     "batch_size": args.batch_size or "auto", "compile": args.compile},
             "reference": REFERENCE_SETTINGS[args.reference_settings] | {"name": args.reference_settings}
             if with_reference
             else None,
@@ -395,10 +410,92 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
         "peak_gpu_mb": gpu_mb if torch.cuda.is_available() else None,
     }
     ours_out, ref_out = outputs.get("ours"), outputs.get("reference")
+    valid = (image != 0).any(axis=0)
     if ours_out is not None and ref_out is not None:
-        valid = (image != 0).any(axis=0)
         result["class_agreement"] = round(float((ours_out[valid] == ref_out[valid]).mean()), 6)
+    patch, overlap = fit_patch(size, size, args.patch, args.overlap)
+    patch_mpx = len(patch_windows(size, size, patch, overlap)) * patch * patch / 1e6
+    result["patch_mpx"] = round(patch_mpx, 3)
+    result["variants"] = {}
+    for variant in _variants(args):
+        times = runs[variant.label]
+        entry: dict[str, Any] = {"backend": variant.args.backend, "dtype": variant.args.dtype or "auto",
+                                 "s": min(times), "runs_s": times}
+        if with_reference:
+            entry["ratio"] = round(min(runs["reference"]) / min(times), 3)
+            entry["ratio_paired_median"] = round(
+                statistics.median(r / o for r, o in zip(runs["reference"], times, strict=True)), 3)
+        out = outputs.get(variant.label)
+        if out is not None and ref_out is not None:
+            entry["class_agreement_reference"] = round(float((out[valid] == ref_out[valid]).mean()), 6)
+        if args.members == "v4":
+            entry["gflops_achieved"] = round(V4_GFLOP_PER_MPX * patch_mpx / min(times), 1)
+        result["variants"][variant.label] = entry
+    if args.roofline:
+        result["roofline"] = roofline(args)
+        best = result["roofline"].get("bf16_gflops")
+        for entry in result["variants"].values():
+            if best and "gflops_achieved" in entry:
+                entry["share_of_bf16_matmul"] = round(entry["gflops_achieved"] / best, 3)
     return result
+
+
+class Variant:
+    """One of our settings in a side-by-side run: a label and the arguments it runs with."""
+
+    def __init__(self, label: str, args: argparse.Namespace) -> None:
+        self.label = label
+        self.args = args
+
+
+def _variants(args: argparse.Namespace) -> list[Variant]:
+    """Our settings to time: ``--variants backend:dtype,...`` or the single ``--backend/--dtype``.
+
+    The first is labelled ``ours`` (the headline ``ours_s`` and ``ratio``); the others
+    ``ours[backend:dtype]``.
+    """
+    specs = [v.strip() for v in (args.variants or "").split(",") if v.strip()]
+    if not specs:
+        return [Variant("ours", args)]
+    out = []
+    for index, spec in enumerate(specs):
+        backend, _, dtype = spec.partition(":")
+        dtype = None if dtype in ("", "auto") else dtype
+        label = "ours" if index == 0 else f"ours[{backend}:{dtype or 'auto'}]"
+        out.append(Variant(label, argparse.Namespace(**{**vars(args), "backend": backend, "dtype": dtype})))
+    return out
+
+
+def roofline(args: argparse.Namespace, n: int = 2048, repeats: int = 5) -> dict[str, Any]:
+    """The compiled runtime's best large matrix multiply on these cores, in GFLOP/s.
+
+    An ``n x n`` by ``n x n`` MatMul (2 n^3 FLOP) compiled by OpenVINO at f32 and at bf16, run
+    ``repeats`` times after a warm-up; the fastest run counts. ``None`` when OpenVINO is absent.
+    """
+    try:
+        import openvino as ov
+        import openvino.opset13 as ops
+    except ImportError:
+        return {"runtime": None}
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((n, n), dtype=np.float32)
+    data = rng.standard_normal((n, n), dtype=np.float32)
+    param = ops.parameter([n, n], np.float32, name="x")
+    model = ov.Model([ops.matmul(param, ops.constant(weight), False, False)], [param], "roofline")
+    core = ov.Core()
+    out: dict[str, Any] = {"runtime": f"openvino {ov.__version__}", "n": n, "threads": torch.get_num_threads()}
+    for hint in ("f32", "bf16"):
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                     "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+        request = compiled.create_infer_request()
+        request.infer({0: data})
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            request.infer({0: data})
+            best = min(best, time.perf_counter() - start)
+        out[f"{hint}_gflops"] = round(2 * n**3 / best / 1e9, 1)
+    return out
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -413,6 +510,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overlap", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=None, help="ours (default: from free memory)")
     parser.add_argument("--compile", action="store_true", help="ours: torch.compile the members")
+    parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
+                        help="ours: what runs the members (default auto: OpenVINO on the CPU when installed)")
+    parser.add_argument("--variants", default="",
+                        help="several of ours side by side, e.g. torch:bf16,openvino:fp32,openvino:bf16")
+    parser.add_argument("--roofline", action="store_true",
+                        help="also measure the runtime's best large f32/bf16 matmul GFLOP/s and our share")
     parser.add_argument("--reference-settings", choices=sorted(REFERENCE_SETTINGS), default="default")
     parser.add_argument("--with-reference", action="store_true", help="memory case: also run the reference")
     parser.add_argument("--warmup", type=int, default=1)

@@ -1,4 +1,4 @@
-"""Streamlit glue of OCM Studio: the only code besides ``pages/`` that imports streamlit or leafmap.
+"""Streamlit glue of OCM Studio: the only code besides ``app_pages/`` that imports streamlit or leafmap.
 
 Modules: ``config`` (paths, limits), ``state`` (session-state accessors), ``resources``
 (cached models and reads), ``samples`` (the sample gallery), ``scenes`` (scene specs, reads,

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from ocm_app import config, render, scenes
+from ocm_app import config, render, run_queue, scenes, uploads
 from ocm_app.runs import RunOptions, run_scene
 from ocm_engine import Ensemble
-from ocm_engine.errors import OcmError, SceneReadError
+from ocm_engine.errors import OcmError
 
 COLUMNS: dict[str, Any] = {
-    "scene": st.column_config.TextColumn(width="medium"),
+    # sized to the names (never cut off) and pinned, so the scene stays in view when scrolling sideways
+    "scene": st.column_config.TextColumn(width=None, pinned=True),
+    "training": st.column_config.TextColumn(
+        "trained on?", width="small",
+        help="Whether the default model was trained on this scene: its masks there are a best case, not a test."),
+    "bands": st.column_config.TextColumn("bands used", width="medium",
+                                         help="The Red, Green, NIR (and Blue) the engine read; '(guessed)' when "
+                                              "the file did not say. Correct a guess on the Run page."),
     "thumbnail": st.column_config.ImageColumn("image | mask", width="small"),
     "cloud %": st.column_config.NumberColumn(format="%.1f", width="small"),
     "thick %": st.column_config.NumberColumn(format="%.1f", width="small"),
@@ -30,38 +37,54 @@ COLUMNS: dict[str, Any] = {
     "seconds": st.column_config.NumberColumn("s", format="%.1f", width="small"),
 }
 #: Columns of the table of scenes that ran (failed scenes are listed apart, with their error).
-ORDER = ("scene", "thumbnail", "cloud %", "shadow %", "thick %", "thin %", "clear %", "nodata %",
-         "resolution m", "size px", "seconds")
+ORDER = ("scene", "training", "thumbnail", "cloud %", "shadow %", "thick %", "thin %", "clear %", "nodata %",
+         "bands", "resolution m", "size px", "seconds")
 
-CSV_FIELDS = ("scene", "sensor", "resolution m", "width", "height", "cloud %", "thick %", "thin %",
+CSV_FIELDS = ("scene", "training", "sensor", "bands", "resolution m", "width", "height", "cloud %", "thick %", "thin %",
               "shadow %", "clear %", "nodata %", "seconds", "error")
 
 
-def upload_specs(files: list[Any], folder: Path, sensor: str | None) -> list[scenes.SceneSpec]:
+def upload_specs(files: list[Any], folder: Path,
+                 sensor: str | None) -> tuple[list[scenes.SceneSpec], list[dict[str, Any]]]:
     """One spec per uploaded file, saved under the session's folder by digest (never by user name).
 
-    Raises:
-        SceneReadError: A file over the upload limit.
+    A file the upload checks refuse (over the limit, not a raster) does not stop the others: it
+    comes back as a failed table row (``scene``, ``error``), listed with the scenes that fail to run.
+
+    Returns:
+        The specs of the accepted files and the rows of the refused ones.
     """
-    specs = []
+    specs: list[scenes.SceneSpec] = []
+    refused: list[dict[str, Any]] = []
     for upload in files:
-        data = upload.getvalue()
-        if len(data) > config.MAX_UPLOAD_MB * 1024 * 1024:
-            raise SceneReadError(f"{upload.name} is over the {config.MAX_UPLOAD_MB} MB upload limit.")
-        digest = hashlib.sha256(data).hexdigest()[:20]
-        path = folder / f"batch_{digest}{scenes.safe_suffix(upload.name)}"
-        if not path.exists():
-            path.write_bytes(data)
+        try:
+            path = uploads.save_upload(str(upload.name), upload.getvalue(), folder, prefix="batch")
+        except OcmError as err:
+            refused.append({"scene": str(upload.name), "sensor": sensor or "guessed", "thumbnail": None,
+                            "training": "no", "bands": "", "error": str(err)})
+            continue
+        digest = path.stem.removeprefix("batch_")
         specs.append(scenes.upload_spec(f"upload:{digest}", [(str(upload.name), path)], sensor))
-    return specs
+    return specs, refused
 
 
-def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble) -> dict[str, Any]:
-    """Mask one scene; a table row (errors are reported in the row, never raised)."""
+def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble,
+           trained: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """Mask one scene; a table row (errors are reported in the row, never raised).
+
+    Args:
+        spec: The scene.
+        options: Inference settings.
+        ensemble: The model.
+        trained: Tells from ``spec.dataset`` whether the model was trained on the scene (the
+            ``training`` column); every scene counts as unseen when ``None``.
+    """
     row: dict[str, Any] = {"scene": spec.label, "sensor": spec.sensor or "guessed", "thumbnail": None,
-                           "error": ""}
+                           "error": "", "training": "yes" if trained is not None and trained(spec.dataset) else "no",
+                           "bands": mapping_text(spec)}
     try:
-        result = run_scene(spec, options, ensemble, return_probabilities=False)
+        with run_queue.gate().slot():  # one slot of the server's run limit per scene
+            result = run_scene(spec, options, ensemble, return_probabilities=False)
     except OcmError as err:
         row["error"] = scenes.describe_error(err, spec)
         return row
@@ -80,6 +103,16 @@ def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble) -> d
         "seconds": round(result.seconds, 2),
     })
     return row
+
+
+def mapping_text(spec: scenes.SceneSpec) -> str:
+    """The band mapping the engine reads for a scene, in words (``"(guessed)"`` when it is a guess)."""
+    try:
+        layout = scenes.scene_layout(spec)
+    except OcmError as err:
+        return f"unreadable: {type(err).__name__}"
+    text = layout.mapping_text or "unknown"
+    return text if not layout.guessed or "guess" in text else f"{text} (guessed)"
 
 
 def split_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -81,17 +81,27 @@ def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], li
     """
     finest = max(results, key=lambda r: r.shape[0] * r.shape[1])
     ref, valid = finest.prediction.classes, finest.prediction.valid
+    edges = _class_edges(ref)
     rows = []
     for result in results:
         classes = np.asarray(resize_to(result.prediction.classes, ref.shape), np.uint8)
         res = result.resolution_m
+        pct = result.prediction.class_percentages
+        # a coarse pixel spans `factor` finest pixels: changes that close to an edge are edge effects
+        factor = max(1, math.ceil(ref.shape[1] / max(result.shape[1], 1)))
+        changed = (classes != ref) & valid
+        near = _dilate(edges, factor)
         rows.append({
             "resolution": f"{res:.3g} m" if math.isfinite(res) else "source",
             "pixels": result.shape[0] * result.shape[1],
             "seconds": round(result.seconds, 3),
             "faster than finest (x)": round(finest.seconds / max(result.seconds, 1e-9), 1),
             "cloud %": round(result.prediction.cloud_percent, 2),
-            "shadow %": round(result.prediction.class_percentages["cloud_shadow"], 2),
+            "thick cloud %": round(pct["thick_cloud"], 2),
+            "thin cloud %": round(pct["thin_cloud"], 2),
+            "shadow %": round(pct["cloud_shadow"], 2),
+            "changed pixels at class edges %": _round(
+                100.0 * float((changed & near).sum()) / changed.sum() if changed.any() else math.nan),
             "pixel agreement %": round(agreement(classes, ref, valid), 2),
             "cloud/shadow/clear agreement %": round(cloud_agreement(classes, ref, valid), 2),
             "cloud IoU %": _round(_cloud_iou(classes, ref, valid)),
@@ -110,17 +120,104 @@ def _round(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 2)
 
 
+def _class_edges(classes: UInt8Array) -> npt.NDArray[np.bool_]:
+    """``(h, w)`` True where a pixel's class differs from a 4-neighbour's."""
+    edge = np.zeros(classes.shape, bool)
+    edge[1:] |= classes[1:] != classes[:-1]
+    edge[:-1] |= classes[:-1] != classes[1:]
+    edge[:, 1:] |= classes[:, 1:] != classes[:, :-1]
+    edge[:, :-1] |= classes[:, :-1] != classes[:, 1:]
+    return edge
+
+
+def _dilate(mask: npt.NDArray[np.bool_], radius: int) -> npt.NDArray[np.bool_]:
+    """Grow ``mask`` by ``radius`` pixels (square neighbourhood), numpy only."""
+    out = mask.copy()
+    for _ in range(radius):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= grown[:, :-1].copy()
+        grown[:, :-1] |= grown[:, 1:].copy()
+        out = grown
+    return out
+
+
+#: Classes the summary follows, as ``(table column, name in the text)``.
+SUMMARY_CLASSES = (("thick cloud %", "thick cloud"), ("thin cloud %", "thin cloud"), ("shadow %", "cloud shadow"))
+#: A class below this share (percent of valid pixels) at the finest run is too rare to judge.
+SUMMARY_MIN_PERCENT = 1.0
+#: Coarse share / finest share below which a class "largely vanishes", and "vanishes".
+LARGELY_VANISHES, VANISHES = 0.5, 0.1
+#: Share of changed pixels within one coarse pixel of a class edge above which losses are "at edges".
+MOSTLY_EDGES_PERCENT = 70.0
+
+
+def class_change_phrases(finest: dict[str, Any], coarse: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Per-class change from the finest row to a coarser one, in words.
+
+    Returns:
+        All phrases (one per class present at the finest run), and the names of the classes that
+        largely vanish (coarse share below :data:`LARGELY_VANISHES` of the finest).
+    """
+    phrases, lost = [], []
+    for column, name in SUMMARY_CLASSES:
+        fine, coarse_pct = float(finest.get(column) or 0.0), float(coarse.get(column) or 0.0)
+        if fine < SUMMARY_MIN_PERCENT:
+            if coarse_pct >= SUMMARY_MIN_PERCENT:
+                phrases.append(f"{name} appears ({fine:.1f} % → {coarse_pct:.1f} %)")
+            continue
+        ratio = coarse_pct / fine
+        if ratio < VANISHES:
+            phrases.append(f"**{name} vanishes** ({fine:.1f} % → {coarse_pct:.1f} %)")
+            lost.append(name)
+        elif ratio < LARGELY_VANISHES:
+            phrases.append(f"**{name} largely vanishes** ({fine:.1f} % → {coarse_pct:.1f} %, "
+                           f"{100 * (1 - ratio):.0f} % of it lost)")
+            lost.append(name)
+        else:
+            phrases.append(f"{name} {fine:.1f} % → {coarse_pct:.1f} % ({coarse_pct - fine:+.1f} points)")
+    return phrases, lost
+
+
 def resolution_summary(results: list[RunResult], rows: list[dict[str, Any]]) -> str:
-    """The trade-off in plain words."""
-    if len(results) < 2:
+    """The trade-off in plain words, every claim derived from the table's numbers.
+
+    The coarsest run (fewest pixels) is compared with the finest: speed, agreement, each class's
+    share (a class whose share falls below half is said to largely vanish, below a tenth to
+    vanish) and where the changed pixels lie (within one coarse pixel of a class edge or not).
+    """
+    if len(results) < 2 or len(rows) < 2:
         return "Run at least two resolutions to compare them."
-    finest, coarsest = rows[0], rows[-1]
-    return (f"At **{coarsest['resolution']}** the mask took **{coarsest['seconds']:.2f} s**, "
-            f"{coarsest['faster than finest (x)']:.1f}x faster than at {finest['resolution']}, and agrees with it on "
-            f"**{coarsest['cloud/shadow/clear agreement %']:.1f} %** of the pixels (cloud vs shadow vs clear). "
-            "What is lost at coarse resolution is mostly at edges: small cumulus, thin shadows and cloud "
-            "borders. For screening scenes by cloud cover, 20-30 m is usually enough; for masking pixels "
-            "before analysis, use 10 m.")
+    finest = max(rows, key=lambda r: int(r["pixels"]))
+    coarse = min(rows, key=lambda r: int(r["pixels"]))
+    if coarse is finest:
+        return "The runs share one grid: there is nothing to compare."
+    phrases, lost = class_change_phrases(finest, coarse)
+    parts = [f"At **{coarse['resolution']}** the mask took **{coarse['seconds']:.2f} s**, "
+             f"{coarse['faster than finest (x)']:.1f}x faster than at {finest['resolution']}, and agrees with it "
+             f"on **{coarse['cloud/shadow/clear agreement %']:.1f} %** of the pixels (cloud vs shadow vs clear)."]
+    fine_cloud, coarse_cloud = float(finest["cloud %"]), float(coarse["cloud %"])
+    parts.append(f"Cloud cover goes from {fine_cloud:.1f} % to {coarse_cloud:.1f} %"
+                 + (f" ({coarse_cloud - fine_cloud:+.1f} points)." if fine_cloud or coarse_cloud else "."))
+    if phrases:
+        parts.append("Per class: " + "; ".join(phrases) + ".")
+    at_edges = coarse.get("changed pixels at class edges %")
+    if lost:
+        where = (f" (only {at_edges:.0f} % of the changed pixels lie within one coarse pixel of a class edge)"
+                 if isinstance(at_edges, int | float) and at_edges < MOSTLY_EDGES_PERCENT else "")
+        parts.append(f"So the loss is not just at edges: whole areas of {' and '.join(lost)} are gone{where}. "
+                     f"For this scene, {coarse['resolution']} is too coarse for those classes; use "
+                     f"{finest['resolution']} or a resolution where they keep their share.")
+    elif isinstance(at_edges, int | float) and at_edges >= MOSTLY_EDGES_PERCENT:
+        parts.append(f"{at_edges:.0f} % of the changed pixels lie within one coarse pixel of a class edge: what "
+                     "is lost is mostly at edges (small clouds, thin shadows, borders). For screening by cloud "
+                     f"cover {coarse['resolution']} serves here; for masking pixels, use {finest['resolution']}.")
+    elif isinstance(at_edges, int | float):
+        parts.append(f"Only {at_edges:.0f} % of the changed pixels lie within one coarse pixel of a class edge: "
+                     f"the coarse run also changes class inside areas, so check the maps before using "
+                     f"{coarse['resolution']}.")
+    return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

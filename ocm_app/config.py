@@ -6,6 +6,15 @@ Environment variables:
     OCM_APP_TMP: Root of the per-session temporary folders (default: the system temp dir).
     OCM_APP_MODEL: Weights folder or file the app uses instead of the embedded default
         (operational installs with their own model; the browser test's tiny model).
+    OCM_TRUSTED_LOCAL: ``1`` on a single-user install: the app trusts its one user (local STAC
+        catalogs and paths, the official-weights download button). Default off: a demo server
+        whose visitors are strangers.
+    OCM_ALLOWED_ORIGINS: Comma-separated ``scheme://host:port`` origins the app may read even
+        when they resolve to non-public addresses (an internal catalog).
+    OCM_MAX_CONCURRENT_RUNS: Model runs at once (default: from memory, see :func:`max_concurrent_runs`).
+    OCM_APP_MEMORY_MB: Memory the app's runs may use (default: half the machine's).
+    OCM_SESSION_QUOTA_MB: Disk each session may fill with uploads and windows (default 1024).
+    OCM_SESSION_TTL_S: Seconds an idle session's folder is kept (default 21600, 6 h).
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Final
+
+from ocm_engine.netpolicy import NetPolicy
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 SAMPLES_ENV: Final = "OCM_SAMPLES_DIR"
@@ -48,3 +59,70 @@ def temp_root() -> Path:
     root = Path(os.environ.get("OCM_APP_TMP", tempfile.gettempdir())) / "ocm_studio"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+# ----------------------------------------------------------------------------- server safety (issue 21)
+TRUSTED_LOCAL_ENV: Final = "OCM_TRUSTED_LOCAL"
+ALLOWED_ORIGINS_ENV: Final = "OCM_ALLOWED_ORIGINS"
+#: Peak bytes a run adds per inference-grid pixel (scene, patches, probabilities, accumulators, display).
+#: Measured: a 1 Mpx run of a 2-member test ensemble raised the process's peak RSS by about 620 MB.
+RUN_BYTES_PER_PX: Final = 700
+#: Largest raster an upload may declare in its header, checked before any pixel is decoded.
+MAX_UPLOAD_PIXELS: Final = int(os.environ.get("OCM_APP_MAX_UPLOAD_PIXELS", 4 * MAX_INFERENCE_PIXELS))
+#: Largest decoded size (all bands, native dtype) an upload may declare, in MB.
+MAX_UPLOAD_DECODED_MB: Final = int(os.environ.get("OCM_APP_MAX_UPLOAD_DECODED_MB", 4096))
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def trusted_local() -> bool:
+    """Whether this is a trusted single-user install (``$OCM_TRUSTED_LOCAL``): local reads, weight downloads."""
+    return _flag(TRUSTED_LOCAL_ENV)
+
+
+def allowed_origins() -> tuple[str, ...]:
+    """Origins (``scheme://host:port``) the operator allows beyond public addresses (``$OCM_ALLOWED_ORIGINS``)."""
+    return tuple(o.strip() for o in os.environ.get(ALLOWED_ORIGINS_ENV, "").split(",") if o.strip())
+
+
+def net_policy() -> NetPolicy:
+    """The app's network and file policy: hosted (strangers) unless the install is trusted.
+
+    A trusted local install still checks URLs the same way, but also reads local catalogs and paths.
+
+    Raises:
+        ValueError: A malformed ``$OCM_ALLOWED_ORIGINS`` entry.
+    """
+    return NetPolicy.hosted_default(allowed_origins(), allow_local=trusted_local())
+
+
+def memory_budget_bytes() -> int:
+    """Memory the app's model runs may use together (``$OCM_APP_MEMORY_MB``, else half the machine's)."""
+    env = os.environ.get("OCM_APP_MEMORY_MB")
+    if env:
+        return int(float(env) * 1024 * 1024)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 1024**3
+    return int(total // 2)
+
+
+def max_concurrent_runs() -> int:
+    """Model runs at once: ``$OCM_MAX_CONCURRENT_RUNS``, else the memory budget over one largest run."""
+    env = os.environ.get("OCM_MAX_CONCURRENT_RUNS")
+    if env:
+        return max(1, int(env))
+    return max(1, memory_budget_bytes() // (MAX_INFERENCE_PIXELS * RUN_BYTES_PER_PX))
+
+
+def session_quota_bytes() -> int:
+    """Disk one session may fill (uploads, read windows): ``$OCM_SESSION_QUOTA_MB`` (default 1024 MB)."""
+    return int(float(os.environ.get("OCM_SESSION_QUOTA_MB", 1024)) * 1024 * 1024)
+
+
+def session_ttl_s() -> float:
+    """Seconds an idle session's folder is kept before the sweep removes it (``$OCM_SESSION_TTL_S``)."""
+    return float(os.environ.get("OCM_SESSION_TTL_S", 6 * 3600))

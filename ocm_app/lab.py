@@ -190,3 +190,203 @@ def patch_false_colour(dn: npt.NDArray[np.uint16], valid: npt.NDArray[np.bool_])
     from ocm_engine.display import stretch
 
     return _false_colour(stretch(dn.astype(np.float32), valid), valid)
+
+
+# ----------------------------------------------------------------------------- what per-patch statistics cost
+#: Reflectance (on the lab's scale) above which a pixel is "bright" in all three channels, like cloud.
+BRIGHT_REFLECTANCE = 0.3
+#: Fixed display range of reflectance images in the cost section (so two images compare directly).
+REFLECTANCE_RANGE = (0.0, 0.6)
+#: Fixed display range of z-score images (standard deviations of each pixel's own patch).
+Z_RANGE = (-3.0, 3.0)
+#: A window takes part in the searches only when this share of its pixels is valid.
+MIN_VALID_SHARE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class PatchStats:
+    """One patch's per-channel statistics (the lab's reflectance scale) and its cloud-like share."""
+
+    window: PatchWindow
+    mean: npt.NDArray[np.float64]
+    std: npt.NDArray[np.float64]
+    bright_percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContextCase:
+    """The same ground z-scored inside two patches that both contain it.
+
+    Attributes:
+        focus: The shared ground (scene pixels).
+        calm: The containing patch with the darkest neighbours (fewest cloud-like pixels).
+        cloudy: The containing patch with the brightest neighbours (most cloud-like pixels).
+        reflectance: ``(3, f, f)`` the focus pixels (identical in both patches).
+        valid: ``(f, f)`` valid focus pixels.
+        z_calm: ``(3, f, f)`` their z-scores with the calm patch's statistics.
+        z_cloudy: ``(3, f, f)`` their z-scores with the cloudy patch's statistics.
+    """
+
+    focus: PatchWindow
+    calm: PatchStats
+    cloudy: PatchStats
+    reflectance: npt.NDArray[np.float32]
+    valid: npt.NDArray[np.bool_]
+    z_calm: npt.NDArray[np.float32]
+    z_cloudy: npt.NDArray[np.float32]
+
+    def mean_shift(self) -> npt.NDArray[np.float64]:
+        """Per channel: mean z of the focus pixels in the cloudy patch minus in the calm one (std)."""
+        if not self.valid.any():
+            return np.zeros(3)
+        return np.array([float(self.z_cloudy[c][self.valid].mean() - self.z_calm[c][self.valid].mean())
+                         for c in range(3)])
+
+
+@dataclass(frozen=True, slots=True)
+class FlatCase:
+    """The scene's patch with the least contrast, z-scored: its noise becomes the signal.
+
+    Attributes:
+        stats: The flat patch's statistics (its ``std`` is tiny).
+        reference: The patch chosen above, for comparison.
+        reflectance: ``(3, s, s)`` the flat patch.
+        z: ``(3, s, s)`` its z-scores.
+        valid: ``(s, s)`` its valid pixels.
+        channel: Index of the channel with the smallest std (the one shown).
+    """
+
+    stats: PatchStats
+    reference: PatchStats
+    reflectance: npt.NDArray[np.float32]
+    z: npt.NDArray[np.float32]
+    valid: npt.NDArray[np.bool_]
+    channel: int
+
+    def amplification(self) -> float:
+        """How many times smaller 1 std is here than in the reference patch (shown channel)."""
+        return float(self.reference.std[self.channel] / max(self.stats.std[self.channel], 1e-12))
+
+
+def patch_stats(refl: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], window: PatchWindow) -> PatchStats:
+    """Mean, std and cloud-like share of a window of a ``(3, h, w)`` reflectance scene (valid pixels)."""
+    rows, cols = window.slices
+    ok = valid[rows, cols]
+    values = refl[:, rows, cols][:, ok].astype(np.float64)
+    if values.shape[1] == 0:
+        return PatchStats(window, np.zeros(3), np.zeros(3), 0.0)
+    bright = (values >= BRIGHT_REFLECTANCE).all(axis=0)
+    return PatchStats(window, values.mean(axis=1), values.std(axis=1), 100.0 * float(bright.mean()))
+
+
+def _zscore_with(refl: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_],
+                 stats: PatchStats) -> npt.NDArray[np.float32]:
+    """``(refl - mean) / std`` with another patch's statistics; nodata 0."""
+    z = (refl.astype(np.float64) - stats.mean[:, None, None]) / (stats.std[:, None, None] + 1e-6)
+    return np.where(valid[None], z, 0.0).astype(np.float32)
+
+
+def _valid_share(valid: npt.NDArray[np.bool_], window: PatchWindow) -> float:
+    rows, cols = window.slices
+    return float(valid[rows, cols].mean())
+
+
+def context_case(refl: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], window: PatchWindow,
+                 steps: int = 7) -> ContextCase | None:
+    """The centre of ``window`` z-scored in the darkest and in the brightest patch of the same size holding it.
+
+    The focus (a quarter of the patch's side, at its centre) is fixed; patches that contain it
+    are tried on a ``steps x steps`` grid of positions and ranked by their share of cloud-like
+    pixels (then by mean brightness). ``None`` when only one position exists (the patch is the
+    whole scene).
+    """
+    height, width = valid.shape
+    side = window.size
+    f = max(16, side // 4)
+    focus = PatchWindow(window.top + (side - f) // 2, window.left + (side - f) // 2, f)
+    tops = np.unique(np.clip(np.linspace(focus.top + f - side, focus.top, steps).round().astype(int), 0,
+                             max(0, height - side)))
+    lefts = np.unique(np.clip(np.linspace(focus.left + f - side, focus.left, steps).round().astype(int), 0,
+                              max(0, width - side)))
+    candidates = [PatchWindow(int(t), int(left), side) for t in tops for left in lefts]
+    candidates = [w for w in candidates if _valid_share(valid, w) >= MIN_VALID_SHARE] or candidates
+    if len(candidates) < 2:
+        return None
+    ranked = sorted((patch_stats(refl, valid, w) for w in candidates),
+                    key=lambda s: (s.bright_percent, float(s.mean[:2].mean())))
+    calm, cloudy = ranked[0], ranked[-1]
+    rows, cols = focus.slices
+    focus_refl, focus_valid = refl[:, rows, cols], valid[rows, cols]
+    return ContextCase(focus, calm, cloudy, focus_refl.astype(np.float32), focus_valid,
+                       _zscore_with(focus_refl, focus_valid, calm), _zscore_with(focus_refl, focus_valid, cloudy))
+
+
+def flat_case(refl: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], reference: PatchWindow,
+              size: int) -> FlatCase:
+    """The ``size`` patch (on a half-patch grid) whose most uniform channel has the smallest std."""
+    height, width = valid.shape
+    side = min(size, height, width)
+    step = max(8, side // 2)
+    windows = [PatchWindow(t, left, side) for t in range(0, height - side + 1, step)
+               for left in range(0, width - side + 1, step)]
+    windows = [w for w in windows if _valid_share(valid, w) >= MIN_VALID_SHARE] or windows
+    stats = [patch_stats(refl, valid, w) for w in windows]
+    flat = min(stats, key=lambda s: (float(np.sort(s.std)[:2].mean())))
+    rows, cols = flat.window.slices
+    patch, ok = refl[:, rows, cols].astype(np.float32), valid[rows, cols]
+    return FlatCase(flat, patch_stats(refl, valid, reference), patch, zscore_patch(patch, valid=ok), ok,
+                    int(np.argmin(flat.std)))
+
+
+@dataclass(frozen=True, slots=True)
+class CostLesson:
+    """What per-patch statistics cost, for one scene and the patch chosen in the lab.
+
+    Attributes:
+        refl: ``(3, h, w)`` the scene on the lab's reflectance scale.
+        valid: ``(h, w)`` its valid pixels.
+        context: The same ground in two patches (``None`` when the patch is the whole scene).
+        flat: The scene's patch with the least contrast.
+        reference_refl: ``(3, s, s)`` the chosen patch.
+        reference_valid: ``(s, s)`` its valid pixels.
+        reference_z: ``(3, s, s)`` its z-scores.
+    """
+
+    refl: npt.NDArray[np.float32]
+    valid: npt.NDArray[np.bool_]
+    context: ContextCase | None
+    flat: FlatCase
+    reference_refl: npt.NDArray[np.float32]
+    reference_valid: npt.NDArray[np.bool_]
+    reference_z: npt.NDArray[np.float32]
+
+
+def cost_lesson(scene: npt.NDArray[np.floating], nodata: float | None, window: PatchWindow) -> CostLesson:
+    """Both cost lessons for a scene ``(3, h, w)`` in any units (on the lab's reflectance scale)."""
+    valid = valid_mask(scene, nodata)
+    refl = pseudo_reflectance(scene, valid)
+    rows, cols = window.slices
+    ref_refl, ref_valid = refl[:, rows, cols], valid[rows, cols]
+    return CostLesson(refl, valid, context_case(refl, valid, window), flattest(refl, valid, window),
+                      ref_refl, ref_valid, zscore_patch(ref_refl, valid=ref_valid))
+
+
+#: A flat patch "has no contrast left" when 1 std is at least this many times smaller than in the chosen one.
+FLAT_AMPLIFICATION = 4.0
+
+
+def flattest(refl: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_], window: PatchWindow) -> FlatCase:
+    """The flat patch to show: at the chosen patch size, or halved (down to 32 px) until one is flat.
+
+    A small scene holds few windows of a large patch, so the search shrinks the side until 1 std
+    is :data:`FLAT_AMPLIFICATION` times smaller than in the chosen patch (else the flattest found).
+    """
+    found: list[FlatCase] = []
+    size = window.size
+    while size >= 32:
+        case = flat_case(refl, valid, window, size)
+        if case.amplification() >= FLAT_AMPLIFICATION:
+            return case
+        found.append(case)
+        size //= 2
+    return max(found, key=lambda c: c.amplification()) if found else flat_case(refl, valid, window, window.size)

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ocm_engine" / "weights"
 CARD_URL_PATH = "model-card"
@@ -95,18 +95,33 @@ def default_model() -> ModelFacts:
                       measured, card)
 
 
-def model_line(source: str, override: str | None) -> str:
+OFFICIAL_ACCURACY: Final = "clear 92.4 %, cloud 91.5 %, shadow 81.4 %"
+"""The reference's published balanced accuracy of the v4 weights on PixBox-S2 (clear / cloud / shadow)."""
+
+
+def official_line(where: str = "") -> str:
+    """One line of Markdown for the official pair: what it is and its published accuracy.
+
+    Args:
+        where: Where the files were found, in words (never a server path), or ``""``.
+    """
+    found = f" Found in {where}." if where else ""
+    return ("Model: **OmniCloudMask v4 (official)** (2 U-Nets: regnety_004, edgenext_small); published "
+            f"balanced accuracy on PixBox-S2: {OFFICIAL_ACCURACY}.{found}")
+
+
+def model_line(source: str, override: str | None, where: str = "") -> str:
     """One line of Markdown: which model runs, what its card measured, a link to the card.
 
     Args:
-        source: The sidebar's weights choice (``"default"`` or ``"official"``).
+        source: The model that runs (``"default"`` or ``"official"``).
         override: ``$OCM_APP_MODEL`` when set (a custom weights folder replaces the default).
+        where: For the official pair: where it was found, in words.
     """
     if override and source == "default":
         return f"Model: custom weights from `{Path(override).name}` (`OCM_APP_MODEL`); no model card."
     if source == "official":
-        return ("Model: official OmniCloudMask v4 weights (two U-Nets, from `$OCM_WEIGHTS_DIR`); see the "
-                f"[default model's card](/{CARD_URL_PATH}) for how this project's own model compares.")
+        return official_line(where)
     facts = default_model()
     members = f" ({len(facts.members)} U-Nets: {', '.join(facts.members)})" if facts.members else ""
     measured = f"; {facts.measured}" if facts.measured else ""

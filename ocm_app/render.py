@@ -75,6 +75,42 @@ def clear_rgba(classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> 
     return rgba
 
 
+#: Hatching of expert-label layers: a stripe of ``HATCH_STRIPE_PX`` every ``HATCH_PERIOD_PX`` pixels.
+HATCH_PERIOD_PX = 8
+HATCH_STRIPE_PX = 3
+#: Alpha (0-255) of a hatched class between its stripes.
+HATCH_FILL_ALPHA = 70
+
+
+def hatch_rgba(index: npt.NDArray[np.integer], lut: npt.NDArray[np.uint8],
+               hatched: npt.NDArray[np.bool_]) -> RGBA:
+    """Draw an index map ``(h, w)`` with colours ``lut`` ``(n, 4)``, the ``hatched`` entries hatched.
+
+    A hatched class is drawn as diagonal stripes at full alpha, a light fill between them and a
+    1-pixel outline where it meets another class, so it cannot be mistaken for a solid layer of
+    the same colours. Entries with alpha 0 stay transparent.
+    """
+    rgba: RGBA = lut[index].copy()
+    rows, cols = np.indices(index.shape)
+    stripe = (rows + cols) % HATCH_PERIOD_PX < HATCH_STRIPE_PX
+    edge = np.zeros(index.shape, bool)
+    edge[1:, :] |= index[1:, :] != index[:-1, :]
+    edge[:-1, :] |= index[:-1, :] != index[1:, :]
+    edge[:, 1:] |= index[:, 1:] != index[:, :-1]
+    edge[:, :-1] |= index[:, :-1] != index[:, 1:]
+    soft = hatched[index] & ~stripe & ~edge
+    alpha = rgba[..., 3]
+    alpha[soft] = np.minimum(alpha[soft], HATCH_FILL_ALPHA)
+    return rgba
+
+
+def hatch_css(colour: tuple[int, ...]) -> str:
+    """A CSS background drawing a legend swatch the way :func:`hatch_rgba` draws the class."""
+    r, g, b = colour[:3]
+    fill = HATCH_FILL_ALPHA / 255 * (colour[3] / 255 if len(colour) > 3 else 1)
+    return (f"repeating-linear-gradient(135deg, rgb({r},{g},{b}) 0 2px, rgba({r},{g},{b},{fill:.2f}) 2px 5px)")
+
+
 def resize_rgba(rgba: RGBA, shape: tuple[int, int]) -> RGBA:
     """Nearest-neighbour resize of an RGBA image ``(h, w, 4)`` to ``shape`` (``(h, w)``)."""
     if rgba.shape[:2] == shape:

@@ -16,24 +16,62 @@ import torch
 
 from ocm_app import config, samples, scenes, truth
 from ocm_engine import Ensemble, Scene, cached_ensemble
+from ocm_engine.io.scene import SceneLayout
+from ocm_engine.models.official import OfficialWeights, find_official
 
 MODEL_SOURCES: dict[str, str] = {
-    "default": "Embedded default (ocm_engine/weights)",
-    "official": "Official OCM v4 files ($OCM_WEIGHTS_DIR)",
+    "default": "Default (embedded fallback)",
+    "official": "Official OmniCloudMask v4",
 }
 
 
 @st.cache_resource(show_spinner="Loading the models...", max_entries=4)
-def get_ensemble(source: str = "default", device: str = "auto", dtype: str = "auto") -> Ensemble:
+def get_ensemble(source: str = "default", device: str = "auto", dtype: str = "auto", digest: str = "") -> Ensemble:
     """The engine's cached ensemble for the sidebar's choice (errors are not cached).
+
+    Args:
+        source: ``"default"`` or ``"official"`` (the model that runs: see :func:`model_args`).
+        device: Device name or ``"auto"``.
+        dtype: Dtype name or ``"auto"``.
+        digest: The official pair's SHA-256s when ``source`` is ``"official"``: part of the cache key,
+            so a pair installed (or replaced) while the app runs is picked up by every session.
 
     Raises:
         ModelLoadError: Weights missing or unreadable (shown with ``st.error``).
     """
+    del digest  # only a cache key
     if source == "default" and config.model_override():
         source = str(config.model_override())
     return cached_ensemble(source, device=None if device == "auto" else device,
                            dtype=None if dtype == "auto" else dtype)
+
+
+def official_weights() -> OfficialWeights | None:
+    """The verified official pair, wherever the engine's resolver finds it, or ``None``.
+
+    Not cached by Streamlit: a download in one session is seen by all. Cheap after the first
+    call: digests are remembered per process by (path, size, mtime).
+    """
+    return find_official()
+
+
+def model_args(choice: tuple[str, str, str]) -> tuple[str, str, str, str]:
+    """``get_ensemble`` arguments for a sidebar choice: the official pair only when it is verified.
+
+    Args:
+        choice: ``(source, device, dtype)`` from the sidebar.
+
+    Returns:
+        ``(source that runs, device, dtype, digest)``; ``"official"`` falls back to ``"default"``
+        while the pair is not installed (the sidebar says so and offers the download).
+    """
+    source, device, dtype = choice
+    if source == "official":
+        found = official_weights()
+        if found is not None:
+            return "official", device, dtype, found.sha256
+        source = "default"
+    return source, device, dtype, ""
 
 
 def devices() -> list[str]:
@@ -56,9 +94,9 @@ def sample_list(root: str) -> list[scenes.SceneSpec]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def scene_info(spec: scenes.SceneSpec) -> scenes.SceneInfo:
-    """Cached :func:`ocm_app.scenes.scene_info`."""
-    return scenes.scene_info(spec)
+def scene_layout(spec: scenes.SceneSpec) -> SceneLayout:
+    """Cached :func:`ocm_app.scenes.scene_layout`: grid, band labels, mapping, warnings (once per spec)."""
+    return scenes.scene_layout(spec)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

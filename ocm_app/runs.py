@@ -40,6 +40,7 @@ class RunOptions:
     overlap_px: int = DEFAULT_OVERLAP_PX
     batch_size: int | None = None
     tta: bool = False
+    backend: str = "auto"
 
     def with_resolution(self, resolution_m: float | None) -> RunOptions:
         """The same settings at another inference resolution."""
@@ -49,7 +50,9 @@ class RunOptions:
         """The engine's :class:`~ocm_engine.InferenceOptions` for these settings."""
         return InferenceOptions(patch_px=self.patch_px, overlap_px=self.overlap_px, batch_size=self.batch_size,
                                 tta=self.tta, return_probabilities=return_probabilities,
-                                return_members=return_members)
+                                return_members=return_members,
+                                backend="openvino" if self.backend == "openvino" else
+                                "torch" if self.backend == "torch" else "auto")
 
 
 @dataclass(frozen=True, slots=True)

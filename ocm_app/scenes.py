@@ -1,8 +1,10 @@
 """Scene specifications (which files, which bands) and the reads the app makes from them.
 
-A :class:`SceneSpec` names a scene's files and its Red/Green/NIR mapping (1-based band
-numbers in one multiband file, or file positions for one file per band) plus an optional
-Blue band used only for display. Arrays are ``(bands, height, width)``.
+A :class:`SceneSpec` names a scene's files, a sensor preset and/or a
+:class:`~ocm_engine.io.mapping.BandMapping` (1-based band numbers in one multiband file, or
+file positions for one file per band; Blue for display only). The engine's resolver decides
+everything else; :func:`scene_layout` asks it once per spec (the app caches the answer).
+Arrays are ``(bands, height, width)``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_app import config
-from ocm_engine import Scene, get_sensor
-from ocm_engine.errors import OcmWarning, ResolutionError, SceneReadError
+from ocm_engine import Scene
+from ocm_engine.errors import ResolutionError, SceneReadError
+from ocm_engine.io.mapping import BandMapping, BandMappingError
 from ocm_engine.io.readers import SceneSource
-from ocm_engine.io.scene import SceneReader
-from ocm_engine.sensors import preset_band_files
-from ocm_engine.types import CRS
-
-Bands = tuple[int, int, int | None]
-Mapping4 = tuple[int, int, int | None, int | None]
+from ocm_engine.io.scene import SceneLayout, SceneReader, read_layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +35,8 @@ class SceneSpec:
         label: Name shown to users.
         paths: Absolute file paths (one multiband file, or one file per band).
         names: File names shown to users (uploads keep their original names here only).
-        sensor: Sensor preset key, or ``None`` for a manual mapping.
-        bands: 1-based Red, Green, NIR (bands of the file, or file positions).
-        blue: 1-based Blue band or file position, for true-colour display only.
+        sensor: Sensor preset key, or ``None``.
+        mapping: An explicit mapping (overrides the preset); ``None``: the engine's resolver decides.
         nodata: Nodata value, or ``None`` for the file's / preset's.
         description: One line about the scene.
         kind: ``"builtin"``, ``"sample"`` or ``"upload"``.
@@ -53,8 +50,7 @@ class SceneSpec:
     paths: tuple[str, ...]
     names: tuple[str, ...]
     sensor: str | None = None
-    bands: Bands | None = None
-    blue: int | None = None
+    mapping: BandMapping | None = None
     nodata: float | None = None
     description: str = ""
     kind: str = "sample"
@@ -66,81 +62,39 @@ class SceneSpec:
         """Whether the scene is one file per band."""
         return len(self.paths) > 1
 
-    def with_mapping(self, sensor: str | None, bands: Bands | None, blue: int | None) -> SceneSpec:
+    def with_mapping(self, sensor: str | None, mapping: BandMapping | None) -> SceneSpec:
         """A copy with another sensor preset / band mapping."""
-        return replace(self, sensor=sensor, bands=bands, blue=blue)
-
-
-@dataclass(frozen=True, slots=True)
-class SceneInfo:
-    """Facts about a scene's grid (from its Red band's file) and the engine's warnings about it.
-
-    Attributes:
-        crs: The grid's CRS as the engine read it (a rasterio ``CRS``), or ``None``.
-        warnings: The engine's typed warnings on reading it (no CRS, outside 10-50 m, no NIR).
-    """
-
-    width: int
-    height: int
-    band_count: int
-    file_count: int
-    resolution_m: float
-    crs: CRS | None
-    dtype: str
-    nodata: float | None
-    warnings: tuple[OcmWarning, ...] = ()
+        return replace(self, sensor=sensor, mapping=mapping)
 
 
 def open_reader(spec: SceneSpec, resolution_m: float | None = None) -> SceneReader:
     """Open a scene with its mapping on its inference grid (the engine's :class:`SceneReader`).
 
-    The engine applies every rule: band positions of the preset (Blue included), the
-    guess for unmapped files, nodata, and the resolution (5-50 m, never upsampled); its
-    warnings are kept, typed, on the reader. Uploaded band files are matched to a preset by
-    the names users gave them (the saved copies have other names).
+    The engine applies every rule (its one band-mapping resolver, nodata, the resolution);
+    its warnings are kept, typed, on the reader. Uploaded files are matched by the names
+    users gave them (the saved copies have other names).
 
     Raises:
         OcmError: Unreadable files, a mapping that does not fit them, an impossible resolution.
     """
-    source: SceneSource = list(spec.paths) if spec.multi_file else spec.paths[0]
-    bands: Mapping4 | None = None
-    if spec.bands is not None:
-        bands = (*spec.bands, spec.blue)
-    elif spec.multi_file and spec.sensor is not None:
-        bands = preset_band_files(spec.names, get_sensor(spec.sensor))
-    return SceneReader(source, sensor=spec.sensor, bands=bands, nodata=spec.nodata, resolution_m=resolution_m)
+    return SceneReader(_source(spec), sensor=spec.sensor, bands=spec.mapping, nodata=spec.nodata,
+                       resolution_m=resolution_m, names=spec.names)
 
 
-def resolve_mapping(spec: SceneSpec) -> Mapping4:
-    """The 1-based Red, Green, NIR and Blue the engine reads for a spec (bands, or files).
-
-    Raises:
-        OcmError: Unreadable files or a mapping that does not fit them.
-    """
-    with open_reader(spec) as reader:
-        return reader.source.mapping()
+def _source(spec: SceneSpec) -> SceneSource:
+    return list(spec.paths) if spec.multi_file else spec.paths[0]
 
 
-def resolve_bands(spec: SceneSpec) -> Bands:
-    """The 1-based Red, Green, NIR the engine reads for a spec (see :func:`resolve_mapping`).
+def scene_layout(spec: SceneSpec) -> SceneLayout:
+    """The scene's grid, band labels, resolved mapping and warnings: one look at the files' headers.
+
+    A mapping that does not fit comes back as ``layout.mapping_error`` (the labels stay usable).
 
     Raises:
-        OcmError: Unreadable files or a mapping that does not fit them.
+        OcmError: Unreadable files, or band files that disagree on CRS or extent.
     """
-    red, green, nir, _blue = resolve_mapping(spec)
-    return red, green, nir
-
-
-def scene_info(spec: SceneSpec) -> SceneInfo:
-    """Size, resolution, CRS and the engine's warnings of a scene.
-
-    Raises:
-        OcmError: Unreadable files or a bad mapping.
-    """
-    with open_reader(spec) as reader:
-        src = reader.source
-        return SceneInfo(src.width, src.height, src.band_count, src.file_count, src.resolution_m,
-                         src.crs, src.dtype, src.nodata, reader.warnings)
+    return read_layout(_source(spec), sensor=spec.sensor, bands=spec.mapping, nodata=spec.nodata,
+                       names=spec.names)
 
 
 def read_inference(spec: SceneSpec, resolution_m: float | None) -> Scene:
@@ -186,35 +140,6 @@ def read_display(spec: SceneSpec, max_px: int = config.DISPLAY_MAX_PX) -> npt.ND
     return out
 
 
-def band_choices(spec: SceneSpec) -> list[str]:
-    """Labels of the bands (or files, by the names users gave them) a mapping picks from, 1-based.
-
-    Raises:
-        OcmError: Unreadable files.
-    """
-    with open_reader(replace(spec, sensor=None, bands=(1, 1, None), blue=None)) as reader:
-        return reader.source.band_labels(spec.names if spec.multi_file else None)
-
-
-def band_count(spec: SceneSpec) -> int:
-    """Bands of a one-file scene (0 when the file cannot be opened: the read reports why)."""
-    try:
-        with open_reader(replace(spec, paths=spec.paths[:1], sensor=None, bands=(1, 1, None), blue=None)) as reader:
-            return reader.source.band_count
-    except SceneReadError:
-        return 0
-
-
-def check_spec(spec: SceneSpec) -> None:
-    """Open the scene once so mapping errors surface before a run.
-
-    Raises:
-        OcmError: Unreadable files or a bad mapping.
-    """
-    with open_reader(spec):
-        pass
-
-
 def safe_suffix(name: str) -> str:
     """The lower-case suffix of an uploaded file name if it is allowed, else ``.tif``."""
     suffix = Path(name).suffix.lower()
@@ -251,7 +176,7 @@ def describe_error(err: BaseException, spec: SceneSpec | None = None) -> str:
     Saved upload paths (the app's temporary files) are replaced by the names the user uploaded,
     and command-line advice (``--sensor``, ``--bands``, ``ocm ...``) by where to do the same in the app.
     """
-    text = str(err)
+    text = f"{err.problem} {err.hint('app')}" if isinstance(err, BandMappingError) else str(err)
     if spec is not None:
         for path, name in zip(spec.paths, spec.names, strict=False):
             text = text.replace(path, name).replace(Path(path).name, name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -27,12 +28,15 @@ import numpy as np
 import requests
 import streamlit as st
 
-from ocm_app import maps, scenes, state
-from ocm_engine.errors import OcmError, OcmWarning, WindowError
+from ocm_app import config, maps, scenes, state, uploads
+from ocm_engine.checked_http import checked_session, get_limited
+from ocm_engine.errors import OcmError, OcmWarning, PolicyError
+from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.raster import write_raster
 from ocm_engine.stac import EARTH_SEARCH_URL, ItemSummary, find_preset, point_bbox, read_item_window, search_items
 from ocm_engine.stac.search import BBox, parse_bbox, parse_point
 
+_LOG = logging.getLogger(__name__)
 LABEL: Final = "STAC catalog"
 CATALOG_ENV: Final = "OCM_STAC_URL"
 # Widget keys.
@@ -55,6 +59,7 @@ DEFAULT_PLACE: Final = "13.40,52.52"  # Berlin
 THUMBNAILS_SHOWN: Final = 6
 HTTP_TIMEOUT_S: Final = 15.0
 THUMBNAIL_TIMEOUT_S: Final = 5.0
+THUMBNAIL_MAX_BYTES: Final = 2 * 1024 * 1024
 #: Largest window read into the app (pixels); bigger: a smaller place or a coarser resolution.
 MAX_WINDOW_PX: Final = 4_000_000
 
@@ -81,16 +86,24 @@ def parse_place(text: str, window_km: float) -> BBox:
 
 @st.cache_data(show_spinner=False, ttl=3600, max_entries=128)
 def thumbnail(href: str) -> bytes | None:
-    """The thumbnail's bytes when they can be fetched and decoded as an image, else ``None``."""
+    """The thumbnail's bytes when the policy allows the href and they decode as an image, else ``None``.
+
+    Fetched through the checked HTTP layer (:func:`ocm_app.config.net_policy`): an href on a
+    local file, loopback or an internal address is refused before any request, and so is a
+    redirect there; bodies over :data:`THUMBNAIL_MAX_BYTES` are cut off.
+    """
     from PIL import Image
 
     try:
-        response = requests.get(href, timeout=THUMBNAIL_TIMEOUT_S)
-        response.raise_for_status()
-        Image.open(io.BytesIO(response.content)).verify()
+        data = get_limited(checked_session(config.net_policy()), href, max_bytes=THUMBNAIL_MAX_BYTES,
+                           timeout_s=THUMBNAIL_TIMEOUT_S)
+        Image.open(io.BytesIO(data)).verify()
+    except PolicyError as err:
+        _LOG.info("thumbnail refused: %s", err)
+        return None
     except (requests.RequestException, OSError, ValueError, Image.DecompressionBombError):
         return None
-    return response.content
+    return data
 
 
 def results() -> tuple[BBox, list[ItemSummary]] | None:
@@ -111,22 +124,24 @@ def current_spec() -> scenes.SceneSpec | None:
 def read_window_spec(summary: ItemSummary, catalog: str, bbox: BBox, read_m: float, folder: Path) -> scenes.SceneSpec:
     """Read an item's window (Red, Green, NIR, Blue) into a GeoTIFF in ``folder``; its scene spec.
 
+    Every href is checked by the app's policy (:func:`ocm_app.config.net_policy`) and read through
+    the checked HTTP layer; the window's size is checked against :data:`MAX_WINDOW_PX` from the
+    assets' headers, before any pixel is fetched; the GeoTIFF counts against the session's quota.
+
     Raises:
         OcmError: The item lacks bands, an asset cannot be read, the window misses the item or
-            is too large for the app.
+            is too large for the app; a URL refused by the policy; the session's quota is full.
     """
     preset = find_preset(catalog, summary.collection or None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OcmWarning)
         image, window = read_item_window(summary.item, bbox=bbox, resolution_m=read_m, preset=preset,
-                                         timeout_s=HTTP_TIMEOUT_S)
+                                         timeout_s=HTTP_TIMEOUT_S, policy=config.net_policy(),
+                                         max_pixels=MAX_WINDOW_PX)
     for found in caught:
         if issubclass(found.category, OcmWarning):
             st.warning(str(found.message), icon=":material/warning:")
-    if window.width * window.height > MAX_WINDOW_PX:
-        raise WindowError(
-            f"The window is {window.width} x {window.height} px at {window.resolution_m:g} m, over the app's "
-            f"{MAX_WINDOW_PX:,} px limit. Choose a smaller place or a coarser resolution.")
+    uploads.check_quota(folder, image.nbytes, f"The window of {summary.id}")
     digest = hashlib.sha1(f"{catalog}|{summary.id}|{bbox}|{read_m}".encode(), usedforsecurity=False).hexdigest()[:12]
     path = folder / f"stac_{digest}.tif"
     if not path.exists():
@@ -136,7 +151,7 @@ def read_window_spec(summary: ItemSummary, catalog: str, bbox: BBox, read_m: flo
     cloud = "?" if summary.cloud_percent is None else f"{summary.cloud_percent:.0f}"
     return scenes.SceneSpec(
         key=f"stac:{digest}", label=f"{summary.id} (window)", paths=(str(path),), names=(f"{summary.id}.tif",),
-        bands=(1, 2, 3), blue=4 if window.has_blue else None, nodata=window.nodata, kind="stac",
+        mapping=BandMapping(1, 2, 3, 4 if window.has_blue else None), nodata=window.nodata, kind="stac",
         description=f"{summary.collection} · {summary.date} · catalog cloud {cloud} % · {window.width} x "
                     f"{window.height} px at {window.resolution_m:g} m, read from {catalog}",
     )
@@ -193,7 +208,7 @@ def _search() -> None:
             found = search_items(str(st.session_state[CATALOG]).strip(), st.session_state.get(COLLECTION) or None,
                                  bbox=bbox, dates=f"{dates[0].isoformat()}/{dates[1].isoformat()}",
                                  max_cloud_percent=float(st.session_state.get(MAX_CLOUD, 100)), limit=30,
-                                 timeout_s=HTTP_TIMEOUT_S)
+                                 timeout_s=HTTP_TIMEOUT_S, policy=config.net_policy())
     except (OcmError, ValueError) as err:
         st.error(str(err))
         return

@@ -6,17 +6,15 @@ results. Widget keys shared across pages (the sidebar's) are listed too.
 
 from __future__ import annotations
 
-import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Final
 
 import streamlit as st
 
-from ocm_app import config
+from ocm_app import config, uploads
 from ocm_app.runs import RunOptions, RunResult
-from ocm_app.scenes import Bands
+from ocm_engine.io.mapping import BandMapping
 
 # Widget keys (sidebar, shared by every page).
 SCENE_SOURCE: Final = "scene_source"
@@ -30,49 +28,47 @@ DTYPE: Final = "dtype"
 
 # Data keys.
 _SESSION_DIR: Final = "ocm.session_dir"
+_SESSION_GUARD: Final = "ocm.session_dir_guard"
 _MAPPINGS: Final = "ocm.mappings"
 _OPTIONS: Final = "ocm.options"
 _RUN: Final = "ocm.run_result"
 _RESULTS: Final = "ocm.results"
 _LAST_UPLOAD: Final = "ocm.last_upload"
 
-SESSION_MAX_AGE_S: Final = 24 * 3600
 
 
 def session_dir() -> Path:
-    """This session's private temporary folder (uploads, exports); created on first use."""
+    """This session's private temporary folder (uploads, exports); created on first use.
+
+    Every call marks the folder as in use and sweeps expired sessions' folders (at most once a
+    minute); the folder is also removed when Streamlit drops the session (see :mod:`ocm_app.uploads`).
+    """
+    root = config.temp_root() / "sessions"
+    uploads.sweep_now_and_then(root)
     path = st.session_state.get(_SESSION_DIR)
     if path is None or not Path(path).is_dir():
-        _sweep_old_sessions()
-        path = str(config.temp_root() / "sessions" / uuid.uuid4().hex)
+        path = str(root / uuid.uuid4().hex)
         Path(path).mkdir(parents=True, exist_ok=True)
         st.session_state[_SESSION_DIR] = path
+        # Held by this session's state only: when Streamlit drops the session, the guard goes and
+        # its finalizer removes the folder (ctx.session_state is a per-run wrapper, not the session).
+        guard = uploads.FolderGuard(Path(path))
+        uploads.remove_with_session(guard, Path(path))
+        st.session_state[_SESSION_GUARD] = guard
+    uploads.touch(Path(path))
     return Path(path)
 
 
-def _sweep_old_sessions() -> None:
-    root = config.temp_root() / "sessions"
-    if not root.is_dir():
-        return
-    cutoff = time.time() - SESSION_MAX_AGE_S
-    for child in root.iterdir():
-        try:
-            if child.is_dir() and child.stat().st_mtime < cutoff:
-                shutil.rmtree(child, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def mapping(scene_key: str) -> tuple[str | None, Bands | None, int | None] | None:
+def mapping(scene_key: str) -> tuple[str | None, BandMapping | None] | None:
     """The sensor / band mapping the user chose for a scene, or ``None`` for its default."""
     found: dict[str, Any] = st.session_state.get(_MAPPINGS, {})
     return found.get(scene_key)
 
 
-def set_mapping(scene_key: str, sensor: str | None, bands: Bands | None, blue: int | None) -> None:
-    """Remember the mapping chosen for a scene."""
+def set_mapping(scene_key: str, sensor: str | None, mapping: BandMapping | None) -> None:
+    """Remember the sensor preset / band mapping chosen for a scene."""
     found = dict(st.session_state.get(_MAPPINGS, {}))
-    found[scene_key] = (sensor, bands, blue)
+    found[scene_key] = (sensor, mapping)
     st.session_state[_MAPPINGS] = found
 
 

@@ -15,15 +15,27 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ocm_app.render import RGBA, resize_to
+from ocm_app.render import RGBA, hatch_css, hatch_rgba, resize_to
 from ocm_engine.constants import CLASS_COLOURS
 from ocm_engine.errors import SceneReadError
 from ocm_engine.io.raster import read_raster
+from ocm_engine.labels import LABEL_SCHEMES
 from ocm_engine.metrics import Scores, confusion_matrix, scores_from_confusion
 
 LabelMap = npt.NDArray[np.int16]
 _CLEAR, _THICK, _THIN, _SHADOW = (tuple(c) for c in CLASS_COLOURS)
 _NOT = (0, 0, 0, 0)
+_UNLABELLED = (128, 128, 128, 160)
+
+
+def _engine(key: str) -> tuple[tuple[str, ...], tuple[int, int, int, int]]:
+    """Class names (for display) and the model-class grouping of the engine's scheme ``key`` (one definition)."""
+    scheme = LABEL_SCHEMES[key]
+    return tuple(name.replace("_", " ") for name in scheme.classes), scheme.groups
+
+
+#: The app's scheme keys that the engine names otherwise.
+_ENGINE_KEY = {"synthetic": "four_class"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +61,27 @@ class LabelScheme:
 
 SCHEMES: dict[str, LabelScheme] = {
     "oncloudn": LabelScheme(
-        "oncloudn", "On Cloud N (Sentinel-2 challenge labels)", ("not cloud", "cloud"), (0, 1, 1, 0),
+        "oncloudn", "On Cloud N (Sentinel-2 challenge labels)", *_engine("oncloudn"),
         (_NOT, _THICK),
         "On Cloud N labels **cloud vs everything else**: it has **no shadow class** (shadow is part of "
         "'not cloud') and no thick/thin split. So the model's thick and thin cloud are merged into "
         "*cloud*, and its shadow counts as *not cloud*. Pixels labelled 255 are unlabelled."),
     "38cloud": LabelScheme(
-        "38cloud", "38-Cloud (Landsat 8 cloud labels)", ("not cloud", "cloud"), (0, 1, 1, 0), (_NOT, _THICK),
+        "38cloud", "38-Cloud (Landsat 8 cloud labels)", *_engine("38cloud"), (_NOT, _THICK),
         "38-Cloud labels **cloud only** (255 cloud, 0 clear): no shadow, no thin class. Thick and thin "
         "predictions are merged into *cloud*; predicted shadow counts as *not cloud*."),
     "alberta": LabelScheme(
-        "alberta", "Alberta cloud-shadow baseline (hand-painted)", ("not shadow", "shadow"), (0, 0, 0, 1),
+        "alberta", "Alberta cloud-shadow baseline (hand-painted)", *_engine("alberta"),
         (_NOT, _SHADOW),
         "The Alberta set is **shadow-only**: an analyst painted cloud shadow (pure green pixels of "
         "`shadowBaseline.tif`); everything else, clouds included, is *not shadow*. Only the model's "
         "shadow class is scored; 6 of the 10 dates are painted."),
     "ukis": LabelScheme(
-        "ukis", "ukis-csmask test masks", ("clear", "cloud", "shadow"), (0, 1, 1, 2), (_NOT, _THICK, _SHADOW),
+        "ukis", "ukis-csmask test masks", *_engine("ukis"), (_NOT, _THICK, _SHADOW),
         "The ukis-csmask masks have **clear** (land, water and snow together), **cloud** and **cloud "
         "shadow**. Thick and thin predictions are merged into *cloud*."),
     "synthetic": LabelScheme(
-        "synthetic", "Exact truth of the synthetic clouds", ("clear", "thick cloud", "thin cloud", "cloud shadow"),
-        (0, 1, 2, 3), (_NOT, _THICK, _THIN, _SHADOW),
+        "synthetic", "Exact truth of the synthetic clouds", *_engine("four_class"), (_NOT, _THICK, _THIN, _SHADOW),
         "The clouds and shadows were **added by the app** to cloud-free imagery, so every pixel's class "
         "is known exactly, thick vs thin included. Soft edges where a layer fades in are left unscored. "
         "A fair lesson, not a benchmark: synthetic clouds are easier than real ones."),
@@ -116,25 +127,50 @@ class Accuracy:
         return [{"class": s.name, "F1": num(s.f1), "precision": num(s.precision), "recall": num(s.recall),
                  "IoU": num(s.iou), "labelled pixels": s.support} for s in self.scores.scores]
 
-    def label_rgba(self) -> RGBA:
-        """The label layer: scheme colours, unlabelled pixels hatched grey."""
-        lut = np.array([*self.scheme.colours, (128, 128, 128, 160)], np.uint8)
-        rgba: RGBA = lut[np.where(self.labels < 0, len(self.scheme.colours), self.labels)]
-        return rgba
+    def label_rgba(self, shape: tuple[int, int] | None = None) -> RGBA:
+        """The experts' layer: scheme colours **hatched and outlined** (the model's layers are solid).
+
+        The same hues as the model keep the two comparable; the hatching says "experts" at a
+        glance on the map. Classes drawn transparent stay transparent; unlabelled pixels are grey.
+
+        Args:
+            shape: ``(h, w)`` to draw at (nearest neighbour first, so the hatching keeps its
+                on-screen period); the labels' own grid when ``None``.
+        """
+        labels = self.labels if shape is None or shape == self.labels.shape else resize_to(self.labels, shape)
+        lut = np.array([*self.scheme.colours, _UNLABELLED], np.uint8)
+        index = np.where(labels < 0, len(self.scheme.colours), labels)
+        return hatch_rgba(index, lut, hatched=np.arange(len(lut)) < len(self.scheme.colours))
 
     def model_rgba(self) -> RGBA:
-        """The model's classes grouped into the scheme, in the label layer's colours."""
+        """The model's classes grouped into the scheme, solid, in the label layer's colours."""
         lut = np.array(self.scheme.colours, np.uint8)
         rgba: RGBA = lut[self.predicted]
         return rgba
 
     def legend_items(self) -> tuple[tuple[str, str], ...]:
-        """``(label, css colour)`` pairs of the label layer (transparent classes omitted)."""
-        if self.scheme.key == "synthetic":  # the model's own classes and colours: the legend has them
-            return (("Unlabelled (soft edge)", "rgb(128,128,128)"),)
-        items = [(f"Experts: {name}", f"rgb({c[0]},{c[1]},{c[2]})")
-                 for name, c in zip(self.scheme.classes, self.scheme.colours, strict=True) if c[3]]
-        return (*items, ("Unlabelled", "rgb(128,128,128)"))
+        """``(label, css background)`` of the experts' layer as drawn: hatched swatches per class.
+
+        Classes the layer leaves transparent are listed as not drawn (an empty swatch), so the
+        legend shows exactly what the map shows.
+        """
+        items = []
+        for name, colour in zip(self.scheme.classes, self.scheme.colours, strict=True):
+            if colour[3]:
+                items.append((f"Experts: {name} (hatched)", hatch_css(colour)))
+            else:
+                items.append((f"Experts: {name} (not drawn)", "transparent"))
+        return (*items, ("Experts: unlabelled", hatch_css(_UNLABELLED)))
+
+    def swipe_legend_items(self) -> tuple[tuple[str, str], ...]:
+        """The experts | model swipe's legend: hatched experts, solid model, undrawn classes said so."""
+        items = list(self.legend_items())
+        for name, colour in zip(self.scheme.classes, self.scheme.colours, strict=True):
+            if colour[3]:
+                items.append((f"Model: {name} (solid)", f"rgb({colour[0]},{colour[1]},{colour[2]})"))
+            else:
+                items.append((f"Model: {name} (not drawn)", "transparent"))
+        return tuple(items)
 
 
 def read_labels(scheme_key: str, path: str) -> LabelMap:
@@ -149,31 +185,16 @@ def read_labels(scheme_key: str, path: str) -> LabelMap:
     try:
         if scheme.key == "ukis":
             with np.load(path) as data:
-                raw = data["msk"][..., 0]
-            out = np.full(raw.shape, -1, np.int16)
-            out[(raw == 1) | (raw == 3)] = 0
-            out[raw == 4] = 1
-            out[raw == 0] = 2
-            return out
+                return LABEL_SCHEMES["ukis"].encode(data["msk"][..., 0])
         _info, data = read_raster(path)
     except (OSError, KeyError, ValueError) as err:  # SceneReadError is an OSError too
         raise SceneReadError(f"Could not read the labels {name}: {err}") from err
     band = data[0]
-    out = np.full(band.shape, -1, np.int16)
-    if scheme.key == "oncloudn":
-        out[band == 0] = 0
-        out[band == 1] = 1
-    elif scheme.key == "38cloud":
-        out[band == 0] = 0
-        out[band == 255] = 1
-    elif scheme.key == "alberta":
+    if scheme.key == "alberta":  # painted shadow = pure green pixels of an RGB picture -> 0/1
         r, g, b = data[0].astype(int), data[1].astype(int), data[2].astype(int)
-        out[:] = 0
-        out[(g > 200) & (r < 80) & (b < 80)] = 1
-    else:  # synthetic: training codes 0-3, 255 ambiguous edge
-        keep = band < 4
-        out[keep] = band[keep]
-    return out
+        band = ((g > 200) & (r < 80) & (b < 80)).astype(np.uint8)
+    # synthetic: training codes 0-3 (the model's), 255 ambiguous edge (unlabelled)
+    return LABEL_SCHEMES[_ENGINE_KEY.get(scheme.key, scheme.key)].encode(band)
 
 
 def score(scheme_key: str, labels: LabelMap, classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_],
@@ -182,6 +203,6 @@ def score(scheme_key: str, labels: LabelMap, classes: npt.NDArray[np.uint8], val
     scheme = SCHEMES[scheme_key]
     on_grid = resize_to(labels, classes.shape) if labels.shape != classes.shape else labels
     on_grid = np.where(valid, on_grid, -1).astype(np.int16)
-    grouped = np.array(scheme.groups, np.int16)[np.clip(classes, 0, 3)]
+    grouped = LABEL_SCHEMES[_ENGINE_KEY.get(scheme.key, scheme.key)].group(classes)
     confusion = confusion_matrix(on_grid, grouped, len(scheme.classes))
     return Accuracy(scheme, on_grid, grouped, scores_from_confusion(confusion, scheme.classes), source)

@@ -6,22 +6,32 @@ with ``st.error`` and the engine's message; anything else surfaces.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from ocm_app import config, model_info, resources, samples, scenes, stac_source, state, truth
+from ocm_app import (
+    config,
+    model_info,
+    resources,
+    run_queue,
+    samples,
+    scenes,
+    stac_source,
+    state,
+    truth,
+    uploads,
+    weights_panel,
+)
 from ocm_app.runs import RunOptions, RunResult, run_prediction
 from ocm_engine import SENSORS, Ensemble
 from ocm_engine.constants import MAX_RESOLUTION_M, MIN_RESOLUTION_M, VALIDATED_RESOLUTION_M
-from ocm_engine.errors import OcmError, SceneReadError
+from ocm_engine.errors import OcmError
+from ocm_engine.io.scene import SceneLayout
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
-from ocm_engine.sensors import guess_band_files
 
-MANUAL = "manual"
 SOURCES = ("Sample gallery", "Upload", stac_source.LABEL)
 
 
@@ -43,14 +53,17 @@ def scene_bar() -> None:
         c1, c2, c3 = st.columns([1.2, 3, 2])
         source = c1.radio("Scene from", SOURCES, key=state.SCENE_SOURCE)
         if source == SOURCES[0]:
-            gallery = resources.sample_list(str(config.samples_dir()))
-            labels = {s.key: s.label + (" · trained on" if model_info.was_trained_on(s.dataset) else "")
-                      for s in gallery}
+            trained = model_info.was_trained_on
+            gallery = samples.gallery_order(resources.sample_list(str(config.samples_dir())), trained)
+            labels = {s.key: samples.gallery_label(s, trained) for s in gallery}
             key = c2.selectbox("Sample scene", list(labels), format_func=labels.__getitem__,
                                key=state.SAMPLE_KEY)
             chosen = next((s for s in gallery if s.key == key), gallery[0])
             c3.caption(chosen.description)
-            if len(gallery) == 1:
+            if trained(chosen.dataset):
+                c3.caption(":orange[**Training scene**]: the default model was trained on it, so scores here "
+                           "are a best case. Scenes it has not seen are listed first.")
+            if len(gallery) == 1 and config.trusted_local():  # a server's paths are not shown to strangers
                 c3.caption(f"No samples found in `{config.samples_dir()}` (set `{config.SAMPLES_ENV}`).")
         elif source == SOURCES[1]:
             c2.file_uploader(
@@ -72,9 +85,7 @@ def sidebar() -> None:
     """The shared sidebar: model, device, precision, basemap (rendered by ``app.py``)."""
     with st.sidebar:
         st.subheader("Model")
-        st.selectbox("Weights", list(resources.MODEL_SOURCES), key=state.MODEL_SOURCE,
-                     format_func=resources.MODEL_SOURCES.__getitem__)
-        st.caption(model_caption())
+        weights_panel.render()  # picker, model line, official-weights download (issue 18)
         col1, col2 = st.columns(2)
         col1.selectbox("Device", resources.devices(), key=state.DEVICE)
         col2.selectbox("Precision", ["auto", "fp32", "bf16", "fp16"], key=state.DTYPE)
@@ -86,13 +97,14 @@ def sidebar() -> None:
 
 
 def model_caption() -> str:
-    """One line: which model runs, what its card measured, a link to the card."""
-    return model_info.model_line(state.model_choice()[0], config.model_override())
+    """One line: which model runs and how strong it is (its card, or the official pair's published figures)."""
+    return weights_panel.caption()
 
 
 def training_flag(spec: scenes.SceneSpec) -> None:
     """Warn when the default model was trained on this scene (its scores are then optimistic)."""
-    if state.model_choice()[0] != "default" or config.model_override() or not model_info.was_trained_on(spec.dataset):
+    running = resources.model_args(state.model_choice())[0]
+    if running != "default" or config.model_override() or not model_info.was_trained_on(spec.dataset):
         return
     what = ("its cloud-free background image" if spec.kind == "builtin" else "this scene")
     st.warning(f"The default model was trained on {what} (`{spec.dataset}`), so it has seen these pixels: "
@@ -104,16 +116,8 @@ def _saved_uploads() -> list[tuple[str, Path]]:
     folder = state.session_dir()
     saved: list[tuple[str, Path]] = []
     for upload in files:
-        data = upload.getvalue()
-        if len(data) > config.MAX_UPLOAD_MB * 1024 * 1024:
-            raise SceneReadError(f"{upload.name} is {len(data) / 1e6:.0f} MB, over the app's "
-                                 f"{config.MAX_UPLOAD_MB} MB limit. Crop it, or use `ocm predict`.")
-        digest = hashlib.sha256(data).hexdigest()[:20]
-        # The user's file name is never used as a path: only a digest and a safe suffix.
-        path = folder / f"upload_{digest}{scenes.safe_suffix(upload.name)}"
-        if not path.exists():
-            path.write_bytes(data)
-        saved.append((str(upload.name), path))
+        # Checked (size, quota, declared raster size from the header) and saved by digest, never by user name.
+        saved.append((str(upload.name), uploads.save_upload(str(upload.name), upload.getvalue(), folder)))
     return saved
 
 
@@ -141,14 +145,8 @@ def current_scene() -> scenes.SceneSpec | None:
             state.set_last_upload(saved)
             sensor = st.session_state.get(state.UPLOAD_SENSOR, "auto")
             key = "upload:" + "+".join(p.stem for _, p in saved)
+            # No guess here: the engine's resolver maps the upload (by its own names) and says when it guessed.
             spec = scenes.upload_spec(key, saved, None if sensor == "auto" else sensor)
-            if spec.multi_file and spec.sensor is None:
-                red, green, nir, blue = guess_band_files(spec.names)
-                spec = spec.with_mapping(None, (red, green, nir), blue)
-            elif spec.sensor is None and 0 < (count := scenes.band_count(spec)) < 3:
-                # Too few bands for a guess by count: start from Red=1, Green=2 (or 1), no NIR,
-                # so the Run page's band mapping is there to correct it.
-                spec = spec.with_mapping(None, (1, min(2, count), None), None)
         except OcmError as err:
             st.error(scenes.describe_error(err))
             return None
@@ -162,46 +160,46 @@ def current_scene() -> scenes.SceneSpec | None:
     return spec
 
 
-def scene_header(spec: scenes.SceneSpec) -> scenes.SceneInfo | None:
-    """A one-line summary of the scene; ``None`` (after ``st.error``) when it cannot be read."""
+def scene_header(spec: scenes.SceneSpec, allow_mapping_error: bool = False) -> SceneLayout | None:
+    """A one-line summary of the scene; ``None`` (after ``st.error``) when it cannot be used.
+
+    Args:
+        spec: The scene.
+        allow_mapping_error: Return the layout even when its mapping does not fit the files (the
+            Run page, where the mapping is chosen); other pages stop with the error.
+    """
     try:
-        info = resources.scene_info(spec)
+        layout = resources.scene_layout(spec)
+        if layout.mapping_error is not None and not allow_mapping_error:
+            raise layout.mapping_error
     except OcmError as err:
         st.error(scenes.describe_error(err, spec))
         return None
-    res = f"{info.resolution_m:.3g} m" if math.isfinite(info.resolution_m) else "unknown resolution"
-    st.caption(f"**{spec.label}** · {info.width} x {info.height} px · {res} · "
-               f"{info.crs or 'no CRS'} · {info.dtype} · mapping: {mapping_text(spec)}")
-    return info
+    res = f"{layout.resolution_m:.3g} m" if math.isfinite(layout.resolution_m) else "unknown resolution"
+    st.caption(f"**{spec.label}** · {layout.width} x {layout.height} px · {res} · "
+               f"{layout.crs or 'no CRS'} · {layout.dtype} · mapping: {mapping_text(spec, layout)}")
+    return layout
 
 
-def mapping_text(spec: scenes.SceneSpec) -> str:
-    """The mapping in words."""
-    if spec.sensor and spec.bands is None:
-        return SENSORS[spec.sensor].label
-    try:
-        bands = scenes.resolve_bands(spec)
-    except OcmError:
-        bands = None
-    if bands is None:
-        return "guessed from the band count"
-    unit = "file" if spec.multi_file else "band"
-    nir = "zeros" if bands[2] is None else f"{unit} {bands[2]}"
-    return f"R={unit} {bands[0]}, G={unit} {bands[1]}, NIR={nir}"
+def mapping_text(spec: scenes.SceneSpec, layout: SceneLayout) -> str:
+    """The mapping in words: the preset's name when it placed the bands, else the numbers."""
+    if layout.mapping is not None and layout.mapping.origin == "preset" and spec.sensor in SENSORS:
+        return f"{SENSORS[spec.sensor].label}: {layout.mapping_text}"
+    return layout.mapping_text
 
 
 # ----------------------------------------------------------------------------- models
 def ensemble_or_error() -> Ensemble | None:
     """The chosen ensemble, or ``None`` after an ``st.error`` explaining why it cannot load."""
     try:
-        return resources.get_ensemble(*state.model_choice())
+        return resources.get_ensemble(*resources.model_args(state.model_choice()))
     except OcmError as err:
         st.error(f"The model could not be loaded: {err}", icon=":material/error:")
         return None
 
 
 # ----------------------------------------------------------------------------- options
-def resolution_slider(info: scenes.SceneInfo, key: str, label: str = "Inference resolution (m)") -> float | None:
+def resolution_slider(info: SceneLayout, key: str, label: str = "Inference resolution (m)") -> float | None:
     """Resolution choice (the engine's 5-50 m, never finer than the source) with the guidance text.
 
     Returns:
@@ -235,7 +233,12 @@ def advanced_options(prefix: str, stored: RunOptions) -> RunOptions:
     tta = st.checkbox("Test-time augmentation", value=stored.tta, key=f"{prefix}.tta",
                       help="Average the models over the 8 flips and rotations of every patch: steadier masks "
                            "at about 8x the time (the model card gives the measured gain).")
-    return RunOptions(stored.resolution_m, int(patch), int(min(overlap, patch // 2)), int(batch) or None, bool(tta))
+    backends = ["auto", "torch", "openvino"]
+    backend = st.selectbox("Backend", backends, index=backends.index(stored.backend), key=f"{prefix}.backend",
+                           help="What runs the models. auto: OpenVINO on the CPU when installed (about 2x "
+                                "PyTorch; converted once, then cached on disk), PyTorch on a GPU.")
+    return RunOptions(stored.resolution_m, int(patch), int(min(overlap, patch // 2)), int(batch) or None, bool(tta),
+                      str(backend))
 
 
 # ----------------------------------------------------------------------------- running
@@ -256,9 +259,10 @@ def run_scene(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble, l
     ``return_members`` also keeps every member's class map from the same pass (Compare page).
     """
     try:
-        scene = resources.inference_read(spec, options.resolution_m)
-        inference = options.inference(return_probabilities=return_probabilities, return_members=return_members)
-        return run_prediction(spec, options, ensemble, scene, progress_callback(label), inference)
+        with run_queue.queued_slot():  # at most N runs at once on the server; others see their queue place
+            scene = resources.inference_read(spec, options.resolution_m)
+            inference = options.inference(return_probabilities=return_probabilities, return_members=return_members)
+            return run_prediction(spec, options, ensemble, scene, progress_callback(label), inference)
     except OcmError as err:
         st.error(scenes.describe_error(err, spec))
         return None
@@ -391,10 +395,14 @@ def class_legend_markdown() -> str:
     return "<div style='font-size:0.85rem'>" + "".join(items) + "</div>"
 
 
-def require_scene() -> tuple[scenes.SceneSpec, scenes.SceneInfo]:
-    """The current scene and its summary; stops the page (after saying why) when there is none."""
+def require_scene(allow_mapping_error: bool = False) -> tuple[scenes.SceneSpec, SceneLayout]:
+    """The current scene and its layout; stops the page (after saying why) when there is none.
+
+    Args:
+        allow_mapping_error: Keep going when the mapping does not fit (``layout.mapping_error``).
+    """
     spec = current_scene()
-    info = scene_header(spec) if spec else None
+    info = scene_header(spec, allow_mapping_error) if spec else None
     if spec is None or info is None:
         st.stop()
     return spec, info

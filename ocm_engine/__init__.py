@@ -13,7 +13,8 @@ Public API::
 from ocm_engine import metrics
 from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES
 from ocm_engine.inference import Prediction, predict_array, predict_scene
-from ocm_engine.io.scene import Scene, SceneReader, read_scene
+from ocm_engine.io.mapping import BandGuessWarning, BandMapping
+from ocm_engine.io.scene import Scene, SceneLayout, SceneReader, read_layout, read_scene
 from ocm_engine.models.cache import cached_ensemble, clear_model_cache
 from ocm_engine.models.ensemble import Ensemble, load_ensemble
 from ocm_engine.normalize import valid_mask, zscore_patch
@@ -27,12 +28,15 @@ __all__ = [
     "CLASS_LABELS",
     "CLASS_NAMES",
     "SENSORS",
+    "BandGuessWarning",
+    "BandMapping",
     "BandSource",
     "Ensemble",
     "InferenceOptions",
     "Prediction",
     "Provenance",
     "Scene",
+    "SceneLayout",
     "SceneReader",
     "SensorPreset",
     "cached_ensemble",
@@ -43,6 +47,7 @@ __all__ = [
     "predict_array",
     "predict_file",
     "predict_scene",
+    "read_layout",
     "read_scene",
     "valid_mask",
     "zscore_patch",

@@ -20,6 +20,8 @@ CLASS_COLOURS: Final[tuple[tuple[int, int, int, int], ...]] = (
     (170, 51, 119, 255),
 )
 CHANNELS: Final[tuple[str, ...]] = ("red", "green", "nir")
+#: File suffixes taken as rasters in folders, globs and inputs (the CLI, batch scene lists, STAC inputs).
+RASTER_SUFFIXES: Final[tuple[str, ...]] = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
 
 DEFAULT_PATCH_PX: Final = 1000
 DEFAULT_OVERLAP_PX: Final = 300

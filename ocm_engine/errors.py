@@ -50,6 +50,22 @@ class ModelLoadError(OcmError, RuntimeError):
     """Model weights could not be found, downloaded or loaded."""
 
 
+class BackendError(ModelLoadError):
+    """An inference backend was asked for that is not installed or cannot run these members here."""
+
+
+class WeightsDownloadError(ModelLoadError, ConnectionError):
+    """Weights could not be fetched from the model hub: unreachable, HTTP error, stalled, wrong file."""
+
+
+class WeightsOfflineError(WeightsDownloadError):
+    """A download was needed but ``HF_HUB_OFFLINE`` forbids network access."""
+
+
+class WeightsCorruptError(ModelLoadError, ValueError):
+    """A weights file whose size or SHA-256 differs from its pin: corrupt, truncated or another version."""
+
+
 class OutputExistsError(OcmError, FileExistsError):
     """An output file exists and overwriting was not asked for."""
 
@@ -100,8 +116,42 @@ class AssetReadError(SceneReadError):
     """A STAC asset (remote raster) that cannot be opened or read: 404, 403, timeout, network."""
 
 
+class PolicyError(OcmError, PermissionError):
+    """A URL, path or upload refused by the server's network and file policy (before any request or open)."""
+
+
+class LabelSchemeError(OcmError, ValueError):
+    """Reference labels scored without a class scheme whose values are not the model's four class codes."""
+
+    def __init__(self, found: Sequence[int], schemes: Sequence[str]) -> None:
+        self.found = tuple(int(v) for v in found)
+        self.schemes = tuple(schemes)
+        super().__init__(
+            f"The reference labels hold the values {list(self.found)}, which are not the model's class codes "
+            "(0 clear, 1 thick cloud, 2 thin cloud, 3 cloud shadow). Name the labels' class scheme so they are "
+            f"scored in it: scheme= one of {', '.join(self.schemes)} (ocm evaluate: --scheme); leave pixels "
+            "without data out with valid=."
+        )
+
+
+class UnknownLabelSchemeError(OcmError, KeyError):
+    """A label scheme name that is not in the registry."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(f"Unknown label scheme {name!r}; known schemes: {', '.join(self.known)}.")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class OcmWarning(UserWarning):
     """Base category of the engine's warnings."""
+
+
+class LabelSchemeWarning(OcmWarning):
+    """Reference labels compared without a class scheme that look like a 2-class label set."""
 
 
 class BatchSizeWarning(OcmWarning):
@@ -128,6 +178,22 @@ class NotCogWarning(OcmWarning):
     """A remote asset is not a cloud-optimised GeoTIFF: windowed reads work but fetch much more."""
 
 
-def one_line(err: BaseException) -> str:
-    """An error's message on one line (wrapped library messages included), for CLI and log lines."""
-    return " ".join(str(err).split())
+def one_line(err: BaseException | str, limit: int | None = None) -> str:
+    """An error's message on one line (wrapped library messages included), for CLI and log lines.
+
+    Args:
+        err: The error (or a message).
+        limit: Longest result in characters; a longer text is cut at the last word that fits
+            and ends in ``…`` (never in the middle of a word). ``None``: no limit.
+    """
+    text = " ".join(str(err).split())
+    return text if limit is None else shorten(text, limit)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with ``…`` when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(1, limit - 1)]
+    head = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return head.rstrip(" ,;:(") + "…"

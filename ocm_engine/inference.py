@@ -11,6 +11,7 @@ once per patch row. On CUDA out-of-memory the batch is halved and retried.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,8 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 from tqdm.auto import tqdm
 
+from ocm_engine.backends import resolve_backend
+from ocm_engine.calibration import calibrate_logits
 from ocm_engine.constants import (
     NUM_CLASSES,
 )
@@ -37,11 +40,11 @@ from ocm_engine.forward import DIHEDRAL_8, FLIPS_4, Forward, default_batch_size,
 from ocm_engine.io.scene import Scene
 from ocm_engine.metrics import ClassStatistics, class_statistics
 from ocm_engine.models.cache import cached_ensemble
-from ocm_engine.models.ensemble import Ensemble
+from ocm_engine.models.ensemble import Ensemble, with_backend
 from ocm_engine.models.policy import resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask
 from ocm_engine.options import InferenceOptions
-from ocm_engine.provenance import Provenance
+from ocm_engine.provenance import WEIGHTS_FACTS, Provenance, WeightsIdentity
 from ocm_engine.tiling import RowMosaic, fit_patch, patch_windows
 from ocm_engine.types import BoolArray, DtypeName, FloatArray, UInt8Array
 
@@ -84,6 +87,18 @@ class Prediction:
         """``(height, width)`` of the grid."""
         height, width = self.classes.shape
         return int(height), int(width)
+
+    def __repr__(self) -> str:
+        """A short summary (size, CRS, resolution, bands, classes, model), never the arrays."""
+        from ocm_engine.reprs import prediction_repr
+
+        return prediction_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The summary as HTML for notebooks (see :mod:`ocm_engine.reprs`)."""
+        from ocm_engine.reprs import prediction_html
+
+        return prediction_html(self)
 
     @property
     def grid(self) -> GridInfo:
@@ -203,13 +218,18 @@ def predict_array(
     progress: bool = False,
     progress_callback: ProgressCallback | None = None,
     return_probabilities: bool | None = None,
+    valid: npt.NDArray[np.bool_] | None = None,
 ) -> Prediction:
     """Mask clouds and shadows in an image held in memory.
+
+    Band numbers here are **0-based numpy indices** into the array's first axis (``bands=(2, 1, 3)``
+    picks ``image[2]`` as Red), unlike files, whose bands are numbered 1-based as GDAL does
+    (:func:`read_scene`, ``--bands``, :class:`~ocm_engine.io.mapping.BandMapping`).
 
     Args:
         image: ``(bands, height, width)``, any real dtype: raw DN, reflectance or
             pre-normalised values.
-        bands: 0-based indices of Red, Green and NIR (NIR ``None``: zeros, with a warning).
+        bands: **0-based** indices of Red, Green and NIR (NIR ``None``: zeros, with a warning).
         nodata: Value marking missing pixels (a pixel is nodata when all three bands
             equal it; NaN always is). ``None``: only NaN is nodata.
         ensemble: The models; the embedded default (from the model cache) when ``None``.
@@ -222,6 +242,8 @@ def predict_array(
         progress: Show a tqdm progress bar.
         progress_callback: Called as ``callback(done_patches, total_patches)``.
         return_probabilities: Overrides ``options.return_probabilities``.
+        valid: ``(height, width)`` mask of pixels with data, when the caller has it already
+            (:func:`predict_scene` passes the scene's); computed from ``nodata`` when ``None``.
 
     Returns:
         The :class:`Prediction` on the input's grid (identity transform, no CRS); with
@@ -240,7 +262,10 @@ def predict_array(
     raw = select_bands(_check_image(image), bands)
     _, height, width = raw.shape
     patch, overlap = fit_patch(height, width, opts.patch_px, opts.overlap_px)
-    valid = valid_mask(raw, nodata)
+    if valid is None:
+        valid = valid_mask(raw, nodata)
+    elif valid.shape != raw.shape[1:]:
+        raise InvalidImageError(f"The valid mask is {valid.shape}, the image {raw.shape[1:]}: they must match.")
     if not valid.any():
         raise NoValidDataError(
             f"All {height * width} pixels of the {height} x {width} image are nodata "
@@ -265,6 +290,7 @@ def predict_array(
             for index, member_mosaic in enumerate(member_mosaics):
                 member_mosaic.add(chunk, logits[:, index])
             logits = logits.mean(dim=1)
+        logits = calibrate_logits(logits, members)  # per-class bias from ensemble.json (H)
         mosaic.add(chunk, logits)
         done += len(chunk)
         bar.update(len(chunk))
@@ -280,6 +306,8 @@ def predict_array(
         "batch_size": str(forward.batch_size),
         "tta": str(len(transforms)) if transforms else "off",
         "model_version": members.version,
+        "backend": members.backend,
+        **{k: members.metadata[k] for k in WEIGHTS_FACTS if k in members.metadata},
     }
     model = f"{members.source} ({', '.join(members.names)})"
     member_classes = tuple(m.finish()[0] for m in member_mosaics)
@@ -311,9 +339,11 @@ def predict_scene(
         ImageTooSmallError: A grid under 32 px on a side.
         NoValidDataError: Every pixel is nodata.
     """
-    pred = predict_array(scene.data, bands=(0, 1, 2), nodata=scene.nodata, ensemble=ensemble,
-                         options=options, progress=progress, progress_callback=progress_callback)
-    provenance = scene.provenance.with_model(pred.model, pred.extra.get("model_version", ""))
+    # The scene holds Red, Green, NIR already (mapped when read): no re-selection, and its own valid mask.
+    pred = predict_array(scene.data, nodata=scene.nodata, ensemble=ensemble, options=options,
+                         progress=progress, progress_callback=progress_callback, valid=scene.valid)
+    provenance = scene.provenance.with_model(pred.model, pred.extra.get("model_version", ""),
+                                             WeightsIdentity.from_facts(pred.extra))
     return replace(pred, transform=scene.transform, crs=scene.crs, provenance=provenance,
                    warnings=scene.warnings)
 
@@ -330,18 +360,45 @@ def _dtype_name(dtype: DtypeName | str | torch.dtype | None) -> DtypeName | None
     return text  # type: ignore[return-value]
 
 
+_CONVERTED: dict[tuple[int, str, str, str], tuple[Ensemble, Ensemble]] = {}
+_CONVERTED_LOCK = threading.Lock()
+
+
+def _converted(ensemble: Ensemble, backend: str, device: torch.device, dtype: torch.dtype) -> Ensemble:
+    """``ensemble`` on another backend, converted once per process (keyed by the ensemble).
+
+    The source ensemble is kept alive with its conversion, so the key stays valid. Conversion
+    itself is cached on disk (:mod:`ocm_engine.backends.store`).
+    """
+    if resolve_backend(backend, device, dtype) == ensemble.backend:
+        return ensemble.to(device, dtype)
+    key = (id(ensemble), backend, str(device), str(dtype))
+    with _CONVERTED_LOCK:
+        hit = _CONVERTED.get(key)
+        if hit is None or hit[0] is not ensemble:
+            hit = (ensemble, with_backend(ensemble, backend, device, dtype))
+            _CONVERTED[key] = hit
+            while len(_CONVERTED) > 4:  # a few ensembles per process; the oldest goes first
+                del _CONVERTED[next(iter(_CONVERTED))]
+        return hit[1]
+
+
 def _pick_ensemble(ensemble: Ensemble | None, options: InferenceOptions) -> Ensemble:
     """The ensemble to run: the given one (a moved copy if options ask for another device/dtype)."""
     if ensemble is None:
         target = resolve_device(options.device)
         return cached_ensemble("default", device=target, dtype=resolve_dtype(options.dtype, target),
-                               compile=options.compile)
-    if options.device is None and options.dtype is None:
+                               compile=options.compile, backend=options.backend)
+    if options.backend != "auto":
+        target = resolve_device(options.device) if options.device is not None else ensemble.device
+        compute = resolve_dtype(options.dtype, target) if options.dtype is not None else ensemble.dtype
+        chosen = _converted(ensemble, options.backend, target, compute)
+    elif options.device is None and options.dtype is None:
         chosen = ensemble
     else:
         target = resolve_device(options.device) if options.device is not None else ensemble.device
         compute = resolve_dtype(options.dtype, target) if options.dtype is not None else ensemble.dtype
         chosen = ensemble.to(target, compute)
-    if options.compile and not chosen.compiled:
+    if options.compile and not chosen.compiled and chosen.backend == "torch":
         chosen = chosen.compile(options.compile if isinstance(options.compile, str) else None)
     return chosen

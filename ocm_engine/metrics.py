@@ -17,6 +17,7 @@ fractions (0-1), ``nan`` where undefined.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -25,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.constants import CLASS_NAMES, NUM_CLASSES
-from ocm_engine.errors import InvalidImageError
+from ocm_engine.errors import InvalidImageError, LabelSchemeError, LabelSchemeWarning
+from ocm_engine.labels import LABEL_SCHEMES, LabelScheme, get_label_scheme
 from ocm_engine.types import BoolArray
 
 CLOUD_CLASSES: Final = ("thick_cloud", "thin_cloud")
@@ -207,22 +209,53 @@ def scores_from_confusion(confusion: Int64Array, classes: Sequence[str] = CLASS_
 
 
 def compare(
-    predicted: npt.NDArray[np.integer], reference: npt.NDArray[np.integer], valid: BoolArray | None = None
+    predicted: npt.NDArray[np.integer],
+    reference: npt.NDArray[np.integer],
+    valid: BoolArray | None = None,
+    *,
+    scheme: str | LabelScheme | None = None,
 ) -> Scores:
-    """Score a model class map against another one (four classes) over ``valid`` pixels.
+    """Score a model class map against a reference over ``valid`` pixels, in the reference's class scheme.
 
     Args:
-        predicted: ``(height, width)`` model classes.
-        reference: ``(height, width)`` reference classes in the same codes.
+        predicted: ``(height, width)`` model classes (0 clear, 1 thick, 2 thin, 3 shadow).
+        reference: ``(height, width)`` reference labels: raw values of ``scheme``, or, without a
+            scheme, the model's four class codes (negative values: unlabelled).
         valid: Pixels to score; all when ``None``.
+        scheme: The reference's label scheme, a key of :data:`ocm_engine.labels.LABEL_SCHEMES`
+            (``"oncloudn"``, ``"38cloud"``, ``"alberta"``, ``"ukis"``, ``"four_class"``) or a
+            :class:`~ocm_engine.labels.LabelScheme`: its raw values are read as its classes and
+            the model's classes are grouped into them (thick + thin = cloud where the labels have
+            no thick/thin split). ``None``: the reference is another four-class map.
 
     Returns:
-        The scores; ``overall_accuracy`` is the pixel agreement (fraction).
+        The scores, named by the scheme's classes; ``overall_accuracy`` is the pixel agreement.
+
+    Raises:
+        LabelSchemeError: Without a scheme, the reference holds values other than 0-3.
+        UnknownLabelSchemeError: ``scheme`` is not a known key.
+
+    Warns:
+        LabelSchemeWarning: Without a scheme, the reference holds only 0 and 1, as 2-class cloud
+            labels (On Cloud N) do: scored as four classes, 1 would be thick cloud only.
     """
-    ref = reference.astype(np.int64)
+    if scheme is None:
+        scored = reference if valid is None else reference[valid]
+        values = [int(v) for v in np.unique(scored) if v >= 0]
+        if any(v >= NUM_CLASSES for v in values):
+            raise LabelSchemeError(values, tuple(LABEL_SCHEMES))
+        if values == [0, 1]:
+            warnings.warn(LabelSchemeWarning(
+                "The reference holds only the values 0 and 1: scored as the model's four classes, 1 is thick "
+                "cloud only and thin cloud and shadow count as wrong. If it is a 2-class label (On Cloud N: "
+                "0 not cloud, 1 cloud) pass scheme='oncloudn'; if it is a four-class map, pass "
+                f"scheme='four_class'. Known schemes: {', '.join(LABEL_SCHEMES)}."), stacklevel=2)
+        scheme = "four_class"
+    chosen = get_label_scheme(scheme)
+    ref = chosen.encode(reference).astype(np.int64)
     if valid is not None:
         ref = np.where(valid, ref, -1)
-    return scores_from_confusion(confusion_matrix(ref, predicted, NUM_CLASSES), CLASS_NAMES)
+    return scores_from_confusion(confusion_matrix(ref, chosen.group(predicted), len(chosen.classes)), chosen.classes)
 
 
 def agreement(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer], valid: BoolArray) -> float:

@@ -2,7 +2,7 @@
 
 One frozen :class:`InferenceOptions` is taken by :func:`~ocm_engine.predict_array`,
 :func:`~ocm_engine.predict_scene`, :func:`~ocm_engine.predict_file`, batch jobs, the CLI
-(:func:`ocm_engine.cli_options.inference_options_from_args`) and the app, so a setting is
+(:func:`ocm_engine.cli.options.inference_options`) and the app, so a setting is
 named, defaulted and documented once.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
+from ocm_engine.backends import BackendName
 from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.types import DtypeName
 
@@ -40,6 +41,10 @@ class InferenceOptions:
         return_members: Also return every member's class map from the same forward pass
             (:attr:`Prediction.member_classes`; 1 byte per pixel per member), e.g. to show
             where members disagree without running each member again.
+        backend: What runs the members: ``"auto"`` (a given ensemble's own backend; for the
+            default ensemble OpenVINO on the CPU when installed, else PyTorch), ``"torch"``
+            (eager PyTorch) or ``"openvino"`` (members compiled for the CPU, converted once
+            and cached on disk; see :mod:`ocm_engine.backends`).
     """
 
     patch_px: int = DEFAULT_PATCH_PX
@@ -53,6 +58,7 @@ class InferenceOptions:
     mosaic_device: str | None = None
     return_probabilities: bool = True
     return_members: bool = False
+    backend: BackendName = "auto"
 
     def replace(self, **changes: object) -> InferenceOptions:
         """Return a copy with some fields changed; ``None`` values leave a field as it is."""

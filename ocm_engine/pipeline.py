@@ -48,6 +48,7 @@ from ocm_engine.io.scene import SceneReader
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.normalize import valid_mask
 from ocm_engine.options import InferenceOptions
+from ocm_engine.provenance import WEIGHTS_FACTS, WeightsIdentity
 from ocm_engine.resolution import nearest_index
 from ocm_engine.types import DtypeName
 
@@ -87,6 +88,22 @@ def scene_stem(source: SceneSource) -> str:
     if len(prefix) < 3:
         return Path(str(items[0])).parent.name or "scene"
     return prefix
+
+
+def preview_title(source: SceneSource, reader: SceneReader) -> str:
+    """The quick-look's title: the scene's name and the bands the model read.
+
+    A folder of band files is named by their common stem (not by the first file listed, which
+    may be an unused thermal band), followed by the files or band numbers actually used.
+    """
+    used = [b for b in reader.band_sources() if b.role != "blue"]
+    if reader.source.file_count > 1:
+        bands = ", ".join(f"{b.role.upper() if b.role == 'nir' else b.role.title()} "
+                          f"{b.name or Path(b.file).name}" for b in used)
+        return f"{scene_stem(source)} ({bands})"
+    bands = ", ".join(f"{b.role.upper() if b.role == 'nir' else b.role.title()} "
+                      f"{b.name or f'band {b.band}'}" for b in used)
+    return f"{reader.source.name} ({bands})"
 
 
 def output_paths(stem: str, output_dir: Path, probabilities: bool, png: bool) -> OutputPaths:
@@ -199,13 +216,14 @@ def predict_file(
                     f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
                     "the nodata value and band mapping."
                 )
-            provenance = reader.read_provenance().with_model(run.model, run.model_version)
+            provenance = reader.read_provenance().with_model(run.model, run.model_version, run.weights)
             facts: dict[str, str] = {"model": run.model, "source": src.name, "software": "ocm_engine",
                                      **provenance.as_tags(), **run.extra}
             with rasterio.open(class_tmp, "r+") as dst:
                 finish_class_dataset(dst, stats_tags(stats, facts))
             if png_tmp is not None:
-                _write_preview(class_tmp, png_tmp, scene_rgb(reader.read_overview(PREVIEW_MAX_PX)), src.name)
+                _write_preview(class_tmp, png_tmp, scene_rgb(reader.read_overview(PREVIEW_MAX_PX)),
+                               preview_title(path, reader))
             run_facts: dict[str, object] = {
                 "model": run.model, "source": src.name, "software": "ocm_engine",
                 "seconds": round(time.perf_counter() - start, 3),
@@ -292,6 +310,7 @@ class _Run:
         self.halo = options.patch_px // 2
         self.model = ""
         self.model_version = ""
+        self.weights = WeightsIdentity()
         self.extra: dict[str, str] = {}
 
     def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo) -> metrics.ClassStatistics:
@@ -335,6 +354,9 @@ class _Run:
                                  progress=self.progress, progress_callback=report)
             self.model, self.extra = pred.model, dict(pred.extra)
             self.model_version = self.extra.pop("model_version", "")
+            self.weights = WeightsIdentity.from_facts(self.extra)
+            for key in WEIGHTS_FACTS:  # carried by the provenance (OCM_WEIGHTS_* tags, JSON "weights")
+                self.extra.pop(key, None)
             classes_inf, probs_inf = pred.classes, pred.probabilities
         except NoValidDataError:
             classes_inf = np.zeros(scene.shape, dtype=np.uint8)

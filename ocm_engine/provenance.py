@@ -7,7 +7,8 @@ Written to the class GeoTIFF's tags (text, as GeoTIFF tags are) and to the JSON 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Literal
 
@@ -44,6 +45,35 @@ class BandSource:
 
 
 @dataclass(frozen=True, slots=True)
+class WeightsIdentity:
+    """Which weights made a result (from :attr:`Ensemble.metadata`).
+
+    Attributes:
+        name: The weights' name (``"NickWright/OmniCloudMask v4"``, ``"ocm-studio-default"``, a path).
+        revision: The hub revision or manifest version they are pinned to (``""`` if none).
+        sha256: The member files' digests, ``"arch:sha256,arch:sha256"``.
+    """
+
+    name: str = ""
+    revision: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def from_facts(cls, facts: Mapping[str, str]) -> WeightsIdentity:
+        """Read ``weights_name``, ``weights_revision`` and ``weights_sha256`` from run facts."""
+        return cls(facts.get("weights_name", ""), facts.get("weights_revision", ""),
+                   facts.get("weights_sha256", ""))
+
+    def as_dict(self) -> dict[str, str]:
+        """Plain values for JSON."""
+        return {"name": self.name, "revision": self.revision, "sha256": self.sha256}
+
+
+WEIGHTS_FACTS = ("weights_name", "weights_revision", "weights_sha256", "weights_source")
+"""Run-fact keys that carry the weights' identity (folded into :class:`WeightsIdentity`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Provenance:
     """The inputs and models behind a prediction.
 
@@ -55,6 +85,7 @@ class Provenance:
         model: The ensemble's description.
         model_version: The weights' version (manifest), or ``""``.
         engine_version: The engine's version.
+        weights: Which weight files made the result.
     """
 
     bands: tuple[BandSource, ...]
@@ -64,11 +95,12 @@ class Provenance:
     model: str = ""
     model_version: str = ""
     engine_version: str = ""
+    weights: WeightsIdentity = field(default_factory=WeightsIdentity)
 
-    def with_model(self, model: str, model_version: str) -> Provenance:
-        """A copy naming the models and this engine's version."""
+    def with_model(self, model: str, model_version: str, weights: WeightsIdentity | None = None) -> Provenance:
+        """A copy naming the models, their weights and this engine's version."""
         return Provenance(self.bands, self.sensor, self.source_resolution_m, self.resolution_m,
-                          model, model_version, engine_version())
+                          model, model_version, engine_version(), weights or WeightsIdentity())
 
     def as_dict(self) -> dict[str, object]:
         """JSON form: numbers as numbers (``None`` for unknown resolutions)."""
@@ -80,6 +112,7 @@ class Provenance:
             "model": self.model,
             "model_version": self.model_version,
             "engine_version": self.engine_version,
+            "weights": self.weights.as_dict(),
         }
 
     def as_tags(self) -> dict[str, str]:
@@ -90,6 +123,12 @@ class Provenance:
         tags["sensor"] = self.sensor or ""
         tags["source_resolution_m"] = _text(self.source_resolution_m, "unknown")
         tags["inference_resolution_m"] = _text(self.resolution_m, "source")
+        # The reference package's 1.8 tag names, so tools reading its outputs read ours too.
+        tags["OCM_VERSION"] = self.engine_version
+        tags["OCM_MODEL_VERSION"] = self.model_version
+        tags["OCM_WEIGHTS"] = self.weights.name
+        tags["OCM_WEIGHTS_REVISION"] = self.weights.revision
+        tags["OCM_WEIGHTS_SHA256"] = self.weights.sha256
         return tags
 
 

@@ -14,11 +14,10 @@ import numpy.typing as npt
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-__all__ = ["CRS", "Affine", "BandIndices", "BoolArray", "DeviceName", "DtypeName", "FloatArray", "UInt8Array"]
+__all__ = ["CRS", "Affine", "BoolArray", "DeviceName", "DtypeName", "FloatArray", "UInt8Array"]
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
 UInt8Array = npt.NDArray[np.uint8]
 DeviceName = Literal["cpu", "cuda", "mps"]
 DtypeName = Literal["fp32", "fp16", "bf16"]
-BandIndices = tuple[int, int, int | None]

@@ -21,6 +21,20 @@ if not SHARED_DATA.is_dir():
     SHARED_DATA = Path(os.environ.get("OCM_SHARED_DATA", "/nonexistent"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_backend_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Tests run PyTorch unless they ask for a backend, and convert into a temporary cache.
+
+    ``backend="auto"`` would otherwise convert the real default model to OpenVINO (minutes
+    on 2 cores) in every test that uses it; tests of the compiled backend name it. Set in
+    ``os.environ`` so subprocesses (CLI tests, batch workers) inherit it.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OCM_BACKEND", "torch")
+        patch.setenv("OCM_COMPILED_DIR", str(tmp_path_factory.mktemp("ocm_compiled")))
+        yield
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if "gpu" in item.keywords and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")

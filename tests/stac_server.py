@@ -42,6 +42,7 @@ class Route:
     delay_s: float = 0.0
     ranges: bool = True
     fail_after: int | None = None  # answer 503 after this many requests (a network failure mid-read)
+    location: str | None = None  # answer a redirect (``status``) to this URL
     hits: int = 0
 
 
@@ -105,6 +106,11 @@ class StacServer:
     def add_status(self, path: str, status: int) -> str:
         """Answer ``status`` with a small text body; returns the URL."""
         self.routes[path] = Route(body=f"status {status}".encode(), status=status, content_type="text/plain")
+        return self.url(path)
+
+    def add_redirect(self, path: str, target: str, status: int = 302) -> str:
+        """Answer a redirect to ``target``; returns the URL."""
+        self.routes[path] = Route(body=b"", status=status, content_type="text/plain", location=target)
         return self.url(path)
 
     def served(self, path: str) -> int:
@@ -173,6 +179,9 @@ class StacServer:
             failing = route.fail_after is not None and route.hits > route.fail_after
         if failing:
             self._send(h, 503, b"unavailable", "text/plain", head)
+            return
+        if route.location is not None:
+            self._send(h, route.status, b"", route.content_type, head, {"Location": route.location})
             return
         if route.status >= 400:
             self._send(h, route.status, route.body or b"", route.content_type, head)

@@ -7,11 +7,10 @@ Example::
     result = run_batch("tiles/*.tif", "out/", sensor="sentinel2_l2a", model="default")
     result.failed, result.summary_csv          # per-scene status, cloud %, time
 
-Dask is imported only when a batch runs, so this package (and the ``ocm`` command)
-imports without it.
+Dask is imported only when a batch runs, so this package imports without it. The
+``ocm batch`` command lives in :mod:`ocm_engine.cli.batch`.
 """
 
-from ocm_engine.batch.cli import add_batch_parser
 from ocm_engine.batch.runner import BatchResult, local_cluster_size, run_batch, write_summary
 from ocm_engine.batch.scenes import (
     BatchScene,
@@ -29,7 +28,6 @@ __all__ = [
     "SceneJob",
     "SceneListError",
     "SceneResult",
-    "add_batch_parser",
     "local_cluster_size",
     "process_scene",
     "read_scene_csv",

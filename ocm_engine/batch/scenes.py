@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ocm_engine.constants import RASTER_SUFFIXES
 from ocm_engine.errors import SceneListError
 from ocm_engine.pipeline import scene_stem
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")
 HREF_COLUMNS = ("href", "path", "url", "file")
 BAND_COLUMNS = ("red", "green", "nir")
 #: Per-band STAC asset keys tried, in order, when none are given (Red, Green, NIR).

@@ -157,14 +157,18 @@ def worker_device(requested: str | None) -> str | None:
 
 
 def worker_ensemble(model: str, device: str | None, dtype: str | None,
-                    torch_threads: int | None = None) -> Ensemble:
-    """This process's ensemble for ``(model, device, dtype)`` from the engine's model cache."""
+                    torch_threads: int | None = None, backend: str = "auto") -> Ensemble:
+    """This process's ensemble for ``(model, device, dtype, backend)`` from the engine's model cache.
+
+    One load (and, for a compiled backend, one compilation at this worker's thread count)
+    per worker process, reused for every scene.
+    """
     if torch_threads:
         import torch
 
         if torch.get_num_threads() != torch_threads:
             torch.set_num_threads(torch_threads)
-    return cached_ensemble(model, device=device, dtype=dtype)
+    return cached_ensemble(model, device=device, dtype=dtype, backend=backend)
 
 
 def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
@@ -189,7 +193,8 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OcmWarning)
             device = worker_device(job.options.device)
-            ensemble = worker_ensemble(job.model, device, job.options.dtype, job.torch_threads)
+            ensemble = worker_ensemble(job.model, device, job.options.dtype, job.torch_threads,
+                                       job.options.backend)
             predict_file(
                 scene.source, job.output_dir, sensor=scene.sensor or job.sensor,
                 bands=scene.bands or job.bands, nodata=job.nodata, resolution_m=job.resolution_m,

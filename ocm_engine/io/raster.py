@@ -67,14 +67,33 @@ def _info(ds: rasterio.io.DatasetReader) -> RasterInfo:
                       tuple(d or "" for d in ds.descriptions), str(ds.dtypes[0]))
 
 
-def raster_info(path: str | Path) -> RasterInfo:
-    """Facts about a raster file without reading its pixels.
+def raster_info(path: str | Path, *, drivers: Sequence[str] | None = None) -> RasterInfo:
+    """Facts about a raster file without reading its pixels (only its header is opened).
+
+    Args:
+        path: The file.
+        drivers: GDAL drivers it may be opened with, tried one at a time so GDAL never probes
+            the others (a shared server passes drivers that cannot reference other files, so a
+            VRT, even under a ``.tif`` name, is never opened); ``None``: any driver.
 
     Raises:
-        SceneReadError: The file cannot be opened.
+        SceneReadError: The file cannot be opened (with any of ``drivers``).
     """
-    with _open(path) as ds:
-        return _info(ds)
+    if drivers is None:
+        with _open(path) as ds:
+            return _info(ds)
+    failure: Exception | None = None
+    for driver in drivers:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(path, driver=driver) as ds:
+                    return _info(ds)
+        except (RasterioError, OSError) as err:
+            failure = err
+    raise SceneReadError(
+        f"Could not open {Path(path).name} as a raster with the {', '.join(drivers)} driver(s)."
+    ) from failure
 
 
 def read_raster(path: str | Path) -> tuple[RasterInfo, npt.NDArray[np.generic]]:

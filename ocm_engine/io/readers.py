@@ -25,19 +25,12 @@ from rasterio.io import DatasetReader, MemoryFile
 from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
-from ocm_engine.errors import BandMismatchError, MissingCrsWarning, SceneReadError
-from ocm_engine.sensors import SensorPreset, get_sensor, match_band_file, match_band_files
+from ocm_engine.errors import BandMismatchError, MissingCrsWarning, OcmWarning, SceneReadError
+from ocm_engine.io.mapping import BandMapping, BandRef, FileBands, ResolvedBands, resolve_mapping
+from ocm_engine.sensors import SensorPreset, get_sensor
 
 MAX_PIXELS = 2_000_000_000
 _EARTH_M_PER_DEG = 111_320.0
-
-
-@dataclass(frozen=True, slots=True)
-class BandRef:
-    """One input band: dataset position in :attr:`RasterSource.datasets` and 1-based band."""
-
-    dataset: int
-    band: int
 
 
 @dataclass(slots=True)
@@ -57,6 +50,9 @@ class RasterSource:
         blue: The Blue band (display only), or ``None``.
         labels: One label per dataset for provenance: its path, or ``"<bytes>"``.
         band_names: Product band names of Red, Green, NIR, Blue (``""`` when unknown).
+        mapping: The resolved mapping (``None`` for ``(file, band)`` pairs).
+        mapping_warnings: A :class:`~ocm_engine.io.mapping.BandGuessWarning` when it was guessed.
+        names: The file names users know (uploads: their own names), one per dataset.
     """
 
     datasets: list[DatasetReader]
@@ -72,6 +68,9 @@ class RasterSource:
     blue: BandRef | None = None
     labels: tuple[str, ...] = ()
     band_names: tuple[str, str, str, str] = ("", "", "", "")
+    mapping: BandMapping | None = None
+    mapping_warnings: tuple[OcmWarning, ...] = ()
+    names: tuple[str, ...] = ()
 
     @property
     def resolution_m(self) -> float:
@@ -94,32 +93,14 @@ class RasterSource:
         """Number of files opened."""
         return len(self.datasets)
 
-    def band_labels(self, names: Sequence[str] | None = None) -> list[str]:
+    def band_labels(self) -> list[str]:
         """What a mapping picks from, in 1-based order: the bands of one file, or the files.
-
-        Args:
-            names: File names to show instead of the opened paths (e.g. an upload's own names).
 
         Returns:
             ``"band 3: B03"`` per band of a single file (its description when it has one), or
-            ``"file 2: name"`` per file of a one-file-per-band scene.
+            ``"file 2: name"`` per file of a one-file-per-band scene (by the names users know).
         """
-        if len(self.datasets) > 1:
-            shown = names or [Path(label).name for label in self.labels]
-            return [f"file {i}: {name}" for i, name in enumerate(shown, start=1)]
-        descriptions = self.datasets[0].descriptions
-        return [f"band {i}" + (f": {d}" if d else "") for i, d in enumerate(descriptions, start=1)]
-
-    def mapping(self) -> tuple[int, int, int | None, int | None]:
-        """Red, Green, NIR and Blue as the ``bands`` argument numbers them (1-based; ``None``: absent).
-
-        Band numbers of a single file, or file numbers of a one-file-per-band scene.
-        """
-        many = len(self.datasets) > 1
-        refs = (*self.refs, self.blue)
-        red, green, nir, blue = (None if r is None else (r.dataset + 1 if many else r.band) for r in refs)
-        assert red is not None and green is not None
-        return red, green, nir, blue
+        return band_labels(self.datasets, self.names)
 
     def read(self, window: Window | None = None, out_shape: tuple[int, int] | None = None,
              resampling: Resampling = Resampling.average) -> npt.NDArray[np.float32]:
@@ -267,30 +248,6 @@ SceneSource = FileLike | Sequence[FileLike] | Sequence[BandPair | None]
 """A file, its bytes, one file per band, or ``(file, band)`` pairs for Red, Green, NIR[, Blue]."""
 
 
-def _one_based(bands: Sequence[int | None], count: int, name: str) -> tuple[Refs, BandRef | None]:
-    if len(bands) not in (3, 4):
-        raise BandMismatchError(
-            f"Expected 3 band numbers (Red, Green, NIR), or 4 with Blue; got {len(bands)}: {list(bands)}."
-        )
-    refs: list[BandRef | None] = []
-    for role, band in zip(("Red", "Green", "NIR", "Blue"), bands, strict=False):
-        if band is None:
-            if role in ("Red", "Green"):
-                raise BandMismatchError(f"A {role} band is required.")
-            refs.append(None)
-            continue
-        if not 1 <= int(band) <= count:
-            raise BandMismatchError(
-                f"{role} is mapped to band {band}, but {name} has {count} band(s) "
-                f"(valid: 1..{count}). Choose a matching --sensor or pass --bands R,G,N "
-                "(1-based)."
-            )
-        refs.append(BandRef(0, int(band)))
-    red, green, nir = refs[:3]
-    assert red is not None and green is not None
-    return (red, green, nir), (refs[3] if len(refs) == 4 else None)
-
-
 def _as_pairs(source: object) -> list[BandPair | None] | None:
     """The ``(file, band)`` pairs of a source, or ``None`` when it is not given as pairs."""
     if not isinstance(source, list | tuple) or not any(isinstance(x, tuple) for x in source):
@@ -306,32 +263,7 @@ def _as_pairs(source: object) -> list[BandPair | None] | None:
                 f"Band pairs must all be (file, 1-based band) tuples or None; got {item!r}. "
                 "Example: [('rg.tif', 1), ('rg.tif', 2), ('nir.tif', 1)]."
             )
-    if len(pairs) not in (3, 4) or pairs[0] is None or pairs[1] is None:
-        raise BandMismatchError(
-            f"Band pairs give Red, Green, NIR (None when absent) and optionally Blue: 3 or 4 entries, "
-            f"Red and Green required; got {len(pairs)}: {pairs!r}."
-        )
     return pairs
-
-
-def _pair_refs(pairs: list[BandPair | None], datasets: list[DatasetReader],
-               keys: list[object]) -> tuple[Refs, BandRef | None]:
-    refs: list[BandRef | None] = []
-    for role, pair in zip(("Red", "Green", "NIR", "Blue"), pairs, strict=False):
-        if pair is None:
-            refs.append(None)
-            continue
-        index = keys.index(_key(pair[0]))
-        count = datasets[index].count
-        if not 1 <= pair[1] <= count:
-            raise BandMismatchError(
-                f"{role} is mapped to band {pair[1]} of {datasets[index].name}, which has {count} band(s) "
-                f"(valid: 1..{count}). Band numbers are 1-based."
-            )
-        refs.append(BandRef(index, pair[1]))
-    red, green, nir = refs[:3]
-    assert red is not None and green is not None
-    return (red, green, nir), (refs[3] if len(refs) == 4 else None)
 
 
 def _key(item: FileLike) -> object:
@@ -351,10 +283,11 @@ def open_scene(
     source: SceneSource,
     *,
     sensor: str | SensorPreset | None = None,
-    bands: Sequence[int | None] | None = None,
+    bands: BandMapping | Sequence[int | None] | None = None,
     nodata: float | None = None,
+    names: Sequence[str] | None = None,
 ) -> RasterSource:
-    """Open a scene lazily.
+    """Open a scene lazily; which band is which is decided by :func:`~ocm_engine.io.mapping.resolve_mapping`.
 
     Args:
         source: A file path, bytes of a file, a sequence of single-band files (paths or
@@ -364,11 +297,15 @@ def open_scene(
         sensor: Preset name or object giving band positions (multiband) or band names
             (one file per band) and the product's nodata.
         bands: Explicit **1-based** Red, Green, NIR (and optionally Blue) positions, in one
-            multiband file or in the sequence of files; overrides the preset. NIR may be ``None``.
+            multiband file or in the sequence of files (a :class:`BandMapping`, or 3-4
+            numbers); overrides the preset. NIR may be ``None``.
         nodata: Nodata value; else the file's, else the preset's, else 0.
+        names: The files' names as users know them (uploads saved under other names), one
+            per file: used to match band names and in labels and messages.
 
     Returns:
-        An open :class:`RasterSource` (close it, or use it in a ``with`` block).
+        An open :class:`RasterSource` (close it, or use it in a ``with`` block). A guessed
+        mapping is announced by a :class:`~ocm_engine.io.mapping.BandGuessWarning`.
 
     Raises:
         SceneReadError: Unreadable, empty or corrupt files.
@@ -377,39 +314,14 @@ def open_scene(
         UnknownSensorError: Unknown preset name.
     """
     preset = get_sensor(sensor) if isinstance(sensor, str) else sensor
+    items, pairs = _items(source)
     memfiles: list[MemoryFile] = []
-    pairs = _as_pairs(source)
-    items: list[FileLike]
-    if pairs is not None:
-        keys: list[object] = []
-        items = []
-        for pair in pairs:
-            if pair is not None and _key(pair[0]) not in keys:
-                keys.append(_key(pair[0]))
-                items.append(pair[0])
-    else:
-        items = [cast(FileLike, x) for x in source] if isinstance(source, list | tuple) else [cast(FileLike, source)]
-    if not items:
-        raise SceneReadError("No input files given. Pass a multiband file or one file per band.")
     datasets: list[DatasetReader] = []
-    names = ("", "", "", "")
     try:
         datasets = [_open_one(item, memfiles) for item in items]
-        if pairs is not None:
-            refs, blue = _pair_refs(pairs, datasets, keys)
-        elif len(datasets) == 1:
-            ds = datasets[0]
-            if bands is None and preset is not None:
-                bands = [*preset.band_indices, preset.blue_band if (preset.blue_band or 0) <= ds.count else None]
-                names = (preset.red, preset.green, preset.nir or "", preset.blue or "")
-            elif bands is None:
-                bands = _guess_bands(ds.count, _display_name(items[0]))
-            refs, blue = _one_based(bands, ds.count, _display_name(items[0]))
-        else:
-            refs, blue = _band_file_refs(datasets, items, preset, bands)
-            if preset is not None and bands is None:
-                names = (preset.red, preset.green, preset.nir or "", preset.blue or "")
-        red_ds = datasets[refs[0].dataset]
+        shown = _user_names(items, names)
+        resolved = resolve_mapping(file_bands(datasets, shown), sensor=preset, bands=bands, pairs=pairs)
+        red_ds = datasets[resolved.refs[0].dataset]
         if len(datasets) > 1:
             _check_alignment(datasets, red_ds)
         file_nodata = red_ds.nodata
@@ -423,79 +335,78 @@ def open_scene(
                 MissingCrsWarning,
                 stacklevel=2,
             )
+        for warning in resolved.warnings:
+            warnings.warn(warning, stacklevel=2)
     except Exception:
         for ds in datasets:
             ds.close()
         for mem in memfiles:
             mem.close()
         raise
+    return _source(datasets, memfiles, items, shown, resolved, chosen)
+
+
+def _source(datasets: list[DatasetReader], memfiles: list[MemoryFile], items: list[FileLike],
+            shown: tuple[str, ...], resolved: ResolvedBands, nodata: float | None) -> RasterSource:
+    red, green, nir, blue = resolved.refs
+    red_ds = datasets[red.dataset]
     first = items[0]
     name = first.name if isinstance(first, Path) else (Path(first).name if isinstance(first, str) else "upload")
+    if isinstance(first, str | Path) and shown and len(items) == 1:
+        name = Path(shown[0]).name
     return RasterSource(
-        datasets, refs, red_ds.width, red_ds.height, red_ds.transform, red_ds.crs,
-        None if chosen is None else float(chosen), name, datasets[0].count, memfiles,
-        blue, tuple(_label(i) for i in items), names,
+        datasets, (red, green, nir), red_ds.width, red_ds.height, red_ds.transform, red_ds.crs,
+        None if nodata is None else float(nodata), name, datasets[0].count, memfiles,
+        blue, tuple(_label(i) for i in items), resolved.names, resolved.mapping, resolved.warnings, shown,
     )
 
 
-def _guess_bands(count: int, name: str) -> tuple[int, int, int | None, int | None]:
-    if count >= 4:
-        return (1, 2, 4, 3)
-    if count == 3:
-        return (1, 2, 3, None)
-    raise BandMismatchError(
-        f"{name} has {count} band(s); Red, Green and NIR need at least 3 (or pass --bands R,G "
-        "with one file per band). Choose a --sensor preset or --bands R,G,N."
-    )
+def _items(source: SceneSource) -> tuple[list[FileLike], list[tuple[int, int] | None] | None]:
+    """The distinct files of a source and, for ``(file, band)`` pairs, (file index, band) per role."""
+    pairs = _as_pairs(source)
+    items: list[FileLike] = []
+    indexed: list[tuple[int, int] | None] | None = None
+    if pairs is not None:
+        keys: list[object] = []
+        indexed = []
+        for pair in pairs:
+            if pair is None:
+                indexed.append(None)
+                continue
+            if _key(pair[0]) not in keys:
+                keys.append(_key(pair[0]))
+                items.append(pair[0])
+            indexed.append((keys.index(_key(pair[0])), pair[1]))
+    else:
+        items = [cast(FileLike, x) for x in source] if isinstance(source, list | tuple) else [cast(FileLike, source)]
+    if not items:
+        raise SceneReadError("No input files given. Pass a multiband file or one file per band.")
+    return items, indexed
 
 
-def _band_file_refs(
-    datasets: list[DatasetReader],
-    items: list[FileLike],
-    preset: SensorPreset | None,
-    bands: Sequence[int | None] | None,
-) -> tuple[Refs, BandRef | None]:
-    if bands is not None:
-        positions = list(bands)
-        if len(positions) not in (3, 4):
-            raise BandMismatchError(f"Expected 3 file numbers (Red, Green, NIR), or 4 with Blue; got {positions}.")
-        refs: list[BandRef | None] = []
-        for role, pos in zip(("Red", "Green", "NIR", "Blue"), positions, strict=False):
-            if pos is None:
-                refs.append(None)
-            elif 1 <= int(pos) <= len(datasets):
-                refs.append(BandRef(int(pos) - 1, 1))
-            else:
-                raise BandMismatchError(
-                    f"{role} is mapped to file {pos} but {len(datasets)} files were given "
-                    f"(valid 1..{len(datasets)})."
-                )
-        red, green, nir = refs[:3]
-        if red is None or green is None:
-            raise BandMismatchError("Red and Green files are required.")
-        return (red, green, nir), (refs[3] if len(refs) == 4 else None)
-    if len(datasets) == 3 and preset is None:
-        return (BandRef(0, 1), BandRef(1, 1), BandRef(2, 1)), None
-    names = [str(i) if not isinstance(i, bytes) else f"file{n}" for n, i in enumerate(items)]
-    # --bands counts files in the order they were given (a folder's files are sorted by name, so
-    # B10 and B11 come before B2): number them here rather than say "file order".
-    numbered = ", ".join(f"{k}={Path(x).name}" for k, x in enumerate(names, start=1))
-    if preset is None:
-        raise BandMismatchError(
-            f"Got {len(datasets)} single-band files but no sensor preset or band mapping. Pass "
-            "--sensor (band names are matched in file names) or --bands R,G,N with positions in this "
-            f"list: {numbered}."
-        )
-    try:
-        r, g, n = match_band_files(names, preset)
-    except LookupError as err:
-        raise BandMismatchError(
-            f"Could not find {preset.band_names} in the file names {[Path(x).name for x in names]} "
-            f"for sensor {preset.key}. Rename the files or pass --bands R,G,N with positions in this list: "
-            f"{numbered}."
-        ) from err
-    b = match_band_file(names, preset.blue)
-    return (BandRef(r, 1), BandRef(g, 1), None if n is None else BandRef(n, 1)), (None if b is None else BandRef(b, 1))
+def _user_names(items: list[FileLike], names: Sequence[str] | None) -> tuple[str, ...]:
+    if names is not None:
+        if len(names) != len(items):
+            raise BandMismatchError(f"Got {len(names)} file names for {len(items)} files: give one name per file.")
+        return tuple(str(n) for n in names)
+    return tuple(_display_name(i) for i in items)
+
+
+def file_bands(datasets: Sequence[DatasetReader], names: Sequence[str]) -> list[FileBands]:
+    """What each open file says about its bands, for :func:`~ocm_engine.io.mapping.resolve_mapping`."""
+    return [
+        FileBands(name, ds.count, tuple(d or "" for d in ds.descriptions),
+                  tuple(c.name.lower() for c in ds.colorinterp))
+        for ds, name in zip(datasets, names, strict=True)
+    ]
+
+
+def band_labels(datasets: Sequence[DatasetReader], names: Sequence[str]) -> list[str]:
+    """What a mapping picks from, 1-based: ``"band 3: B03"`` per band of one file, or ``"file 2: name"``."""
+    if len(datasets) > 1:
+        return [f"file {i}: {Path(name).name}" for i, name in enumerate(names, start=1)]
+    descriptions = datasets[0].descriptions
+    return [f"band {i}" + (f": {d}" if d else "") for i, d in enumerate(descriptions, start=1)]
 
 
 def _check_alignment(datasets: list[DatasetReader], ref: DatasetReader) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import rasterio.windows
@@ -23,8 +24,9 @@ from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from ocm_engine.errors import MissingNirWarning, OcmWarning
-from ocm_engine.io.readers import BandRef, SceneSource, open_scene
+from ocm_engine.errors import BandMismatchError, MissingNirWarning, OcmWarning
+from ocm_engine.io.mapping import BandMapping, BandRef, presets_for
+from ocm_engine.io.readers import SceneSource, open_scene
 from ocm_engine.normalize import valid_mask
 from ocm_engine.provenance import BandRole, BandSource, Provenance
 from ocm_engine.resolution import choose_resolution
@@ -45,7 +47,8 @@ class Scene:
         nodata: The value marking missing pixels (``None``: only NaN).
         source_resolution_m: The file's pixel size in metres (``nan`` when unknown).
         resolution_m: The inference resolution in metres (``nan`` when unknown).
-        bands: Where Red, Green, NIR (absent when missing) and Blue (when known) come from.
+        bands: Where Red, Green, NIR (absent when missing) and Blue (when known) come from
+            (1-based band numbers).
         blue: ``(height, width)`` float32 Blue for true-colour display, or ``None``.
         warnings: The engine's warnings about this scene (also emitted by :func:`read_scene`).
         name: A label for messages and output names.
@@ -70,6 +73,18 @@ class Scene:
         """``(height, width)`` of the grid."""
         return int(self.data.shape[1]), int(self.data.shape[2])
 
+    def __repr__(self) -> str:
+        """A short summary (size, CRS, resolution, bands), never the arrays."""
+        from ocm_engine.reprs import scene_repr
+
+        return scene_repr(self)
+
+    def _repr_html_(self) -> str:
+        """The summary as HTML for notebooks (see :mod:`ocm_engine.reprs`)."""
+        from ocm_engine.reprs import scene_html
+
+        return scene_html(self)
+
     @property
     def has_nir(self) -> bool:
         """Whether a NIR band was mapped (else ``data[2]`` is zeros)."""
@@ -81,6 +96,53 @@ class Scene:
         return Provenance(self.bands, self.sensor, self.source_resolution_m, self.resolution_m)
 
 
+@dataclass(frozen=True, slots=True)
+class SceneLayout:
+    """What a scene is before any pixel is read: grid, bands to pick from, mapping and warnings.
+
+    Read once per scene (the app caches it) from the files' headers.
+
+    Attributes:
+        width: Source grid width in pixels (of the Red band's file).
+        height: Source grid height.
+        transform: Source grid transform.
+        crs: Coordinate reference system, or ``None``.
+        resolution_m: Source pixel size in metres (``nan`` when unknown).
+        dtype: Data type of the Red band.
+        nodata: The nodata value used.
+        band_count: Bands of the (first) file.
+        file_count: Files opened.
+        band_labels: What a mapping picks from, 1-based (``"band 3: B04"`` or ``"file 2: B03.tif"``).
+        mapping: The mapping read (``None`` for ``(file, band)`` pairs, or when it does not fit:
+            see ``mapping_error``).
+        mapping_error: Why the asked mapping does not fit the files, or ``None``.
+        mapping_text: The mapping in words (``"R=band 3, G=band 2, NIR=band 4 (guessed)"``).
+        presets: Sensor preset keys that fit the band count (to offer by name).
+        warnings: The engine's warnings (a guessed band order, no CRS, no NIR).
+    """
+
+    width: int
+    height: int
+    transform: Affine
+    crs: CRS | None
+    resolution_m: float
+    dtype: str
+    nodata: float | None
+    band_count: int
+    file_count: int
+    band_labels: tuple[str, ...]
+    mapping: BandMapping | None
+    mapping_error: BandMismatchError | None = None
+    mapping_text: str = ""
+    presets: tuple[str, ...] = ()
+    warnings: tuple[OcmWarning, ...] = ()
+
+    @property
+    def guessed(self) -> bool:
+        """Whether the band order is a guess (see ``warnings``)."""
+        return self.mapping is not None and self.mapping.guessed
+
+
 class SceneReader:
     """An open scene and its inference grid; reads :class:`Scene` windows of it.
 
@@ -90,6 +152,7 @@ class SceneReader:
         bands: See :func:`read_scene`.
         nodata: See :func:`read_scene`.
         resolution_m: See :func:`read_scene`.
+        names: See :func:`read_scene`.
 
     Attributes:
         source: The open :class:`RasterSource` (source grid).
@@ -102,11 +165,12 @@ class SceneReader:
     """
 
     def __init__(self, source: SceneSource, *, sensor: str | SensorPreset | None = None,
-                 bands: list[int | None] | tuple[int | None, ...] | None = None,
-                 nodata: float | None = None, resolution_m: float | None = None) -> None:
+                 bands: BandMapping | Sequence[int | None] | None = None,
+                 nodata: float | None = None, resolution_m: float | None = None,
+                 names: Sequence[str] | None = None) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OcmWarning)
-            self.source = open_scene(source, sensor=sensor, bands=bands, nodata=nodata)
+            self.source = open_scene(source, sensor=sensor, bands=bands, nodata=nodata, names=names)
             try:
                 self.resolution_m = choose_resolution(self.source.resolution_m, resolution_m)
             except Exception:
@@ -131,6 +195,18 @@ class SceneReader:
         self.transform = self.source.transform @ Affine.scale(
             self.source.width / self.width, self.source.height / self.height
         )
+
+    @property
+    def layout(self) -> SceneLayout:
+        """The scene's grid, band labels, mapping and warnings (no pixels read)."""
+        src = self.source
+        text = src.mapping.describe() if src.mapping is not None else ", ".join(
+            f"{b.role}=file {src.labels.index(b.file) + 1 if b.file in src.labels else '?'} band {b.band}"
+            for b in self.band_sources())
+        return SceneLayout(src.width, src.height, src.transform, src.crs, src.resolution_m, src.dtype,
+                           src.nodata, src.band_count, src.file_count, tuple(src.band_labels()), src.mapping,
+                           None, text, presets_for(src.band_count) if src.file_count == 1 else (),
+                           self.warnings)
 
     def band_sources(self) -> tuple[BandSource, ...]:
         """Provenance of the mapped bands (1-based band numbers)."""
@@ -245,10 +321,11 @@ def read_scene(
     source: SceneSource,
     *,
     sensor: str | SensorPreset | None = None,
-    bands: list[int | None] | tuple[int | None, ...] | None = None,
+    bands: BandMapping | Sequence[int | None] | None = None,
     nodata: float | None = None,
     resolution_m: float | None = None,
     window: Window | None = None,
+    names: Sequence[str] | None = None,
 ) -> Scene:
     """Read Red, Green and NIR of a scene onto its inference grid.
 
@@ -258,14 +335,18 @@ def read_scene(
             and optionally Blue, e.g. ``[("rg.tif", 1), ("rg.tif", 2), ("nir.tif", 1)]``.
         sensor: Sensor preset key (``ocm sensors``) giving band positions/names, Blue and nodata.
         bands: Explicit **1-based** Red, Green, NIR[, Blue] band numbers (file numbers for a
-            list of single-band files); NIR may be ``None``. Overrides the preset.
+            list of single-band files), as a :class:`~ocm_engine.io.mapping.BandMapping` or 3-4
+            numbers; NIR may be ``None``. Overrides the preset. Without ``sensor`` and ``bands``
+            the files' band descriptions and colour interpretation decide; failing those the
+            order is guessed with a :class:`~ocm_engine.io.mapping.BandGuessWarning`.
         nodata: Nodata value; else the file's, else the preset's, else 0.
         resolution_m: Inference resolution in metres; default the source's, at least 10 m.
         window: A window of the **inference grid** (pixels at ``resolution_m``); all when ``None``.
+        names: The files' names as users know them (e.g. uploads saved under other names).
 
     Returns:
-        The :class:`Scene`. Its warnings (no CRS, resolution outside the validated 10-50 m,
-        no NIR) are also emitted as Python warnings.
+        The :class:`Scene`. Its warnings (guessed band order, no CRS, resolution outside the
+        validated 10-50 m, no NIR) are also emitted as Python warnings.
 
     Raises:
         SceneReadError: Unreadable, empty or corrupt files.
@@ -273,7 +354,46 @@ def read_scene(
         ResolutionError: An impossible resolution.
         UnknownSensorError: Unknown preset name.
     """
-    with SceneReader(source, sensor=sensor, bands=bands, nodata=nodata, resolution_m=resolution_m) as reader:
+    with SceneReader(source, sensor=sensor, bands=bands, nodata=nodata, resolution_m=resolution_m,
+                     names=names) as reader:
         scene = reader.read(window)
     reader.emit_warnings(stacklevel=2)
     return scene
+
+
+def read_layout(
+    source: SceneSource,
+    *,
+    sensor: str | SensorPreset | None = None,
+    bands: BandMapping | Sequence[int | None] | None = None,
+    nodata: float | None = None,
+    names: Sequence[str] | None = None,
+) -> SceneLayout:
+    """The :class:`SceneLayout` of a scene (headers only), even when the mapping does not fit.
+
+    Args:
+        source: See :func:`read_scene`.
+        sensor: See :func:`read_scene`.
+        bands: See :func:`read_scene`.
+        nodata: See :func:`read_scene`.
+        names: See :func:`read_scene`.
+
+    Returns:
+        The layout; a mapping that does not fit the files comes back as ``mapping_error`` (with
+        the grid and band labels, so a user can pick another mapping), not as an exception.
+
+    Raises:
+        SceneReadError: Unreadable, empty or corrupt files.
+        UnknownSensorError: Unknown preset name.
+        BandMismatchError: Band files that disagree on CRS or extent.
+    """
+    try:
+        with SceneReader(source, sensor=sensor, bands=bands, nodata=nodata, names=names) as reader:
+            return reader.layout
+    except BandMismatchError as err:
+        count = len(source) if isinstance(source, list | tuple) else 1
+        fallback = BandMapping(1, 1, unit="band" if count == 1 else "file")
+        with SceneReader(source, bands=fallback, nodata=nodata, names=names) as reader:
+            found = reader.layout
+        return replace(found, mapping=None, mapping_error=err, mapping_text="does not fit the files",
+                       warnings=tuple(w for w in found.warnings if not isinstance(w, MissingNirWarning)))

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
+from ocm_engine.backends import resolve_backend
 from ocm_engine.models.ensemble import Ensemble, load_ensemble
 from ocm_engine.models.policy import resolve_device, resolve_dtype
 from ocm_engine.types import DtypeName
 
-CacheKey = tuple[str, str, str, str]
-"""``(source, device, dtype, compile)`` as strings."""
+CacheKey = tuple[str, str, str, str, str]
+"""``(source, device, dtype, compile, backend)`` as strings (the backend as resolved)."""
 
 _CACHE: dict[CacheKey, Ensemble] = {}
 _LOADS: list[CacheKey] = []
@@ -31,8 +32,9 @@ def cached_ensemble(
     device: str | torch.device | None = None,
     dtype: DtypeName | str | torch.dtype | None = None,
     compile: bool | str = False,
+    backend: str | None = "auto",
 ) -> Ensemble:
-    """Return the process's ensemble for ``(source, device, dtype, compile)``, loading it on first use.
+    """Return the process's ensemble for ``(source, device, dtype, compile, backend)``, loading it on first use.
 
     ``None`` device/dtype resolve first (best device, its default dtype), so ``None`` and the
     resolved name share one entry. Errors are not cached.
@@ -42,6 +44,9 @@ def cached_ensemble(
         device: Compute device.
         dtype: Compute dtype.
         compile: Run the members through ``torch.compile``.
+        backend: ``"auto"`` (OpenVINO on the CPU when installed, else PyTorch), ``"torch"`` or
+            ``"openvino"`` (see :func:`~ocm_engine.backends.resolve_backend`). Compiled members
+            replace the PyTorch ones: only one copy of the weights stays in memory.
 
     Returns:
         The shared ensemble (do not mutate it).
@@ -51,10 +56,12 @@ def cached_ensemble(
     """
     target = resolve_device(device)
     compute = resolve_dtype(dtype, target)
-    key: CacheKey = (str(source), str(target), str(compute).removeprefix("torch."), str(compile))
+    chosen = resolve_backend(backend, target, compute)
+    key: CacheKey = (str(source), str(target), str(compute).removeprefix("torch."), str(compile), chosen)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_ensemble(source, device=target, dtype=compute, compile=compile)
+            _CACHE[key] = load_ensemble(source, device=target, dtype=compute, compile=compile,
+                                         backend=chosen)
             _LOADS.append(key)
         return _CACHE[key]
 

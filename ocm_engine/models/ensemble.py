@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.backends import resolve_backend
+from ocm_engine.errors import BackendError, ModelLoadError
 from ocm_engine.models.policy import (
     cpu_has_native_bf16,
     memory_format,
@@ -57,6 +58,10 @@ class Ensemble:
         source: Where the weights came from (``"default"``, a path, ``"custom"``...).
         metadata: Free-form facts about the weights (from the manifest).
         compiled: Whether the members run through ``torch.compile``.
+        runners: What runs each member (the members, or their ``torch.compile`` wrappers).
+        backend: ``"torch"``, or ``"openvino"`` when the members are
+            :class:`~ocm_engine.backends.openvino.CompiledMember` (fp32 input; ``dtype`` is then
+            the precision they were compiled at).
     """
 
     members: tuple[torch.nn.Module, ...]
@@ -67,6 +72,7 @@ class Ensemble:
     metadata: dict[str, str] = field(default_factory=dict)
     compiled: bool = False
     runners: tuple[Callable[[torch.Tensor], torch.Tensor], ...] = field(default=(), repr=False)
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
         if not self.runners:
@@ -74,7 +80,8 @@ class Ensemble:
 
     def member_logits(self, batch: torch.Tensor) -> list[torch.Tensor]:
         """Run every member on a normalised batch ``(n, 3, h, w)``; float32 logits each."""
-        batch = batch.to(self.device, self.dtype)
+        # Compiled-runtime members take float32 and compute at the precision they were built for.
+        batch = batch.to(self.device, self.dtype if self.backend == "torch" else torch.float32)
         outputs = []
         with torch.inference_mode():
             for member, run in zip(self.members, self.runners, strict=True):
@@ -98,10 +105,16 @@ class Ensemble:
         """Return an ensemble on another device/dtype.
 
         This ensemble is left as it is (it may be shared, e.g. cached): the members are
-        copied before they are moved. Returns ``self`` when nothing changes.
+        copied before they are moved. Returns ``self`` when nothing changes. Compiled
+        (OpenVINO) members are compiled again at the new precision from the conversion cache;
+        to another device they go back to PyTorch (see :func:`with_backend`).
         """
         if device == self.device and dtype == self.dtype:
             return self
+        if self.backend != "torch":
+            if device.type != "cpu":
+                return with_backend(self, "torch", device, dtype)
+            return _compiled_ensemble(self.members, self.names, device, dtype, self.source, self.metadata)
         members = tuple(prepare(copy.deepcopy(m), device, dtype) for m in self.members)
         moved = Ensemble(members, self.names, device, dtype, self.source, dict(self.metadata))
         return moved.compile() if self.compiled else moved
@@ -110,7 +123,7 @@ class Ensemble:
         """A one-member ensemble of member ``index``, sharing its module (nothing is copied)."""
         return Ensemble(
             (self.members[index],), (self.names[index],), self.device, self.dtype, self.source,
-            dict(self.metadata), self.compiled, (self.runners[index],),
+            dict(self.metadata), self.compiled, (self.runners[index],), self.backend,
         )
 
     @property
@@ -132,8 +145,11 @@ class Ensemble:
                 (CUDA graphs) or ``"max-autotune"`` (more kernels tried, and CUDA graphs).
 
         Returns:
-            A new ensemble sharing the same member modules.
+            A new ensemble sharing the same member modules (``self`` for members already
+            compiled by another backend).
         """
+        if self.backend != "torch":
+            return self
         options: dict[str, str | int | bool | Callable[..., Any]] | None = (
             {"freezing": True} if self.device.type == "cpu" else None
         )
@@ -157,6 +173,7 @@ def load_ensemble(
     weights_dir: str | Path | None = None,
     download: bool = False,
     compile: bool | str = False,
+    backend: str | None = None,
 ) -> Ensemble:
     """Load an ensemble of U-Net members.
 
@@ -168,23 +185,35 @@ def load_ensemble(
         device: ``"cpu"``, ``"cuda"``, ``"mps"``; best available when ``None``.
         dtype: ``"fp32"``, ``"fp16"`` or ``"bf16"``; when ``None``, bf16 on CUDA GPUs and on CPUs
             with native bf16, else fp32 (see :func:`~ocm_engine.models.policy.resolve_dtype`).
-        weights_dir: Folder of official weights (else ``$OCM_WEIGHTS_DIR``, else a cache).
-        download: Fetch missing official weights from the model hub (needs network).
+        weights_dir: Folder of official weights; when ``None`` they are searched in
+            ``$OCM_WEIGHTS_DIR``, this project's cache and the ``omnicloudmask`` package's own
+            cache (see :mod:`ocm_engine.models.official`). Every file's size and SHA-256 are checked.
+        download: Fetch the official weights from the model hub when none are found (needs network;
+            ``ocm weights --download`` does the same with a progress bar).
         compile: Run the members through ``torch.compile`` (see :meth:`Ensemble.compile`);
             a string is the compile mode, e.g. ``"reduce-overhead"`` (CUDA graphs) or
             ``"max-autotune"``.
+        backend: ``"torch"`` (eager PyTorch; the default here, except that an
+            :class:`Ensemble` source keeps its own when ``None``), ``"openvino"`` (members
+            converted once, cached on disk, compiled for the CPU; see
+            :mod:`ocm_engine.backends.openvino`) or ``"auto"`` (OpenVINO on the CPU when
+            installed, see :func:`~ocm_engine.backends.resolve_backend`).
 
     Returns:
         The ensemble, in eval mode, on ``device``.
 
     Raises:
         ModelLoadError: If weights are missing, unreadable, or fit no architecture.
+        BackendError: If the backend is unknown, not installed, or cannot run here.
     """
     target = resolve_device(device)
     compute = resolve_dtype(dtype, target)
     if isinstance(source, Ensemble):
+        if backend is not None and resolve_backend(backend, target, compute) != source.backend:
+            return with_backend(source, backend, target, compute)
         moved = source.to(target, compute)
         return moved.compile(_compile_mode(compile)) if compile and not moved.compiled else moved
+    chosen = resolve_backend(backend or "torch", target, compute)
     meta: dict[str, str] = {}
     entries: list[tuple[str | None, Path | torch.nn.Module]]
     if isinstance(source, str) and source == "default":
@@ -192,7 +221,8 @@ def load_ensemble(
         entries = list(paths)
         label = "default"
     elif isinstance(source, str) and source == "official":
-        entries = list(official_paths(official_weights_dir(weights_dir), download))
+        official, meta = official_paths(weights_dir, download)
+        entries = list(official)
         label = "official-v4"
     elif isinstance(source, str | Path):
         path = Path(source).expanduser()
@@ -211,6 +241,12 @@ def load_ensemble(
         label = "custom"
         if not entries:
             raise ModelLoadError("load_ensemble got an empty list of members; pass at least one.")
+    if chosen != "torch" and all(isinstance(item, Path) for _, item in entries):
+        # Weight files: found in the conversion cache by their SHA-256 without building PyTorch modules.
+        files = [(arch, item) for arch, item in entries if isinstance(item, Path)]
+        if "weights_sha256" not in meta:
+            meta = {**meta, **_file_identity(label, [item for _, item in files])}
+        return _compiled_files(files, target, compute, label, meta)
     members: list[torch.nn.Module] = []
     names: list[str] = []
     for arch, item in entries:
@@ -221,9 +257,80 @@ def load_ensemble(
             key, module = load_member(item, arch)
             members.append(module)
             names.append(key)
+    if "weights_sha256" not in meta and all(isinstance(item, Path) for _, item in entries):
+        meta = {**meta, **_file_identity(label, [item for _, item in entries if isinstance(item, Path)])}
+    if chosen != "torch":
+        # Convert from the fp32 weights as loaded; the PyTorch modules are dropped afterwards.
+        return _compiled_ensemble(tuple(members), tuple(names), target, compute, label, meta)
     prepared = tuple(prepare(m, target, compute) for m in members)
     ensemble = Ensemble(prepared, tuple(names), target, compute, label, meta)
     return ensemble.compile(_compile_mode(compile)) if compile else ensemble
+
+
+def _file_identity(label: str, paths: Sequence[Path]) -> dict[str, str]:
+    """Provenance of weights loaded from files: their names and SHA-256 (hashed once per process)."""
+    from ocm_engine.models.weights import file_sha256
+
+    return {"weights_name": label, "weights_revision": "",
+            "weights_sha256": ",".join(f"{p.name}:{file_sha256(p)}" for p in paths), "weights_source": "file"}
+
+
+def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None = None,
+                 dtype: torch.dtype | None = None) -> Ensemble:
+    """The ensemble run by another backend (``ensemble`` itself is not changed).
+
+    PyTorch members are converted to OpenVINO (from fp32 copies, through the on-disk cache);
+    compiled members go back to PyTorch by reloading their source (``"default"``,
+    ``"official"`` or a weights path), since their PyTorch modules were not kept.
+
+    Args:
+        ensemble: The ensemble as loaded.
+        backend: ``"torch"``, ``"openvino"`` or ``"auto"``.
+        device: Target device (default: the ensemble's).
+        dtype: Target dtype (default: the ensemble's).
+
+    Returns:
+        An ensemble on ``backend`` (``ensemble`` when nothing changes).
+
+    Raises:
+        BackendError: The backend cannot run here, or compiled members of hand-made modules
+            cannot go back to PyTorch.
+    """
+    target = device or ensemble.device
+    compute = dtype or ensemble.dtype
+    chosen = resolve_backend(backend, target, compute)
+    if chosen == ensemble.backend:
+        return ensemble.to(target, compute)
+    if chosen != "torch":
+        return _compiled_ensemble(ensemble.members, ensemble.names, target, compute,
+                                  ensemble.source, ensemble.metadata)
+    if ensemble.source == "custom":
+        raise BackendError(
+            f"This ensemble runs on {ensemble.backend} and was built from modules in memory, so "
+            "its PyTorch members are gone. Load the modules again with backend='torch'."
+        )
+    source = "official" if ensemble.source == "official-v4" else ensemble.source
+    return load_ensemble(source, device=target, dtype=compute, backend="torch")
+
+
+def _compiled_ensemble(members: Sequence[torch.nn.Module], names: tuple[str, ...], device: torch.device,
+                       dtype: torch.dtype, source: str, metadata: dict[str, str]) -> Ensemble:
+    """An ensemble of OpenVINO-compiled members (``members`` may be PyTorch or compiled)."""
+    from ocm_engine.backends.openvino import compile_members
+
+    resolve_backend("openvino", device, dtype)  # the clear errors: not CPU, fp16, not installed
+    compiled = compile_members(members, "bf16" if dtype == torch.bfloat16 else "f32")
+    return Ensemble(compiled, names, device, dtype, source, dict(metadata), backend="openvino")
+
+
+def _compiled_files(files: Sequence[tuple[str | None, Path]], device: torch.device, dtype: torch.dtype,
+                    label: str, metadata: dict[str, str]) -> Ensemble:
+    """An ensemble of OpenVINO-compiled members from weight files (cached by file digest)."""
+    from ocm_engine.backends.openvino import compile_files
+
+    resolve_backend("openvino", device, dtype)
+    names, compiled = compile_files(files, "bf16" if dtype == torch.bfloat16 else "f32", load_member)
+    return Ensemble(compiled, names, device, dtype, label, dict(metadata), backend="openvino")
 
 
 def _compile_mode(compile: bool | str) -> str | None:

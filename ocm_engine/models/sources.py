@@ -8,7 +8,6 @@ from :mod:`ocm_engine.models.registry`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Final
 
@@ -21,7 +20,7 @@ from ocm_engine.models.registry import (
     build_member,
     spec_for_file,
 )
-from ocm_engine.models.weights import HUB_REPO_ID, OFFICIAL_WEIGHTS, default_weights, verify_weights
+from ocm_engine.models.weights import default_weights, file_sha256, verify_weights
 
 WEIGHTS_ENV: Final = "OCM_WEIGHTS_DIR"
 DEFAULT_WEIGHTS_DIR: Final = Path(__file__).resolve().parent.parent / "weights"
@@ -93,68 +92,31 @@ def load_member(path: Path, arch: str | None = None) -> tuple[str, torch.nn.Modu
 
 
 def official_weights_dir(path: str | Path | None = None) -> Path:
-    """The folder for official weights: the argument, else ``$OCM_WEIGHTS_DIR``, else a cache."""
-    if path is not None:
-        return Path(path).expanduser()
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "ocm_studio" / "weights"
+    """The folder official weights are downloaded to: the argument, else ``$OCM_WEIGHTS_DIR``, else a cache.
+
+    Loading searches more folders (see :mod:`ocm_engine.models.official`).
+    """
+    from ocm_engine.models.official import download_dir
+
+    return download_dir(path)
 
 
-def download_official_weights(dest: Path) -> list[Path]:
-    """Download the official OCM v4 weight files into ``dest`` (needs network access).
+def official_paths(
+    folder: str | Path | None, download: bool
+) -> tuple[list[tuple[str, Path]], dict[str, str]]:
+    """The verified official OCM v4 members as ``(arch, path)``, and their identity for provenance.
+
+    Args:
+        folder: An explicit folder (searched alone), or ``None`` to search every known place.
+        download: Fetch the pair from the hub when no folder holds it.
 
     Raises:
-        ModelLoadError: If ``huggingface_hub`` is missing or the hub cannot be reached.
+        ModelLoadError: If no complete, verified pair is found (and ``download`` is off or fails).
     """
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as err:
-        raise ModelLoadError(
-            "Downloading official weights needs `pip install huggingface_hub`. Or copy the "
-            f"official files into {dest} (or set ${WEIGHTS_ENV})."
-        ) from err
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for spec in OFFICIAL_WEIGHTS.values():
-        name = spec.file
-        try:
-            paths.append(Path(hf_hub_download(HUB_REPO_ID, name, local_dir=str(dest))))
-        except Exception as err:
-            raise ModelLoadError(
-                f"Could not download {name} from the model hub ({err}). This machine may be "
-                f"offline: copy the official weight files into {dest} or set ${WEIGHTS_ENV}, "
-                "or use the embedded default model (load_ensemble('default'))."
-            ) from err
-    return paths
+    from ocm_engine.models.official import resolve_official
 
-
-def official_paths(folder: Path, download: bool) -> list[tuple[str, Path]]:
-    """The official OCM v4 member files in ``folder`` as ``(arch, path)``; downloads missing ones if asked.
-
-    Raises:
-        ModelLoadError: If files are missing and ``download`` is False (or the download fails).
-    """
-    found: list[tuple[str, Path]] = []
-    missing: list[tuple[str, Path]] = []
-    for spec in OFFICIAL_WEIGHTS.values():
-        path = folder / spec.file
-        (found if path.is_file() else missing).append((spec.arch, path))
-    if missing and download:
-        download_official_weights(folder)
-        found = [(spec.arch, folder / spec.file) for spec in OFFICIAL_WEIGHTS.values()]
-        missing = []
-    if missing:
-        names = ", ".join(p.name for _, p in missing)
-        raise ModelLoadError(
-            f"Official OCM v4 weights not found in {folder}: missing {names}. Copy them there, "
-            f"point ${WEIGHTS_ENV} or --weights at the folder holding them, or pass "
-            "download=True (needs network)."
-        )
-    for (_, path), spec in zip(found, OFFICIAL_WEIGHTS.values(), strict=True):
-        verify_weights(spec, path)
-    return found
+    found = resolve_official(folder, download=download)
+    return found.members, found.metadata()
 
 
 def default_paths() -> tuple[list[tuple[str, Path]], dict[str, str]]:
@@ -165,12 +127,16 @@ def default_paths() -> tuple[list[tuple[str, Path]], dict[str, str]]:
     """
     specs, meta = default_weights(DEFAULT_WEIGHTS_DIR)
     members = []
+    digests = []
     for spec in specs:
         path = DEFAULT_WEIGHTS_DIR / spec.file
         if path.is_file():
             verify_weights(spec, path)
+            digests.append(f"{spec.arch}:{spec.sha256 or file_sha256(path)}")
         members.append((spec.arch, path))
-    return members, meta
+    identity = {"weights_name": meta.get("name", "default"), "weights_revision": meta.get("version", ""),
+                "weights_sha256": ",".join(digests), "weights_source": "embedded"}
+    return members, {**meta, **identity}
 
 
 def folder_paths(folder: Path) -> list[tuple[str | None, Path]]:

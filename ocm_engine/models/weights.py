@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from ocm_engine.constants import CHANNELS, CLASS_NAMES
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import ModelLoadError, WeightsCorruptError
 from ocm_engine.models.registry import MODEL_SPECS
 
-HUB_REPO_ID: Final = "DPIRD-DMA/OmniCloudMask"
+HUB_REPO_ID: Final = "NickWright/OmniCloudMask"
+"""The model hub repository the reference package (``omnicloudmask``) downloads from."""
+HUB_REVISION: Final = "c9a4fb88188709127aa25cfe51ae7fd41b0132f8"
+"""The repository commit the official v4 pair is pinned to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +36,7 @@ class WeightSpec:
         arch: Architecture key in :data:`~ocm_engine.models.registry.MODEL_SPECS`.
         file: File name.
         sha256: Expected SHA-256 of the file (hex), or ``None`` when not pinned.
+        size_bytes: Expected size, or ``None`` when not pinned (checked before hashing).
         version: The ensemble's version.
         meta: Facts about the weights: input bands, classes, source URL, licence...
     """
@@ -40,20 +45,28 @@ class WeightSpec:
     arch: str
     file: str
     sha256: str | None = None
+    size_bytes: int | None = None
     version: str = ""
     meta: Mapping[str, str] = field(default_factory=dict)
 
 
 _META: Final = {"bands": ",".join(CHANNELS), "classes": ",".join(CLASS_NAMES)}
 
+_OFFICIAL_PINS: Final = {  # arch: (size in bytes, SHA-256), from the reference package's manifest
+    "regnety_004": (27_094_520, "7f6e4202e17ee73efa4aba7abb5c34f4f90a9f7eb42480820714994dff2db660"),
+    "edgenext_small": (30_711_472, "d5fe67ad00f6fdb73eb8382ad925849e97fb82cedb46225344afff1a734a9c1d"),
+}
+
 OFFICIAL_WEIGHTS: Final[dict[str, WeightSpec]] = {
     spec.key: spec
     for spec in (
         WeightSpec(
             key=f"official-v4/{arch}", arch=arch, file=str(MODEL_SPECS[arch].official_file), version="4.0",
-            meta={**_META, "url": f"https://huggingface.co/{HUB_REPO_ID}", "licence": "see the model hub"},
+            sha256=sha, size_bytes=size,
+            meta={**_META, "url": f"https://huggingface.co/{HUB_REPO_ID}", "revision": HUB_REVISION,
+                  "licence": "see the model hub"},
         )
-        for arch in ("regnety_004", "edgenext_small")
+        for arch, (size, sha) in _OFFICIAL_PINS.items()
     )
 }
 
@@ -84,27 +97,56 @@ def default_weights(folder: Path) -> tuple[tuple[WeightSpec, ...], dict[str, str
     return specs, meta
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, hex."""
+    """SHA-256 of a file, hex; remembered per process by (path, size, mtime), so a file is hashed once.
+
+    A file rewritten in place keeps its path but changes size or mtime, so it is hashed again.
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _DIGESTS_LOCK:
+        known = _DIGESTS.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+    with _DIGESTS_LOCK:
+        _DIGESTS[key] = digest.hexdigest()
     return digest.hexdigest()
 
 
-def verify_weights(spec: WeightSpec, path: Path) -> None:
-    """Check a file against its spec's checksum (nothing to check when ``sha256`` is ``None``).
+def weights_problem(spec: WeightSpec, path: Path) -> str:
+    """Why ``path`` is not the file ``spec`` pins (``""`` when it is, or when nothing is pinned).
 
-    Raises:
-        ModelLoadError: If the file's SHA-256 differs: it is corrupt, truncated or another version.
+    The size is compared first (no hashing for a truncated file), then the SHA-256.
     """
+    size = path.stat().st_size
+    if spec.size_bytes is not None and size != spec.size_bytes:
+        return f"{size:,} bytes, expected {spec.size_bytes:,}"
     if spec.sha256 is None:
-        return
+        return ""
     actual = file_sha256(path)
     if actual != spec.sha256.lower():
-        raise ModelLoadError(
-            f"{path} does not match the registered weights {spec.key} (sha256 {actual[:12]}... , expected "
-            f"{spec.sha256[:12]}...): the file is corrupt, truncated or another version. Re-download or "
-            "re-export it."
+        return f"sha256 {actual[:12]}..., expected {spec.sha256[:12]}..."
+    return ""
+
+
+def verify_weights(spec: WeightSpec, path: Path) -> None:
+    """Check a file against its spec's size and checksum (nothing to check when neither is pinned).
+
+    Raises:
+        WeightsCorruptError: If the size or SHA-256 differs: the file is corrupt, truncated or another version.
+    """
+    problem = weights_problem(spec, path)
+    if problem:
+        raise WeightsCorruptError(
+            f"{path.name} in {path.parent} does not match the registered weights {spec.key} ({problem}): "
+            "the file is corrupt, truncated or another version. Delete it and download it again "
+            "(`ocm weights --download` for the official pair), or re-export it."
         )

@@ -12,13 +12,14 @@ import contextlib
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import rasterio
 import requests
 
-from ocm_engine.errors import AssetReadError, CatalogError
+from ocm_engine.errors import AssetReadError, CatalogError, one_line
 
 #: Seconds before a request (JSON or raster range) that gets no answer fails.
 DEFAULT_TIMEOUT_S = 20.0
@@ -76,12 +77,60 @@ def _redact(url: str) -> str:
     return url.split("?", 1)[0] + ("?..." if "?" in url else "")
 
 
-def explain_http_failure(message: str, url: str) -> str:
-    """One actionable sentence for a failed remote read (GDAL's or requests' message)."""
-    text = message.lower()
+#: Phrases of requests/urllib3, GDAL's curl and the OS, by what happened (checked in this order).
+_FAILURE_PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("dns", ("nameresolutionerror", "failed to resolve", "could not resolve host", "name or service not known",
+             "temporary failure in name resolution", "nodename nor servname", "getaddrinfo failed",
+             "no address associated with hostname")),
+    ("refused", ("connection refused", "errno 111", "couldn't connect to server")),
+    ("tls", ("sslerror", "ssl:", "ssl error", "ssl routines", "certificate", "tlsv")),
+    ("closed", ("connection reset", "remotedisconnected", "connection aborted", "remote end closed",
+                "empty reply from server", "connection broken")),
+    ("unreachable", ("network is unreachable", "no route to host", "errno 101", "errno 113")),
+    ("timeout", ("timed out", "timeout")),
+)
+_URLS = re.compile(r"\S+://\S+|host='[^']*'|url: \S+")
+#: Wrappers of urllib3/requests that say nothing to a user (removed before any detail is shown).
+_INTERNALS = re.compile(
+    r"\w*HTTPS?ConnectionPool\([^)]*\):\s*|Max retries exceeded with url:\s*\S*\s*|\(Caused by \w+\(|"
+    r"<urllib3[^>]*>:?\s*|\bHTTPS?Connection\([^)]*\):?\s*|\w+Error\(\s*|['\"()]+"
+)
+
+
+def _host(url: str) -> tuple[str, str]:
+    """``(host, host:port or host)`` of a URL; the text itself when it is no URL."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return url, url
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.hostname, f"{parts.hostname}:{port}" if port else parts.hostname
+
+
+def _detail(message: str) -> str:
+    """The library's own words with its internals removed, on one line, cut at a word (never mid-word)."""
+    text = re.sub(r"\s+([,.;:])", r"\1", one_line(_INTERNALS.sub(" ", message)))
+    return one_line(text, limit=160).strip(" .:;,")
+
+
+def explain_http_failure(message: str, url: str, *, timeout_s: float | None = None) -> str:
+    """One actionable message for a failed request: what was asked, what happened, what to do.
+
+    Args:
+        message: The failure as the library worded it (requests/urllib3, pystac-client, GDAL's curl);
+            it is classified (HTTP status, DNS failure, refused connection, TLS, closed connection,
+            unreachable network, timeout) and never shown raw or cut in the middle of a word.
+        url: What was asked for (its query string, often a signature, is left out).
+        timeout_s: The time allowed, when known (said in a timeout's message).
+
+    Returns:
+        The message.
+    """
+    # classify the library's words, not the URL inside them (an item id may hold "404" or "timeout")
+    text = _URLS.sub(" ", message).lower()
     code = re.search(r"(?:http (?:response )?code|status(?: code)?)[:= ]+(\d{3})", text)
     status = int(code.group(1)) if code else None
     where = _redact(url)
+    host, host_port = _host(where)
     if status == 403 or ("403" in text and "forbidden" in text):
         return (f"{where} answered 403 Forbidden: the signature (SAS token) expired or is missing, or the "
                 "bucket is private. Search again to get freshly signed hrefs (Planetary Computer "
@@ -92,13 +141,29 @@ def explain_http_failure(message: str, url: str) -> str:
     if status is not None and status >= 500:
         return f"{where} answered {status}: the server failed. Try again later."
     if status is not None:
-        return f"{where} answered HTTP {status}."
-    if "timed out" in text or "timeout" in text:
-        return (f"{where} did not answer in time (timeout). Check the network, try again, or raise the "
-                "timeout (timeout_s; CLI: --timeout).")
-    if any(word in text for word in ("resolve", "connect", "connection", "refused", "unreachable", "network")):
-        return f"Could not reach {where} ({' '.join(message.split())[:200]}). Check the network and the URL."
-    return f"Could not read {where}: {' '.join(message.split())[:300]}."
+        return f"{where} answered HTTP {status}. Check the URL and the request (collection, bbox, dates)."
+    kind = next((kind for kind, phrases in _FAILURE_PHRASES if any(p in text for p in phrases)), None)
+    asked = f"Asked for {where}: "
+    if kind == "dns":
+        return (f"{asked}the host name {host} could not be found (DNS lookup failed). Check the URL's "
+                "spelling and that this machine is online.")
+    if kind == "refused":
+        return (f"{asked}could not reach {host_port}: it refused the connection (no server listens there). "
+                "Check the URL and port, and that the server is running.")
+    if kind == "tls":
+        return (f"{asked}the secure connection to {host} failed (TLS/certificate error). Check the URL "
+                "(https or http) and this machine's certificates.")
+    if kind == "closed":
+        return f"{asked}{host} closed the connection before answering. Try again later."
+    if kind == "unreachable":
+        return (f"{asked}{host} cannot be reached from this machine (no route to it). Check the network "
+                "connection, proxy and firewall.")
+    if kind == "timeout":
+        within = f"within {timeout_s:g} s" if timeout_s else "in time"
+        return (f"{asked}{host} did not answer {within} (timeout). Check the network, try again later, or "
+                "allow more time (timeout_s; CLI: --timeout).")
+    detail = _detail(message)
+    return f"{asked}the request failed ({detail or 'no reason given'}). Check the network and the URL."
 
 
 def asset_error(err: BaseException, url: str) -> AssetReadError:
@@ -133,16 +198,15 @@ def fetch_json(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, session: reque
         response = client.request(method, url, json=payload, timeout=(timeout_s, timeout_s),
                                   headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
     except requests.Timeout as err:
-        raise CatalogError(f"{_redact(url)} did not answer within {timeout_s:g} s. Check the URL and the "
-                           "network, or try again later.") from err
+        raise CatalogError(explain_http_failure(f"timed out: {err}", url, timeout_s=timeout_s)) from err
     except requests.RequestException as err:
-        raise CatalogError(explain_http_failure(str(err), url)) from err
+        raise CatalogError(explain_http_failure(str(err), url, timeout_s=timeout_s)) from err
     if response.status_code >= 400:
         raise CatalogError(explain_http_failure(f"HTTP code {response.status_code}", url))
     try:
         return response.json()
     except (ValueError, json.JSONDecodeError) as err:
         raise CatalogError(
-            f"{_redact(url)} did not return valid JSON ({err}); first bytes: {response.text[:80]!r}. Is it a "
-            "STAC catalog, collection or item URL?"
+            f"{_redact(url)} did not return valid JSON ({one_line(err, limit=120)}); it begins "
+            f"{one_line(response.text, limit=80)!r}. Is it a STAC catalog, collection or item URL?"
         ) from err

@@ -18,7 +18,9 @@ from typing import Any
 
 import requests
 
-from ocm_engine.errors import CatalogError, one_line
+from ocm_engine.checked_http import checked_session
+from ocm_engine.errors import CatalogError, PolicyError, one_line
+from ocm_engine.netpolicy import NetPolicy, check
 from ocm_engine.stac.catalogs import CatalogPreset, find_preset
 from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, explain_http_failure, fetch_json
 
@@ -194,11 +196,33 @@ def _matches(item: Mapping[str, Any], collection: str | None, bbox: BBox | None,
 
 
 # ----------------------------------------------------------------------------- search
-def _client(url: str, timeout_s: float, preset: CatalogPreset | None) -> Any:
+def _checked_io(policy: NetPolicy, timeout_s: float) -> Any:
+    """pystac-client's I/O with every href checked by ``policy`` and requests sent through the checked layer."""
+    from pystac_client.stac_api_io import StacApiIO
+
+    class CheckedStacApiIO(StacApiIO):
+        def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
+            href = source.href if hasattr(source, "href") else str(source)
+            check(str(href), policy)  # a local path is refused here, before pystac opens it
+            return str(super().read_text(source, *args, **kwargs))
+
+        def request(self, href: str, *args: Any, **kwargs: Any) -> str:
+            check(href, policy)  # raised as PolicyError, not wrapped in APIError
+            return str(super().request(href, *args, **kwargs))
+
+    io = CheckedStacApiIO(timeout=(timeout_s, timeout_s), max_retries=None)
+    io.session = checked_session(policy)
+    return io
+
+
+def _client(url: str, timeout_s: float, preset: CatalogPreset | None, policy: NetPolicy | None = None) -> Any:
     from pystac_client import Client
     from pystac_client.stac_api_io import StacApiIO
 
-    io = StacApiIO(timeout=(timeout_s, timeout_s), max_retries=1)
+    if policy is not None and policy.hosted:
+        io = _checked_io(policy, timeout_s)
+    else:
+        io = StacApiIO(timeout=(timeout_s, timeout_s), max_retries=1)
     modifier = None
     if preset is not None and preset.signer == "planetary_computer":
         import planetary_computer
@@ -207,6 +231,18 @@ def _client(url: str, timeout_s: float, preset: CatalogPreset | None) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NoConformsTo on static catalogs: handled below
         return Client.open(url, stac_io=io, modifier=modifier, timeout=(timeout_s, timeout_s))
+
+
+def _policy_refusal(err: BaseException) -> PolicyError | None:
+    """The policy refusal behind ``err`` (pystac-client wraps errors of its requests in ``APIError``)."""
+    seen: BaseException | None = err
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, PolicyError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _wrap(err: Exception, url: str) -> CatalogError:
@@ -237,6 +273,7 @@ def search_items(
     max_cloud_percent: float | None = None,
     limit: int = DEFAULT_LIMIT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    policy: NetPolicy | None = None,
 ) -> list[ItemSummary]:
     """Search a STAC API or a static catalog.
 
@@ -249,28 +286,36 @@ def search_items(
         max_cloud_percent: Largest ``eo:cloud_cover`` kept (items without one are kept).
         limit: Most items returned.
         timeout_s: Seconds per request.
+        policy: Network and file policy (default: trust the caller). Hosted: the catalog URL and
+            every link followed are checked, requests go through the checked HTTP layer.
 
     Returns:
         The matching items, in the catalog's order.
 
     Raises:
         CatalogError: The catalog does not answer, answers an error, or is not STAC.
+        PolicyError: The catalog URL, a link or a redirect refused by ``policy``.
         ValueError: Unparseable dates.
     """
     start, stop = parse_dates(dates)
     area = bbox or ((point[0], point[1], point[0], point[1]) if point else None)
+    if policy is not None:
+        check(catalog_url, policy)
     preset = find_preset(catalog_url, collection)
     try:
-        client = _client(catalog_url, timeout_s, preset)
+        client = _client(catalog_url, timeout_s, preset, policy)
         from pystac_client import ConformanceClasses
 
         if client.conforms_to(ConformanceClasses.ITEM_SEARCH):
             found = _api_search(client, collection, bbox, point, start, stop, max_cloud_percent, limit)
         else:
             found = _static_search(client, collection, area, start, stop, max_cloud_percent, limit)
-    except CatalogError:
+    except (CatalogError, PolicyError):
         raise
     except Exception as err:  # pystac/pystac-client raise many types for bad answers
+        refusal = _policy_refusal(err)
+        if refusal is not None:
+            raise PolicyError(str(refusal)) from err
         raise _wrap(err, catalog_url) from err
     kept = [i for i in found if _matches(i, collection, area, start, stop, max_cloud_percent)]
     return [summarise(i) for i in kept[:limit]]
@@ -314,7 +359,7 @@ def _static_search(client: Any, collection: str | None, area: BBox | None, start
 
 # ----------------------------------------------------------------------------- one item
 def fetch_item(item: str | Mapping[str, Any], *, catalog_url: str | None = None, collection: str | None = None,
-               timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+               timeout_s: float = DEFAULT_TIMEOUT_S, policy: NetPolicy | None = None) -> dict[str, Any]:
     """Get an item's JSON: from its URL, from ``catalog/collections/C/items/ID``, or as given.
 
     Args:
@@ -323,20 +368,27 @@ def fetch_item(item: str | Mapping[str, Any], *, catalog_url: str | None = None,
         catalog_url: Root URL of the STAC API (for an id).
         collection: Collection id (for an id).
         timeout_s: Seconds per request.
+        policy: Network and file policy (default: trust the caller).
 
     Returns:
         The item as a dict, its asset hrefs absolute.
 
     Raises:
         CatalogError: Not found, no answer, or not a STAC item.
+        PolicyError: The item URL or file refused by ``policy``.
     """
+    session = checked_session(policy) if policy is not None and policy.hosted else None
     if isinstance(item, Mapping):
         data: Any = dict(item)
         url = "the item"
     elif re.match(r"^https?://", item):
         url = item
-        data = fetch_json(item, timeout_s=timeout_s)
+        if policy is not None:
+            check(item, policy)
+        data = fetch_json(item, timeout_s=timeout_s, session=session)
     elif item.lower().endswith((".json", ".geojson")):
+        if policy is not None:
+            check(item, policy)
         import json
         from pathlib import Path
 
@@ -352,7 +404,9 @@ def fetch_item(item: str | Mapping[str, Any], *, catalog_url: str | None = None,
                 "(CLI: --item ID --catalog URL --collection C)."
             )
         url = f"{catalog_url.rstrip('/')}/collections/{collection}/items/{item}"
-        data = fetch_json(url, timeout_s=timeout_s)
+        if policy is not None:
+            check(url, policy)
+        data = fetch_json(url, timeout_s=timeout_s, session=session)
     if not isinstance(data, dict) or data.get("type") != "Feature" or not isinstance(data.get("assets"), dict):
         raise CatalogError(f"{url} is not a STAC Item (a GeoJSON Feature with 'assets').")
     return _absolute_hrefs(data, None if url == "the item" else url)

@@ -16,10 +16,11 @@ a source window in each asset's own pixels, per-source nodata, and signed hrefs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,17 @@ from rasterio.transform import Affine, array_bounds
 from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
-from ocm_engine.errors import AssetReadError, BandMismatchError, NotCogWarning, WindowError, one_line
+from ocm_engine.checked_http import RangeOpener, checked_session
+from ocm_engine.errors import AssetReadError, BandMismatchError, NotCogWarning, PolicyError, WindowError, one_line
+from ocm_engine.netpolicy import NetPolicy, check
 from ocm_engine.resolution import choose_resolution
 from ocm_engine.stac.bands import BandAsset, asset_nodata, map_bands
 from ocm_engine.stac.catalogs import CatalogPreset
 from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, asset_error, http_env
 from ocm_engine.stac.search import BBox
 
+#: GDAL drivers a hosted read may open an asset with: formats that cannot point at other files.
+HOSTED_RASTER_DRIVERS = ("GTiff", "JP2OpenJPEG")
 #: Largest window grid (pixels) planned; the pipeline reads it block by block.
 MAX_WINDOW_PIXELS = 200_000_000
 #: Rasters up to this size need neither tiles nor overviews to count as cloud-optimised.
@@ -118,8 +123,12 @@ class ItemWindow:
         """Whether band 4 (Blue) is present."""
         return len(self.sources) == 4
 
-    def vrt_xml(self) -> str:
-        """The window as a GDAL VRT document (one band per source, Float32, average resampling)."""
+    def vrt_xml(self, paths: Mapping[str, str] | None = None) -> str:
+        """The window as a GDAL VRT document (one band per source, Float32, average resampling).
+
+        Args:
+            paths: Source path -> the path written instead (the checked layer's registered files).
+        """
         root = ET.Element("VRTDataset", rasterXSize=str(self.width), rasterYSize=str(self.height))
         ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = self.crs_wkt
         t = self.transform
@@ -129,7 +138,7 @@ class ItemWindow:
             ET.SubElement(band, "Description").text = f"{src.role} ({src.asset.key})"
             ET.SubElement(band, "NoDataValue").text = repr(float(self.nodata))
             source = ET.SubElement(band, "ComplexSource", resampling="average")
-            ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = src.path
+            ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = (paths or {}).get(src.path, src.path)
             ET.SubElement(source, "SourceBand").text = str(src.asset.band)
             win = from_bounds(*self.bounds, transform=src.transform)
             ET.SubElement(source, "SrcRect", xOff=repr(float(win.col_off)), yOff=repr(float(win.row_off)),
@@ -171,11 +180,55 @@ def _metres_per_unit(crs: CRS, lat: float) -> float:
     return float(crs.linear_units_factor[1])
 
 
-def _open_source(role: str, asset: BandAsset, item: Mapping[str, Any], preset: CatalogPreset | None) -> BandSource:
+def source_url(path: str) -> str:
+    """The http(s) URL behind a ``/vsicurl/`` path (other paths as they are)."""
+    return path.removeprefix("/vsicurl/")
+
+
+@contextlib.contextmanager
+def open_checked(path: str, policy: NetPolicy | None, timeout_s: float) -> Iterator[rasterio.DatasetReader]:
+    """Open a source raster: as usual when trusted; through the checked HTTP layer under a hosted policy.
+
+    Under a hosted policy GDAL never sees the URL: it reads a Python file object whose range
+    requests go through :class:`ocm_engine.checked_http.CheckedSession` (checked, pinned,
+    redirects re-checked), because GDAL's ``/vsicurl/`` resolves and redirects by itself.
+
+    Raises:
+        PolicyError: The href (or a redirect hop) is refused; nothing was fetched from it.
+        RasterioError: The raster cannot be opened.
+    """
+    if policy is None or not policy.hosted:
+        with rasterio.open(path) as ds:
+            yield ds
+        return
+    url = source_url(path)
+    check(url, policy)
+    opener = RangeOpener(url, checked_session(policy), timeout_s)
+    for driver in HOSTED_RASTER_DRIVERS:  # never VRT & co.: their sources would be opened by GDAL itself
+        try:
+            ds = rasterio.open(url, opener=opener, driver=driver)
+        except (RasterioError, OSError) as err:
+            opener.reraise(err)
+            if driver == HOSTED_RASTER_DRIVERS[-1]:
+                raise
+            continue
+        try:
+            with ds:
+                yield ds
+        except (RasterioError, OSError) as err:
+            opener.reraise(err)
+            raise
+        return
+
+
+def _open_source(role: str, asset: BandAsset, item: Mapping[str, Any], preset: CatalogPreset | None,
+                 policy: NetPolicy | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> BandSource:
+    if policy is not None and policy.hosted:
+        check(asset.href, policy)  # the unsigned href: before the signer's request, too
     href = _sign(asset.href, preset)
     path = gdal_path(href)
     try:
-        with rasterio.open(path) as ds:
+        with open_checked(path, policy, timeout_s) as ds:
             if ds.crs is None:
                 raise BandMismatchError(
                     f"Asset {asset.key!r} of item {item.get('id')!r} ({asset.href}) has no CRS, so a lon/lat "
@@ -194,6 +247,8 @@ def _open_source(role: str, asset: BandAsset, item: Mapping[str, Any], preset: C
             nodata = ds.nodata if ds.nodata is not None else declared
             return BandSource(role, asset, path, ds.width, ds.height, ds.transform, ds.crs.to_wkt(),
                               None if nodata is None else float(nodata), cog)
+    except PolicyError:
+        raise
     except (RasterioError, OSError) as err:
         raise asset_error(err, href) from err
 
@@ -206,6 +261,8 @@ def plan_window(
     preset: CatalogPreset | None = None,
     assets: Sequence[str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    policy: NetPolicy | None = None,
+    max_pixels: int = MAX_WINDOW_PIXELS,
 ) -> ItemWindow:
     """Open an item's band assets (headers only) and plan the window grid.
 
@@ -216,6 +273,9 @@ def plan_window(
         preset: The collection's preset (asset keys, signing, nodata).
         assets: Explicit Red, Green, NIR[, Blue] asset keys.
         timeout_s: Seconds per HTTP request.
+        policy: Network and file policy (default: trust the caller). Under a hosted policy every
+            href is checked before it is opened and read through the checked HTTP layer.
+        max_pixels: Largest window grid; checked from the headers, before any pixel is fetched.
 
     Returns:
         The plan; read it with :func:`read_window` or open :meth:`ItemWindow.vrt_xml`.
@@ -226,10 +286,14 @@ def plan_window(
         WindowError: The bbox misses the item, or the window is too large.
         ResolutionError: An impossible resolution.
         BandMismatchError: Bands in different CRSs, or without one.
+        PolicyError: An href refused by ``policy`` (nothing was fetched from it).
     """
     bands = map_bands(item, preset, assets)
+    if policy is not None and policy.hosted:
+        for asset in bands.ordered:  # every href before the first request
+            check(asset.href, policy)
     with http_env(timeout_s):
-        sources = tuple(_open_source(role, asset, item, preset)
+        sources = tuple(_open_source(role, asset, item, preset, policy, timeout_s)
                         for role, asset in zip(ROLES, bands.ordered, strict=False))
     slow = list(dict.fromkeys(src.asset.key for src in sources if not src.cog))
     if slow:
@@ -270,9 +334,9 @@ def plan_window(
     top = oy - math.floor((oy - top) / px + 1e-9) * px
     width = max(1, math.ceil((right - left) / step - 1e-6))
     height = max(1, math.ceil((top - bottom) / step - 1e-6))
-    if width * height > MAX_WINDOW_PIXELS:
+    if width * height > max_pixels:
         raise WindowError(
-            f"The window is {width} x {height} px at {chosen_m:g} m, over the {MAX_WINDOW_PIXELS:,} px limit. "
+            f"The window is {width} x {height} px at {chosen_m:g} m, over the {max_pixels:,} px limit. "
             "Use a smaller bbox or a coarser resolution."
         )
     nodata = red.nodata if red.nodata is not None else (preset.nodata if preset else 0.0)
@@ -302,12 +366,15 @@ def _failed_url(err: BaseException, window: ItemWindow) -> str:
     return found.group(0).rstrip(".,:;'\")") if found else f"an asset of item {window.item_id}"
 
 
-def read_window(window: ItemWindow, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> npt.NDArray[np.float32]:
+def read_window(window: ItemWindow, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                policy: NetPolicy | None = None) -> npt.NDArray[np.float32]:
     """Read the window's bands into memory.
 
     Args:
         window: The plan from :func:`plan_window`.
         timeout_s: Seconds per HTTP request.
+        policy: Network and file policy (default: trust the caller); hosted: read through the
+            checked HTTP layer (see :func:`open_checked`).
 
     Returns:
         float32 ``(bands, height, width)``: Red, Green, NIR (and Blue when the item has it);
@@ -315,8 +382,23 @@ def read_window(window: ItemWindow, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> 
 
     Raises:
         AssetReadError: A range request failed (timeout, 403, 404, network).
+        PolicyError: A source (or a redirect hop) refused by ``policy``.
     """
-    with http_env(timeout_s), MemoryFile(window.vrt_xml().encode(), ext=".vrt") as mem:
+    with contextlib.ExitStack() as stack:
+        paths: dict[str, str] = {}
+        if policy is not None and policy.hosted:
+            # GDAL_NUM_THREADS=1: the VRT reads its sources in this thread, where the files are registered
+            stack.enter_context(rasterio.Env(GDAL_NUM_THREADS="1", VRT_NUM_THREADS="1"))
+            for src in window.sources:
+                if src.path not in paths:
+                    try:
+                        paths[src.path] = stack.enter_context(open_checked(src.path, policy, timeout_s)).name
+                    except (RasterioError, OSError) as err:
+                        if isinstance(err, PolicyError):
+                            raise
+                        raise asset_error(err, source_url(src.path)) from err
+        stack.enter_context(http_env(timeout_s))
+        mem = stack.enter_context(MemoryFile(window.vrt_xml(paths).encode(), ext=".vrt"))
         try:
             with mem.open() as ds:
                 image: npt.NDArray[np.float32] = ds.read().astype(np.float32, copy=False)
@@ -333,8 +415,12 @@ def read_item_window(
     preset: CatalogPreset | None = None,
     assets: Sequence[str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    policy: NetPolicy | None = None,
+    max_pixels: int = MAX_WINDOW_PIXELS,
 ) -> tuple[npt.NDArray[np.float32], ItemWindow]:
     """Plan and read a window of an item (see :func:`plan_window` and :func:`read_window`).
+
+    The window's size is checked against ``max_pixels`` from the headers, before its pixels are fetched.
 
     Returns:
         The float32 ``(bands, height, width)`` array and its plan (grid, CRS, nodata).
@@ -345,10 +431,10 @@ def read_item_window(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         window = plan_window(item, bbox=bbox, resolution_m=resolution_m, preset=preset, assets=assets,
-                             timeout_s=timeout_s)
+                             timeout_s=timeout_s, policy=policy, max_pixels=max_pixels)
     for found in caught:  # re-emitted so they point at our caller
         warnings.warn(found.message, found.category, stacklevel=2)
-    return read_window(window, timeout_s=timeout_s), window
+    return read_window(window, timeout_s=timeout_s, policy=policy), window
 
 
 __all__ = ["AssetReadError", "BandSource", "ItemWindow", "plan_window", "read_item_window", "read_window",

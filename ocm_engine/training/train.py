@@ -69,6 +69,8 @@ class TrainConfig:
         init_from: Start a new run from these member weights (a safetensors file, or
             ``"default"`` for the embedded default's member of the same architecture).
         prefetch: Batches prepared ahead by a background thread (0: inline).
+        p_whole_clear: Share of chips cut wholly inside clear ground (``MixConfig``).
+        p_whole_cloud: Share of chips cut wholly inside cloud (``MixConfig``).
         pack_dir: Folder of packed scenes.
         runs_dir: Folder of run records.
     """
@@ -94,6 +96,8 @@ class TrainConfig:
     bf16: bool = True
     init_from: str = ""
     prefetch: int = 4
+    p_whole_clear: float = 0.0
+    p_whole_cloud: float = 0.0
     pack_dir: str = str(DEFAULT_PACK_DIR)
     runs_dir: str = str(DEFAULT_RUNS_DIR)
     extra: dict[str, str] = field(default_factory=dict)
@@ -225,7 +229,10 @@ def train_member(config: TrainConfig) -> Path:
     scenes = load_packed(Path(config.pack_dir), split="train")
     if not scenes:
         raise InvalidImageError(f"No training scenes in {config.pack_dir}.")
-    sampler = ChipSampler(scenes, config.chip_px, seed=config.seed)
+    from ocm_engine.training.chips import MixConfig
+
+    mix = MixConfig(p_whole_clear=config.p_whole_clear, p_whole_cloud=config.p_whole_cloud)
+    sampler = ChipSampler(scenes, config.chip_px, seed=config.seed, mix=mix)
     model = build_member(config.member)
     if config.init_from and not ckpt_path.is_file():
         _initial_weights(model, config.member, config.init_from)

@@ -104,8 +104,7 @@ def test_run_page_in_chromium(app_url: str, tmp_path: Path) -> None:
     wait = WebDriverWait(browser, 120)
 
     try:
-        # Streamlit's very first session after start resolves deep links with its legacy pages/ router
-        # (a "Page not found" notice); open the root once, as any visitor before would have.
+        # The root first, as a visitor would (deep links on a fresh server: tests/app/test_routing.py).
         browser.get(app_url)
         wait.until(ec.presence_of_element_located((By.XPATH, "//button[.//p[contains(text(), 'Run cloud mask')]]")))
         browser.get(app_url + "mask")

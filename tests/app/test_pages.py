@@ -16,7 +16,7 @@ def start(page: str | None = None) -> Any:
     at = new_app().run()
     assert not at.exception, at.exception
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, at.exception
     return at
 
@@ -158,7 +158,9 @@ def test_one_file_per_band_upload_gets_a_band_mapping(empty_samples: Path, geoti
     assert "T33_B04.tif" in at.selectbox(key=f"run.Red.{scene}").format_func(at.selectbox(key=key).value)
     assert "T33_B08.tif" in at.selectbox(key=f"run.NIR.{scene}").format_func(
         at.selectbox(key=f"run.NIR.{scene}").value)
-    assert any("mapping below is a guess" in i.value for i in at.info)
+    # every role is named in the file names: the notice beside the preview says so, with no guess warning
+    notice = " ".join(c.value for c in at.caption)
+    assert "Bands used: R=file 3, G=file 2, NIR=file 4, B=file 1 (from the file names)" in notice
     at.button(key="run.button").click().run()
     no_errors(at)
     assert at.metric
@@ -226,6 +228,9 @@ def test_lab_page(empty_samples: Path) -> None:
     assert not any("e-" in m.value for m in at.metric)
     assert at.get("latex"), "the z-score formula"
     assert len(at.get("iframe")) == 1, "raw and z-scored patch as map layers"
+    # issue 17 item 10: what per-patch statistics cost, through the normalized values
+    assert any("What per-patch statistics cost" in h.value for h in at.subheader)
+    assert any("B minus A" in m.label for m in at.metric) and any(m.label == "Amplification" for m in at.metric)
     at.select_slider(key="lab.size").set_value(64)
     at.slider(key="lab.patch.across").set_value(20)
     at.radio(key="lab.product").set_value("8-bit (uint8)").run()

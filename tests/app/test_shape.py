@@ -10,7 +10,7 @@ import pytest
 from conftest import new_app
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_MODULES = sorted([*ROOT.glob("ocm_app/*.py"), *ROOT.glob("pages/*.py"), ROOT / "app.py"])
+APP_MODULES = sorted([*ROOT.glob("ocm_app/*.py"), *ROOT.glob("app_pages/*.py"), ROOT / "app.py"])
 
 
 def _imports(path: Path) -> set[str]:
@@ -52,7 +52,7 @@ def test_compare_page_makes_one_prediction_pass(empty_samples: Path, monkeypatch
 
     monkeypatch.setattr(runs, "predict_scene", counting)
     at = new_app().run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     at.button(key="cmp.button").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]

@@ -16,9 +16,15 @@ pytest_plugins = ("tests.stac_fixtures",)
 JUNE = (dt.date(2024, 6, 1), dt.date(2024, 6, 30))
 
 
+@pytest.fixture(autouse=True)
+def allow_loopback_catalog(monkeypatch: pytest.MonkeyPatch, stac_server: Any) -> None:
+    """The app refuses loopback by default; these tests allow their catalog's origin only."""
+    monkeypatch.setenv("OCM_ALLOWED_ORIGINS", stac_server.root)
+
+
 def _search(stac_site: Site, place: str, max_cloud: int = 50) -> Any:
     at = new_app().run()
-    at.switch_page("pages/run.py").run()
+    at.switch_page("app_pages/run.py").run()
     at.radio(key="scene_source").set_value(stac_source.LABEL).run()
     assert not at.exception
     at.text_input(key=stac_source.CATALOG).set_value(stac_site.api_url)
@@ -79,7 +85,7 @@ def test_non_cog_item_reads_and_warns(stac_site: Site) -> None:
 def test_catalog_errors_and_bad_places(stac_server: Any) -> None:
     url = stac_server.add_bytes("/broken", b"{nope", "application/json")
     at = new_app().run()
-    at.switch_page("pages/run.py").run()
+    at.switch_page("app_pages/run.py").run()
     at.radio(key="scene_source").set_value(stac_source.LABEL).run()
     at.text_input(key=stac_source.CATALOG).set_value(url)
     at.button(key=stac_source.SEARCH).click().run()

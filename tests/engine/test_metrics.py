@@ -74,3 +74,58 @@ def test_entropy_is_normalised() -> None:
     probs[:, 1, 1] = 0.25
     ent = entropy(probs, np.ones((2, 2), bool))
     assert ent[0, 0] == pytest.approx(0, abs=1e-6) and ent[1, 1] == pytest.approx(1, abs=1e-5)
+
+
+def _oncloudn_case() -> tuple[np.ndarray, np.ndarray]:
+    """An On Cloud N-like label (0 not cloud, 1 cloud) and a prediction that is right in its scheme."""
+    label = np.array([[0, 0, 1, 1, 1, 0, 0, 1]], np.uint8)
+    pred = np.array([[0, 3, 1, 2, 1, 0, 3, 2]], np.uint8)  # thin cloud is cloud; shadow is not cloud
+    return label, pred
+
+
+def test_compare_scores_a_two_class_label_in_its_own_scheme() -> None:
+    label, pred = _oncloudn_case()
+    scores = metrics.compare(pred, label, scheme="oncloudn")
+    assert scores.classes == ("not_cloud", "cloud")
+    assert scores.score("cloud").f1 == 1.0 and scores.overall_accuracy == 1.0
+    assert scores.confusion.tolist() == [[4, 0], [0, 4]]
+    # the same pixels through 38-Cloud's encoding (255 = cloud) score the same
+    assert metrics.compare(pred, np.where(label == 1, 255, 0), scheme="38cloud").overall_accuracy == 1.0
+    ukis = metrics.compare(pred, np.array([[1, 0, 4, 4, 4, 3, 0, 4]]), scheme="ukis")
+    assert ukis.classes == ("clear", "cloud", "shadow") and ukis.overall_accuracy == 1.0
+
+
+def test_compare_does_not_score_a_two_class_label_as_four_classes_silently() -> None:
+    from ocm_engine.errors import LabelSchemeError, LabelSchemeWarning, UnknownLabelSchemeError
+
+    label, pred = _oncloudn_case()
+    with pytest.warns(LabelSchemeWarning, match="scheme='oncloudn'") as caught:
+        metrics.compare(pred, label)
+    assert "four_class" in str(caught[0].message)
+    with pytest.raises(LabelSchemeError) as err:
+        metrics.compare(pred, np.where(label == 1, 255, 0))
+    assert err.value.found == (0, 255) and "38cloud" in err.value.schemes
+    with pytest.raises(UnknownLabelSchemeError, match="oncloudn"):
+        metrics.compare(pred, label, scheme="on_cloud")
+    # another model's four-class map is still compared class by class, with or without the scheme's name
+    other = np.array([[0, 3, 1, 2, 1, 0, 3, 1]], np.uint8)
+    assert metrics.compare(pred, other).overall_accuracy == metrics.compare(pred, other, scheme="four_class") \
+        .overall_accuracy == pytest.approx(7 / 8)
+
+
+@pytest.mark.parametrize("key", ["four_class", "oncloudn", "38cloud", "alberta", "ukis"])
+def test_ocm_evaluate_scheme_scores_like_compare(key: str) -> None:
+    """``ocm evaluate --scheme K`` and ``metrics.compare(scheme=K)`` (the app's definition) agree."""
+    from ocm_engine.cli.train import scheme_label_map
+    from ocm_engine.labels import LABEL_SCHEMES
+    from ocm_engine.training.evaluate import evaluate_masks
+
+    rng = np.random.default_rng(1)
+    raw_values = [raw for raw, _ in LABEL_SCHEMES[key].values] + [7]  # 7: unlabelled in every scheme
+    labels = rng.choice(raw_values, size=(20, 20))
+    pred = rng.integers(0, 4, size=(20, 20)).astype(np.uint8)
+    valid = rng.random((20, 20)) > 0.1
+    via_cli = evaluate_masks(pred, labels, scheme_label_map(key), valid=valid)
+    via_compare = metrics.compare(pred, labels, valid, scheme=key)
+    assert via_cli.confusion.tolist() == via_compare.confusion.tolist()
+    assert via_cli.balanced_accuracy == pytest.approx(via_compare.balanced_accuracy)

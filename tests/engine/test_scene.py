@@ -135,7 +135,7 @@ def test_overview_mapping_and_labels_of_a_scene(make_geotiff):
     path = make_geotiff("s2.tif", bands=12, height=80, width=100, res=20.0)
     with SceneReader(path, sensor="sentinel2_l2a") as reader:
         overview = reader.read_overview(50)
-        assert reader.source.mapping() == (4, 3, 9, 2)
+        assert reader.source.mapping is not None and reader.source.mapping.numbers == (4, 3, 9, 2)
         assert reader.source.dtype == "uint16" and reader.source.file_count == 1
         assert reader.source.band_labels()[:2] == ["band 1", "band 2"]
     assert overview.shape == (40, 50) and overview.blue is not None and overview.blue.shape == (40, 50)
@@ -148,5 +148,7 @@ def test_overview_mapping_and_labels_of_a_scene(make_geotiff):
 def test_mapping_of_band_files_counts_files(make_geotiff):
     files = [str(make_geotiff(f"T_{b}.tif", bands=1)) for b in ("B02", "B03", "B04", "B08")]
     with SceneReader(files, sensor="sentinel2_l2a_b08") as reader:
-        assert reader.source.mapping() == (3, 2, 4, 1)
-        assert reader.source.band_labels(["a", "b", "c", "d"])[0] == "file 1: a"
+        assert reader.source.mapping is not None and reader.source.mapping.numbers == (3, 2, 4, 1)
+        assert reader.source.mapping.unit == "file"
+    with SceneReader(files, bands=(3, 2, 4, 1), names=["a", "b", "c", "d"]) as reader:
+        assert reader.source.band_labels()[0] == "file 1: a"

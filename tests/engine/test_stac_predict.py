@@ -99,7 +99,7 @@ def test_cli_predict_needs_something(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_batch_scenes_from_a_search(stac_site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ocm_engine.stac.cli import batch_scenes
+    from ocm_engine.cli.batch import batch_scenes
 
     w, s, e, n = stac_site.window(0.5)
     args = argparse.Namespace(catalog=stac_site.api_url, collection=COLLECTION, bbox=(w, s, e, n), point=None,

@@ -2,61 +2,25 @@
 
 import streamlit as st
 
-from ocm_app import config, maps, render, resources, scenes, state, widgets
+from ocm_app import bands, config, maps, render, resources, samples, scenes, state, weights_panel, widgets
 from ocm_app.runs import download_name, export_bytes
-from ocm_engine import CLASS_LABELS, CLASS_NAMES, SENSORS
+from ocm_engine import CLASS_LABELS, CLASS_NAMES
 from ocm_engine.errors import OcmError
 
 st.title("Cloud and shadow mask")
 
 st.caption("Sensor-agnostic: any product's Red, Green and NIR bands, z-scored patch by patch.")
 
-spec, info = widgets.require_scene()
+spec, info = widgets.require_scene(allow_mapping_error=True)
 
-# --- band mapping with a live preview -------------------------------------------------------
+# --- band mapping with a live preview: one cached layout per mapping answers every band question ----
 st.subheader("1. Bands")
 left, right = st.columns([2, 3])
 with left:
-    presets = [widgets.MANUAL, *SENSORS]
-    current = spec.sensor if spec.sensor in SENSORS and spec.bands is None else widgets.MANUAL
-    preset = st.selectbox("Sensor preset", presets, index=presets.index(current),
-                          key=f"run.sensor.{spec.key}",
-                          format_func=lambda k: "Map bands by hand" if k == widgets.MANUAL else SENSORS[k].label)
-    if spec.kind == "upload" and spec.multi_file and preset == widgets.MANUAL:
-        st.info("One file per band and no sensor preset: the mapping below is a guess (file names with "
-                "red/green/nir or B04/B03/B08, otherwise the upload order). Check each band, or pick the "
-                "sensor preset, whose band names are matched in the file names.", icon=":material/tune:")
-    try:
-        choices = scenes.band_choices(spec)
-        if preset == widgets.MANUAL:
-            try:
-                guess = scenes.resolve_mapping(spec)  # the engine's mapping (its guess for an unmapped file)
-            except OcmError:
-                guess = (1, min(2, len(choices)), None, None)
-            options = list(range(1, len(choices) + 1))
-            label = choices.__getitem__
-
-            def pick(name: str, default: int | None, allow_none: bool = False) -> int | None:
-                """A band selectbox for one role."""
-                opts: list[int | None] = [*options, None] if allow_none else list(options)
-                index = opts.index(default) if default in opts else 0
-                return st.selectbox(name, opts, index=index, key=f"run.{name}.{spec.key}",
-                                    format_func=lambda v: "none" if v is None else label(v - 1))
-
-            red = pick("Red", guess[0])
-            green = pick("Green", guess[1])
-            nir = pick("NIR", guess[2], allow_none=True)
-            blue = pick("Blue (display only)", guess[3], allow_none=True)
-            spec = spec.with_mapping(None, (int(red or 1), int(green or 1), nir), blue)
-        else:
-            spec = spec.with_mapping(preset, None, None)  # the preset's Blue comes from the engine
-            st.caption(SENSORS[preset].notes)
-        scenes.check_spec(spec)
-    except OcmError as err:
-        st.error(scenes.describe_error(err, spec))
+    spec, layout = bands.choose_mapping(spec, info)
+    if layout.mapping_error is not None:
+        st.error(scenes.describe_error(layout.mapping_error, spec))
         st.stop()
-    state.set_mapping(spec.key, spec.sensor, spec.bands, spec.blue)
-    st.caption(f"Mapping: {widgets.mapping_text(spec)}")
 with right:
     try:
         preview = resources.display_read(spec, config.PREVIEW_MAX_PX)
@@ -64,10 +28,11 @@ with right:
         st.error(scenes.describe_error(err, spec))
         st.stop()
     c1, c2 = st.columns(2)
-    true_note = "" if scenes.resolve_mapping(spec)[3] else " (no Blue band: Green shown as blue)"
+    true_note = "" if layout.mapping is None or layout.mapping.blue else " (no Blue band: Green shown as blue)"
     c1.image(render.composite(preview, (0, 1, 2)), caption=f"True colour{true_note}", width="stretch")
     c2.image(render.composite(preview, (3, 0, 1)), caption="False colour (NIR, Red, Green)", width="stretch")
     st.caption("Vegetation is red in false colour when NIR is mapped right; clouds are white in both.")
+    bands.mapping_notice(spec, layout)
 
 # --- resolution and options --------------------------------------------------------------------
 st.subheader("2. Resolution")
@@ -111,12 +76,13 @@ st.caption(f"{result.shape[1]} x {result.shape[0]} px at {res_text} · nodata {p
            f"{pred.extra.get('device')} {pred.extra.get('dtype')}"
            + (f" · test-time augmentation over {pred.extra['tta']} flips/rotations"
               if pred.extra.get("tta", "off") != "off" else ""))
+weights_panel.default_run_note(pred.model)
 
 display = resources.display_read(result.spec, config.DISPLAY_MAX_PX)
 shape = display.shape[1:]
 classes = render.resize_to(pred.classes, shape) if max(pred.classes.shape) > config.DISPLAY_MAX_PX else pred.classes
 valid = render.resize_to(pred.valid, classes.shape)
-georef = maps.georef_of(result.transform, result.shape, result.crs)
+georef = maps.georef_of(result.transform, result.shape, result.crs, samples.nominal_pixel_size_m(result.spec))
 accuracy = widgets.accuracy_of(result)
 true_colour = maps.Layer("True colour", render.composite(display, (0, 1, 2)), smooth=True)
 layers = [true_colour, maps.Layer("False colour", render.composite(display, (3, 0, 1)), show=False, smooth=True),
@@ -125,7 +91,7 @@ layers = [true_colour, maps.Layer("False colour", render.composite(display, (3, 
                      adjustable=True)]
 legend_items: tuple[tuple[str, str], ...] = ()
 if accuracy is not None:
-    labels_small = render.resize_rgba(accuracy.label_rgba(), classes.shape)
+    labels_small = accuracy.label_rgba(classes.shape)
     layers.append(maps.Layer("Experts' labels", labels_small, show=False, opacity=0.8))
     legend_items = accuracy.legend_items()
 if pred.probabilities is not None:
@@ -154,8 +120,8 @@ if accuracy is not None:
         model = maps.Layer("Model (in the experts' classes)",
                            render.resize_rgba(accuracy.model_rgba(), classes.shape), opacity=1.0)
         maps.show_map(maps.swipe_map(experts, model, georef, basemap=state.basemap(),
-                                     legend=maps.Legend(classes=accuracy.scheme.key == "synthetic", items=legend_items,
-                                                       title="Both sides"),
+                                     legend=maps.Legend(classes=False, items=accuracy.swipe_legend_items(),
+                                                       title="Experts (left) | model (right)"),
                                      state_key=f"experts:{scene_key}"))
     widgets.accuracy_section(accuracy)
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ocm_app import config, figures, lab, maps, render, resources, scenes, state, widgets
+from ocm_app import config, figures, lab, maps, render, resources, samples, scenes, state, widgets
 from ocm_engine.errors import OcmError
 from ocm_engine.types import Affine
 
@@ -89,7 +89,8 @@ st.caption("With the dynamic z-score the three products give the same mask; with
 
 st.subheader("4. The patch on the map: raw and z-scored")
 patch_transform = scene.transform * Affine.translation(window.left, window.top)
-georef = maps.georef_of(patch_transform, (window.size, window.size), scene.crs)
+georef = maps.georef_of(patch_transform, (window.size, window.size), scene.crs,
+                        samples.nominal_pixel_size_m(spec))
 layers = [
     maps.Layer("Raw DN (false colour, linear 0-4000)", lab.raw_rgba(result.products[lab.PRODUCTS[0]], result.valid)),
     maps.Layer("Z-scored (false colour, -2 to +2 std)", lab.zscore_rgba(result.normalized[(dyn, lab.PRODUCTS[0])],
@@ -103,3 +104,47 @@ maps.show_map(maps.scene_map(layers, georef, legend=maps.Legend(title="Classes")
               height=460)
 st.caption("Switch the layers on the map: the raw patch keeps the product's units (dark where values are "
            "small), the z-scored patch spreads every channel around its own mean, which is all the model sees.")
+
+
+st.subheader("5. What per-patch statistics cost")
+st.markdown(
+    "The z-score buys sensor independence with a price: **μ and σ come from whatever shares the patch**. "
+    "Everything below is the normalized values themselves, the numbers the model receives, so it holds "
+    "whatever model runs on them.")
+lesson = lab.cost_lesson(scene.data, scene.nodata, window)
+st.markdown("**a. The same ground, other neighbours.** The ground in the cyan box keeps its pixel values, but "
+            "its z-scores change when bright cloud enters the patch around it: the cloud raises μ and σ, so "
+            "the same ground becomes darker and flatter in z.")
+if lesson.context is None:
+    st.info("The patch covers the whole scene, so there is no other patch holding the same ground: choose a "
+            "smaller patch size.", icon=":material/info:")
+else:
+    ctx = lesson.context
+    st.pyplot(figures.context_figure(ctx, lesson.refl, lesson.valid))
+    shift = ctx.mean_shift()
+    k1, k2, k3 = st.columns(3)
+    for col, name, value in zip((k1, k2, k3), figures.CHANNELS, shift, strict=True):
+        col.metric(f"{name}: mean z of the same pixels, B minus A", f"{value:+.2f} std")
+    st.caption(f"Patch A ({render.plain_number(ctx.calm.bright_percent)} % cloud-like pixels) and patch B "
+               f"({render.plain_number(ctx.cloudy.bright_percent)} %) both hold the box; 'cloud-like' = "
+               f"Red, Green and NIR all at least {lab.BRIGHT_REFLECTANCE:g} on the lab's reflectance scale "
+               "(the scene scaled so its 99.5th percentile is 0.5). A model that learned 'clear ground sits "
+               "near z = 0' sees this ground lower when clouds share its patch: bright land next to cloud can "
+               "then pass for thin cloud, or lose it.")
+flat = lesson.flat
+st.markdown("**b. No contrast left.** A patch that is all cloud, all water or all one field has a tiny σ. "
+            "The z-score divides by it anyway, so sensor noise and faint texture are stretched to the same "
+            "±1-2 std as real structure in a normal patch.")
+st.pyplot(figures.flat_figure(flat, lesson.reference_refl, lesson.reference_valid, lesson.reference_z))
+m1, m2, m3 = st.columns(3)
+channel = figures.CHANNELS[flat.channel]
+m1.metric(f"{channel} std, flattest patch", render.plain_number(flat.stats.std[flat.channel]),
+          help="Reflectance on the lab's scale.")
+m2.metric(f"{channel} std, your patch", render.plain_number(flat.reference.std[flat.channel]))
+m3.metric("Amplification", f"{render.plain_number(flat.amplification())}x",
+          help="How much more a reflectance step counts in z in the flattest patch than in yours.")
+top, left = flat.stats.window.top, flat.stats.window.left
+st.caption(f"The flattest {flat.stats.window.size} px patch of this scene starts at row {top}, column {left} "
+           f"(searched on a half-patch grid; cloud-like pixels {render.plain_number(flat.stats.bright_percent)} %). "
+           "Larger patches make both costs smaller: more ground dilutes a cloud's weight in μ and σ, and "
+           "a flat patch is rarer.")

@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from ocm_app import batch, config, samples, scenes, state, widgets
+from ocm_app import batch, config, model_info, samples, scenes, state, widgets
 from ocm_engine import SENSORS
 from ocm_engine.constants import VALIDATED_RESOLUTION_M
-from ocm_engine.errors import OcmError
 
 st.title("Batch QA")
 
@@ -13,7 +12,8 @@ st.markdown("Mask every scene of a folder (or several uploads) and sort them by 
 
 source = st.radio("Scenes from", ["Samples folder", "Uploads"], horizontal=True, key="batch.source")
 root = config.samples_dir()
-specs = []
+specs: list[scenes.SceneSpec] = []
+refused: list[dict[str, object]] = []  # uploads the upload checks refused: reported as failed rows
 if source == "Samples folder":
     folder = st.selectbox("Folder (inside the samples folder)", samples.sub_folders(root), key="batch.folder",
                           format_func=lambda f: f or "(all samples)")
@@ -27,10 +27,10 @@ else:
                              accept_multiple_files=True, key="batch.uploads")
     sensor = st.selectbox("Sensor of the uploads", ["auto", *SENSORS], key="batch.sensor",
                           format_func=lambda k: "Guess from the band count" if k == "auto" else SENSORS[k].label)
-    try:
-        specs = batch.upload_specs(files or [], state.session_dir(), None if sensor == "auto" else sensor)
-    except OcmError as err:
-        st.error(scenes.describe_error(err))
+    specs, refused = batch.upload_specs(files or [], state.session_dir(), None if sensor == "auto" else sensor)
+    if refused:
+        st.warning(f"{len(refused)} upload(s) refused and listed with the results: "
+                   + ", ".join(str(r["scene"]) for r in refused), icon=":material/warning:")
 st.caption(f"{len(specs)} scene(s).")
 fixed = st.toggle("Same resolution for every scene", value=False, key="batch.fixed")
 low_m, high_m = (int(r) for r in VALIDATED_RESOLUTION_M)
@@ -42,13 +42,16 @@ if st.button("Run batch", type="primary", key="batch.button", disabled=not specs
     if ensemble is not None:
         stored = state.options()
         opts = stored.with_resolution(resolution)
+        # the training flag is about the default model (another model's training set is unknown here)
+        default_model = state.model_choice()[0] == "default" and not config.model_override()
+        trained = model_info.was_trained_on if default_model else None
         bar = st.progress(0.0, text="Batch...")
         rows = []
         for i, spec in enumerate(specs):
             bar.progress(i / len(specs), text=f"{i + 1}/{len(specs)}: {spec.label}")
-            rows.append(batch.qa_row(spec, opts, ensemble))
+            rows.append(batch.qa_row(spec, opts, ensemble, trained))
         bar.progress(1.0, text=f"Done: {len(specs)} scene(s).")
-        state.set_result("batch", rows)
+        state.set_result("batch", rows + refused)
 
 rows = state.result("batch")
 if not rows:
@@ -61,6 +64,8 @@ if done:
 if failed:
     lines = "\n".join(f"- **{row['scene']}**: {row['error']}" for row in failed)
     st.error(f"{len(failed)} scene(s) could not be processed:\n\n{lines}", icon=":material/error:")
-st.caption("Click a column header to sort (e.g. by cloud % to find the clearest scenes).")
+st.caption("Click a column header to sort (e.g. by cloud % to find the clearest scenes). 'trained on?' = yes: "
+           "the default model was trained on that scene, so its mask there is a best case. 'bands used' is the "
+           "mapping the engine read; a guess says so (correct it on the Run page).")
 st.download_button("Download CSV", batch.to_csv(rows), "ocm_batch_qa.csv", "text/csv", key="batch.csv",
                    icon=":material/download:")

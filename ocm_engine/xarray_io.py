@@ -1,0 +1,575 @@
+"""xarray in, xarray out: cloud masks of DataArrays and Datasets, lazily for Dask-backed input.
+
+Optional extra ``ocm-studio[xarray]`` (``xarray`` and ``rioxarray``). Importing this module
+registers the ``.ocm`` accessor on DataArrays and Datasets::
+
+    import rioxarray, ocm_engine.xarray_io
+    da = rioxarray.open_rasterio("S2.tif")                       # (band, y, x)
+    ds = da.ocm.predict(sensor="sentinel2_l2a", probabilities=True)
+    ds.classes.plot()                                              # uint8, nodata 255
+    ds.ocm.to_raster("S2_ocm.tif")                                 # the GeoTIFF `ocm predict` writes
+
+    cube = stackstac.stack(items)                                  # (time, band, y, x), Dask
+    masks = predict_dataarray(cube.sel(band=["red", "green", "nir08"]))   # lazy until computed
+
+Inputs: a DataArray ``(band, y, x)`` or ``(time, band, y, x)``, or a Dataset with one
+``(y, x)``/``(time, y, x)`` variable per band (the odc-stac shape). Bands are found by the
+``band`` coordinate's names (common names ``red``/``green``/``nir``/``nir08``, or the sensor
+preset's ``B04``...), by explicit names or 0-based positions, or by the engine's positional
+default. CRS, transform and nodata come from rioxarray (``da.rio.crs``, ``da.rio.transform()``,
+``da.rio.nodata``); ``scale_factor``/``add_offset`` attributes are recorded, not applied (the
+dynamic z-score of every patch makes a linear scaling irrelevant). The result is on the input
+grid whatever the inference resolution.
+
+The prediction runs through :func:`~ocm_engine.inference.predict_scene`, the engine's one path;
+for Dask-backed input the graph is laid on the engine's global patch grid
+(:mod:`ocm_engine.xarray_lazy`) and nothing is computed until asked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+import warnings
+from collections.abc import Hashable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
+from ocm_engine.errors import BandMismatchError, InvalidImageError, MissingCrsWarning, ResolutionError
+from ocm_engine.export import GridInfo, write_class_geotiff, write_probability_geotiff
+from ocm_engine.inference import Prediction
+from ocm_engine.models.ensemble import Ensemble
+from ocm_engine.options import InferenceOptions
+from ocm_engine.provenance import BandRole, BandSource, Provenance
+from ocm_engine.resolution import choose_resolution
+from ocm_engine.sensors import SensorPreset, get_sensor
+from ocm_engine.xarray_lazy import GridSpec, ModelSpec, lazy_predict, predict_in_memory, with_options
+
+__all__ = ["OcmDataArrayAccessor", "OcmDatasetAccessor", "compute", "predict_dataarray", "to_raster"]
+
+_EARTH_M_PER_DEG = 111_320.0
+_ROLES: tuple[BandRole, ...] = ("red", "green", "nir", "blue")
+#: Common (STAC eo) names per role, in order of preference.
+_COMMON: dict[str, tuple[str, ...]] = {
+    "red": ("red",), "green": ("green",), "nir": ("nir", "nir08", "nir narrow", "nir_narrow"),
+    "blue": ("blue",),
+}
+#: Sentinel-2 style names per role when no preset says otherwise.
+_S2_TOKENS: dict[str, tuple[str, ...]] = {"red": ("b4",), "green": ("b3",), "nir": ("b8", "b8a"), "blue": ("b2",)}
+BandKey = str | int | None
+_REGISTER_DATAARRAY: Any = xr.register_dataarray_accessor
+_REGISTER_DATASET: Any = xr.register_dataset_accessor
+
+
+def _token(label: object) -> str:
+    text = str(label).strip().lower()
+    match = re.fullmatch(r"b0*(\d+a?)", text)
+    return f"b{match.group(1)}" if match else text
+
+
+def _dims_text(obj: xr.DataArray | xr.Dataset) -> str:
+    return "(" + ", ".join(f"{d}: {n}" for d, n in obj.sizes.items()) + ")"
+
+
+def _spatial_dims(obj: xr.DataArray | xr.Dataset) -> tuple[Hashable, Hashable]:
+    """The ``(y, x)`` dimension names (``y``/``x``, ``lat``/``lon``... as rioxarray finds them)."""
+    try:
+        return obj.rio.y_dim, obj.rio.x_dim
+    except Exception as err:  # rioxarray raises its own MissingSpatialDimensionError
+        raise InvalidImageError(
+            f"Expected spatial dimensions named y and x (or latitude/longitude); got {_dims_text(obj)}. "
+            "Rename them (da.rename(rows='y', cols='x')) or set them with da.rio.set_spatial_dims(...)."
+        ) from err
+
+
+def _stack(obj: xr.DataArray | xr.Dataset, band_dim: str) -> tuple[xr.DataArray, list[object]]:
+    """A ``([time,] band, y, x)`` DataArray of the input, and the band labels to match."""
+    if isinstance(obj, xr.Dataset):
+        y_dim, x_dim = _spatial_dims(obj)
+        names = [name for name, var in obj.data_vars.items() if {y_dim, x_dim} <= set(var.dims)]
+        if not names:
+            raise InvalidImageError(
+                f"The Dataset has no variable with dimensions ({y_dim}, {x_dim}); got variables "
+                f"{list(obj.data_vars)}. Pass a Dataset with one (time, y, x) variable per band."
+            )
+        arrays = [obj[name] for name in names]
+        da = xr.concat(arrays, dim=band_dim, coords="minimal", compat="override", join="override")
+        da = da.assign_coords({band_dim: [str(n) for n in names]})
+        if obj.rio.crs is not None and da.rio.crs is None:
+            da = da.rio.write_crs(obj.rio.crs)
+        return da, [str(n) for n in names]
+    if not isinstance(obj, xr.DataArray):
+        raise InvalidImageError(
+            f"Expected an xarray DataArray or Dataset; got {type(obj).__name__}. Wrap numpy arrays "
+            "with xr.DataArray(array, dims=('band', 'y', 'x')) or use ocm_engine.predict_array."
+        )
+    y_dim, x_dim = _spatial_dims(obj)
+    if band_dim not in obj.dims:
+        raise InvalidImageError(
+            f"Expected a {band_dim!r} dimension (band, y, x) or (time, band, y, x); got "
+            f"{_dims_text(obj)}. For one variable per band pass a Dataset; for another band "
+            "dimension name pass band_dim=...; the models need Red, Green and NIR."
+        )
+    others = [d for d in obj.dims if d not in (band_dim, y_dim, x_dim)]
+    if len(others) > 1:
+        raise InvalidImageError(
+            f"Expected (band, y, x) or (time, band, y, x); got {_dims_text(obj)}. Select or stack "
+            f"the extra dimensions first (da.isel({others[-1]}=0))."
+        )
+    labels = list(obj[band_dim].values) if band_dim in obj.coords else list(range(obj.sizes[band_dim]))
+    return obj, labels
+
+
+def _find(labels: Sequence[object], wanted: Sequence[str]) -> int | None:
+    tokens = [_token(label) for label in labels]
+    for want in wanted:
+        if _token(want) in tokens:
+            return tokens.index(_token(want))
+    return None
+
+
+def _named(labels: Sequence[object]) -> bool:
+    return any(isinstance(label, str) and not label.strip().isdigit() for label in labels)
+
+
+def resolve_bands(labels: Sequence[object], *, sensor: SensorPreset | None = None,
+                  bands: Sequence[BandKey] | None = None, extra: Sequence[Sequence[object]] = ()) -> tuple[
+                      int, int, int | None, int | None]:
+    """0-based positions of Red, Green, NIR and Blue along the band dimension.
+
+    Args:
+        labels: The band coordinate's values (names, or 1-based numbers from rioxarray).
+        sensor: A preset: its band names (``B04``...) are matched, then the common names; for
+            unnamed bands its 1-based positions are used.
+        bands: Explicit Red, Green, NIR[, Blue]: names of the band coordinate or 0-based positions
+            (NIR and Blue may be ``None``).
+        extra: Other per-band label sets to match names in (e.g. stackstac's ``common_name``).
+
+    Returns:
+        Red, Green, NIR (``None``: absent) and Blue (``None``: absent) positions.
+
+    Raises:
+        BandMismatchError: A band that is not there; the message lists the bands found.
+    """
+    count = len(labels)
+    shown = ", ".join(repr(str(label)) for label in labels)
+    if bands is not None:
+        if not 3 <= len(bands) <= 4:
+            raise BandMismatchError(
+                f"bands= needs Red, Green, NIR[, Blue]; got {len(bands)} entries {list(bands)}. "
+                f"The input has bands [{shown}]."
+            )
+        picked: list[int | None] = []
+        for role, key in zip(_ROLES, bands, strict=False):
+            if key is None and role in ("nir", "blue"):
+                picked.append(None)
+                continue
+            picked.append(_key_position(key, role, labels, extra))
+        picked += [None] * (4 - len(picked))
+        red, green, nir, blue = picked
+        if red is None or green is None:
+            raise BandMismatchError(f"Red and Green are required; got bands={list(bands)}.")
+        return red, green, nir, blue
+    if sensor is not None and not _named(labels):
+        positions = (sensor.red_band, sensor.green_band, sensor.nir_band, sensor.blue_band)
+        too_far = [f"{role}={p}" for role, p in zip(_ROLES, positions, strict=True) if p is not None and p > count]
+        if too_far[:2] or (too_far and not too_far[0].startswith("blue")):
+            raise BandMismatchError(
+                f"The input has {count} unnamed band(s) but preset {sensor.key} puts "
+                f"{', '.join(too_far)} (1-based). Select the bands first or pass bands=(r, g, n) as "
+                "0-based positions."
+            )
+        red, green, nir, blue = (None if p is None or p > count else p - 1 for p in positions)
+        assert red is not None and green is not None
+        return red, green, nir, blue
+    if not _named(labels) and not any(_named(e) for e in extra):
+        if count >= 4:
+            return 0, 1, 3, 2
+        if count == 3:
+            return 0, 1, 2, None
+        raise BandMismatchError(
+            f"The input has {count} band(s) [{shown}]; Red, Green and NIR need at least 3. Pass "
+            "bands=(red, green, nir) or a sensor preset."
+        )
+    found = [_role_position(role, labels, extra, sensor) for role in _ROLES]
+    missing = [role for role, pos in zip(_ROLES[:2], found[:2], strict=True) if pos is None]
+    if missing:
+        hint = f" (preset {sensor.key}: {sensor.red}, {sensor.green}, {sensor.nir})" if sensor else ""
+        raise BandMismatchError(
+            f"No {' or '.join(missing)} band among the input's bands [{shown}]: looked for the common "
+            f"names red, green, nir/nir08 and Sentinel-2 style B04, B03, B08/B8A{hint}. Pass "
+            "bands=('name_of_red', 'name_of_green', 'name_of_nir') or a sensor preset."
+        )
+    red, green, nir, blue = found
+    assert red is not None and green is not None
+    return red, green, nir, blue
+
+
+def _key_position(key: BandKey, role: str, labels: Sequence[object], extra: Sequence[Sequence[object]]) -> int:
+    count = len(labels)
+    if isinstance(key, bool) or key is None:
+        raise BandMismatchError(f"{role} band {key!r} is not a band name or a 0-based position.")
+    if isinstance(key, int | np.integer):
+        if not 0 <= int(key) < count:
+            raise BandMismatchError(
+                f"{role} band position {key} is out of range: the input has {count} band(s) "
+                f"(0-based positions 0..{count - 1})."
+            )
+        return int(key)
+    for names in (labels, *extra):
+        pos = _find(names, [str(key)])
+        if pos is not None:
+            return pos
+    shown = ", ".join(repr(str(label)) for label in labels)
+    raise BandMismatchError(f"No band named {key!r} for {role}; the input has bands [{shown}].")
+
+
+def _role_position(role: str, labels: Sequence[object], extra: Sequence[Sequence[object]],
+                   sensor: SensorPreset | None) -> int | None:
+    wanted: list[str] = []
+    if sensor is not None:
+        name = {"red": sensor.red, "green": sensor.green, "nir": sensor.nir, "blue": sensor.blue}[role]
+        if name:
+            wanted.append(name)
+    common = list(_COMMON[role])
+    if role == "nir" and sensor is not None and _token(sensor.nir or "") in ("b8a", "b5", "b4"):
+        common = ["nir08", *[c for c in common if c != "nir08"]]  # narrow NIR: B8A, Landsat B5/B4
+    wanted += common
+    if sensor is None:
+        wanted += list(_S2_TOKENS[role])
+    for names in (labels, *extra):
+        pos = _find(names, wanted)
+        if pos is not None:
+            return pos
+    return None
+
+
+def _resolution_m(transform: Any, crs: Any, height: int) -> float:
+    xres = abs(transform.a)
+    if crs is None:
+        return float("nan")
+    if crs.is_geographic:
+        lat = transform.f + transform.e * height / 2
+        return float(xres * _EARTH_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01))
+    return float(xres * float(crs.linear_units_factor[1]))
+
+
+def _nodata(da: xr.DataArray, nodata: float | None, preset: SensorPreset | None) -> float | None:
+    if nodata is not None:
+        return float(nodata)
+    for value in (da.rio.nodata, da.rio.encoded_nodata, da.attrs.get("_FillValue"), da.attrs.get("nodata")):
+        if value is not None:
+            number = float(value)
+            return None if math.isnan(number) else number
+    if preset is not None:
+        return preset.nodata
+    return 0.0
+
+
+def _grid(da: xr.DataArray, positions: tuple[int, int, int | None, int | None], labels: Sequence[object],
+          preset: SensorPreset | None, nodata: float | None, resolution_m: float | None, name: str) -> GridSpec:
+    y_dim, x_dim = _spatial_dims(da)
+    height, width = int(da.sizes[y_dim]), int(da.sizes[x_dim])
+    crs = da.rio.crs
+    try:
+        transform = da.rio.transform(recalc=True)
+    except Exception as err:  # rioxarray: coordinates that are not a regular grid
+        raise InvalidImageError(
+            f"Cannot derive an affine transform from the {y_dim}/{x_dim} coordinates ({err}). The "
+            "input must be on a regular grid; write one with da.rio.write_transform(...)."
+        ) from err
+    if crs is None:
+        if resolution_m is not None:
+            raise ResolutionError(
+                f"resolution_m={resolution_m} needs the input's CRS to know its pixel size in metres, "
+                "but the input has none. Write it first (da = da.rio.write_crs('EPSG:32633')), or "
+                "leave resolution_m out to infer on the input's own grid."
+            )
+        warnings.warn(
+            "The input has no CRS (da.rio.crs is None): the result has none either. Write one with "
+            "da.rio.write_crs(...).", MissingCrsWarning, stacklevel=4,
+        )
+    source_m = _resolution_m(transform, crs, height)
+    chosen = choose_resolution(source_m, resolution_m)
+    sources = []
+    for role, pos in zip(_ROLES, positions, strict=True):
+        if pos is not None:
+            sources.append(BandSource(role, name, pos + 1, str(labels[pos])))
+    return GridSpec(height, width, transform, crs, _nodata(da, nodata, preset), source_m, chosen,
+                    tuple(sources), preset.key if preset else None, name)
+
+
+def _model_spec(ensemble: ModelSpec, model: str | Path | None) -> ModelSpec:
+    if ensemble is not None and model is not None:
+        raise InvalidImageError("Pass either ensemble= (loaded models) or model= (a weights source), not both.")
+    return ensemble if ensemble is not None else (model if model is not None else None)
+
+
+def _describe(spec: ModelSpec) -> str:
+    if isinstance(spec, Ensemble):
+        return f"{spec.source} ({', '.join(spec.names)})"
+    return str(spec or "default")
+
+
+def _attrs(grid: GridSpec, opts: InferenceOptions, spec: ModelSpec, pred: Prediction | None,
+           scale: dict[str, float], lazy: bool) -> dict[str, Any]:
+    """The run's provenance as flat ``ocm_*`` attributes (text and numbers, netCDF-safe)."""
+    model = pred.model if pred is not None else _describe(spec)
+    version = pred.extra.get("model_version", "") if pred is not None else (
+        spec.version if isinstance(spec, Ensemble) else "")
+    prov = Provenance(grid.bands, grid.sensor, grid.source_resolution_m, grid.resolution_m).with_model(model, version)
+    facts: dict[str, object] = {"model": model, "source": grid.name, "software": "ocm_engine", **prov.as_tags()}
+    if pred is not None:
+        facts.update({k: v for k, v in pred.extra.items() if k != "model_version"})
+    if isinstance(spec, Ensemble):
+        for key, value in spec.metadata.items():
+            if "sha" in key.lower() or "digest" in key.lower():
+                facts[f"weights_{key}"] = value
+    attrs: dict[str, Any] = {f"ocm_{k}": str(v) for k, v in facts.items()}
+    attrs["ocm_options"] = json.dumps(opts.as_dict(), default=str)
+    attrs["ocm_lazy"] = str(lazy)
+    attrs.update({f"ocm_input_{key}": value for key, value in scale.items()})
+    return attrs
+
+
+def _class_attrs() -> dict[str, Any]:
+    return {
+        "long_name": "cloud mask",
+        "flag_values": list(range(NUM_CLASSES)),
+        "flag_meanings": " ".join(CLASS_NAMES),
+        "class_names": list(CLASS_NAMES),
+        "class_labels": list(CLASS_LABELS),
+        "class_colours": ["#{:02x}{:02x}{:02x}".format(*c[:3]) for c in CLASS_COLOURS],
+        "nodata": OUTPUT_NODATA,
+    }
+
+
+def _time_slices(da: xr.DataArray, band_dim: str) -> Iterator[tuple[dict[Hashable, int], xr.DataArray]]:
+    y_dim, x_dim = _spatial_dims(da)
+    others = [d for d in da.dims if d not in (band_dim, y_dim, x_dim)]
+    if not others:
+        yield {}, da
+        return
+    dim = others[0]
+    for i in range(da.sizes[dim]):
+        yield {dim: i}, da.isel({dim: i})
+
+
+def predict_dataarray(
+    data: xr.DataArray | xr.Dataset,
+    *,
+    sensor: str | SensorPreset | None = None,
+    bands: Sequence[BandKey] | None = None,
+    nodata: float | None = None,
+    resolution_m: float | None = None,
+    ensemble: Ensemble | None = None,
+    model: str | Path | None = None,
+    options: InferenceOptions | None = None,
+    probabilities: bool = False,
+    lazy: bool | None = None,
+    block_px: int = 4096,
+    band_dim: str = "band",
+) -> xr.Dataset:
+    """Mask clouds and shadows in a DataArray or Dataset; the result is a Dataset on its grid.
+
+    Args:
+        data: ``(band, y, x)`` or ``(time, band, y, x)`` DataArray, or a Dataset with one
+            ``(y, x)``/``(time, y, x)`` variable per band, georeferenced by rioxarray.
+        sensor: Sensor preset key (``ocm sensors``): its band names (``B04``...) and, for
+            unnamed bands, its 1-based positions; its nodata when the input has none.
+        bands: Red, Green, NIR[, Blue] as band names or 0-based positions (NIR may be ``None``:
+            zeros, lower accuracy). Default: the common names, else the engine's positional default.
+        nodata: Nodata value (default: ``da.rio.nodata``, else the preset's, else 0; NaN always is).
+        resolution_m: Inference resolution in metres (default: the input's, at least 10 m);
+            the result comes back on the input grid.
+        ensemble: Loaded models (default: the embedded ensemble).
+        model: Instead of ``ensemble``: a weights source (``"default"``, a folder) loaded once per
+            process; use it on a distributed cluster so workers load their own copy.
+        options: Patch, overlap, batch, device, dtype, TTA (see :class:`InferenceOptions`).
+        probabilities: Also return ``probabilities`` with a ``class`` dimension.
+        lazy: Build a Dask graph instead of computing (default: when the input is Dask-backed).
+        block_px: Output block side (inference pixels) of the lazy graph, rounded to patch starts.
+        band_dim: Name of the band dimension of a DataArray.
+
+    Returns:
+        A Dataset with ``classes`` (uint8, 255 nodata; class names and colours in attrs) and
+        optionally ``probabilities`` (float32, NaN nodata), the input's coordinates and CRS, and
+        the run's provenance (``ocm_*`` attrs).
+
+    Raises:
+        InvalidImageError: Not an xarray object, wrong dimensions, no regular grid, under 32 px.
+        BandMismatchError: A band that the input does not have.
+        ResolutionError: A resolution that needs a CRS the input lacks, or is impossible.
+        NoValidDataError: (in-memory) every pixel is nodata.
+    """
+    preset = get_sensor(sensor) if isinstance(sensor, str) else sensor
+    stack, labels = _stack(data, band_dim)
+    extra = [list(stack.coords[c].values) for c in ("common_name", "eo:common_name", "long_name")
+             if c in stack.coords and stack.coords[c].dims == (band_dim,)]
+    positions = resolve_bands(labels, sensor=preset, bands=bands, extra=extra)
+    name = str(data.name) if isinstance(data, xr.DataArray) and data.name is not None else "xarray"
+    grid = _grid(stack, positions, labels, preset, nodata, resolution_m, name)
+    opts = with_options(options, probabilities)
+    spec = _model_spec(ensemble, model)
+    chunked = stack.chunks is not None
+    use_lazy = chunked if lazy is None else lazy
+    scale = {k: float(stack.attrs[k]) for k in ("scale_factor", "add_offset") if k in stack.attrs}
+    y_dim, x_dim = _spatial_dims(stack)
+    red, green, nir, _blue = positions
+    results: list[tuple[Any, Any]] = []
+    last: Prediction | None = None
+    for _, frame in _time_slices(stack, band_dim):
+        chosen = [red, green] + ([nir] if nir is not None else [])
+        picked = frame.isel({band_dim: chosen}).transpose(band_dim, y_dim, x_dim)
+        array = picked.data
+        if use_lazy:
+            dsa: Any = importlib.import_module("dask.array")
+            array = array if chunked else dsa.from_array(array)
+            if nir is None:
+                array = dsa.concatenate([array, dsa.zeros_like(array[:1])])
+            results.append(lazy_predict(array, grid, spec, opts, block_px))
+        else:
+            host = np.asarray(array)
+            if nir is None:
+                host = np.concatenate([host, np.zeros_like(host[:1])])
+            classes, probs, last = predict_in_memory(host, grid, spec, opts)
+            results.append((classes, probs))
+    return _dataset(stack, band_dim, results, opts, grid, spec, last, scale, use_lazy)
+
+
+def _dataset(stack: xr.DataArray, band_dim: str, results: list[tuple[Any, Any]], opts: InferenceOptions,
+             grid: GridSpec, spec: ModelSpec, pred: Prediction | None, scale: dict[str, float],
+             lazy: bool) -> xr.Dataset:
+    y_dim, x_dim = _spatial_dims(stack)
+    others = [d for d in stack.dims if d not in (band_dim, y_dim, x_dim)]
+    coords = {k: v for k, v in stack.coords.items() if band_dim not in v.dims}
+    if lazy:
+        stack_fn: Any = importlib.import_module("dask.array").stack
+    else:
+        stack_fn = np.stack
+    classes = results[0][0] if not others else stack_fn([r[0] for r in results])
+    dims = (*others, y_dim, x_dim)
+    variables: dict[str, Any] = {"classes": (dims, classes, _class_attrs())}
+    if opts.return_probabilities:
+        probs = results[0][1] if not others else stack_fn([r[1] for r in results])
+        variables["probabilities"] = ((*others, "class", y_dim, x_dim), probs,
+                                      {"long_name": "class probability", "units": "1"})
+        coords["class"] = list(CLASS_NAMES)
+    ds = xr.Dataset(variables, coords=coords,
+                    attrs=_attrs(grid, opts, spec, pred if not lazy else None, scale, lazy))
+    ds["classes"] = ds["classes"].rio.write_nodata(OUTPUT_NODATA, encoded=False)
+    if "probabilities" in ds:
+        ds["probabilities"] = ds["probabilities"].rio.write_nodata(np.nan, encoded=False)
+    if grid.crs is not None:
+        ds = ds.rio.write_crs(grid.crs)
+    result: xr.Dataset = ds.rio.write_transform(grid.transform)
+    return result
+
+
+def _tags(ds: xr.Dataset) -> dict[str, str]:
+    return {k.removeprefix("ocm_"): str(v) for k, v in ds.attrs.items()
+            if k.startswith("ocm_") and k not in ("ocm_options", "ocm_lazy") and not k.startswith("ocm_input_")}
+
+
+def to_raster(ds: xr.Dataset, path: str | Path, *, probabilities_path: str | Path | None = None,
+              overwrite: bool = False) -> Path:
+    """Write a prediction Dataset as the class GeoTIFF ``ocm predict`` writes (colour table, tags).
+
+    Uses the engine's own writer (atomic). A lazy Dataset is computed here.
+
+    Args:
+        ds: The Dataset :func:`predict_dataarray` returned (one time step: ``ds.isel(time=0)``).
+        path: The class GeoTIFF to write.
+        probabilities_path: Also write the 4-band float32 probability GeoTIFF there.
+        overwrite: Replace existing files.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        InvalidImageError: Not a prediction Dataset, or more than one time step.
+        OutputExistsError: The file exists and ``overwrite`` is False.
+    """
+    if not isinstance(ds, xr.Dataset) or "classes" not in ds:
+        raise InvalidImageError(
+            f"Expected the Dataset predict_dataarray returns (with a 'classes' variable); got "
+            f"{type(ds).__name__}{' with ' + str(list(ds.data_vars)) if isinstance(ds, xr.Dataset) else ''}."
+        )
+    classes = ds["classes"]
+    if classes.ndim != 2:
+        extra = [d for d in classes.dims if d not in classes.dims[-2:]]
+        raise InvalidImageError(
+            f"A GeoTIFF holds one class map; this Dataset has {_dims_text(classes)}. Select one "
+            f"step first, e.g. ds.isel({extra[0]}=0).ocm.to_raster(...)."
+        )
+    values = np.asarray(classes.values, dtype=np.uint8)
+    valid = values != OUTPUT_NODATA
+    height, width = values.shape
+    grid = GridInfo(width, height, ds.rio.transform(recalc=True), ds.rio.crs)
+    target = Path(path)
+    write_class_geotiff(target, np.where(valid, values, 0).astype(np.uint8), valid, grid, _tags(ds),
+                        overwrite=overwrite)
+    if probabilities_path is not None:
+        if "probabilities" not in ds:
+            raise InvalidImageError("This Dataset has no probabilities: predict with probabilities=True.")
+        probs = np.asarray(ds["probabilities"].transpose("class", *classes.dims).values, dtype=np.float32)
+        write_probability_geotiff(Path(probabilities_path), probs, valid, grid, overwrite=overwrite)
+    return target
+
+
+def compute(ds: xr.Dataset, scheduler: Any = None, n_workers: int | None = None) -> xr.Dataset:
+    """Compute a lazy prediction on Dask distributed, the way ``ocm batch`` runs.
+
+    Args:
+        ds: A lazy Dataset from :func:`predict_dataarray`.
+        scheduler: ``None`` (a ``LocalCluster``, one process per worker), a scheduler address such
+            as ``"tcp://10.0.0.5:8786"``, or a ``distributed.Client``.
+        n_workers: Workers of the local cluster (``None``: sized as ``ocm batch`` sizes it).
+
+    Returns:
+        The computed Dataset.
+
+    Raises:
+        BatchError: No Dask distributed, or an unreachable scheduler.
+    """
+    from ocm_engine.batch.runner import _connect
+
+    with _connect(scheduler, n_workers, None, n_scenes=max(1, n_workers or 1)) as (client, _threads):
+        done: xr.Dataset = client.compute(ds).result()
+    return done
+
+
+@_REGISTER_DATAARRAY("ocm")
+class OcmDataArrayAccessor:
+    """``da.ocm``: cloud masks of a DataArray (a thin door to :func:`predict_dataarray`)."""
+
+    def __init__(self, obj: xr.DataArray) -> None:
+        """Keep the DataArray (no other state)."""
+        self._obj = obj
+
+    def predict(self, **kwargs: Any) -> xr.Dataset:
+        """``predict_dataarray(da, **kwargs)``."""
+        return predict_dataarray(self._obj, **kwargs)
+
+
+@_REGISTER_DATASET("ocm")
+class OcmDatasetAccessor:
+    """``ds.ocm``: predict a Dataset of bands, or write a prediction Dataset as a GeoTIFF."""
+
+    def __init__(self, obj: xr.Dataset) -> None:
+        """Keep the Dataset (no other state)."""
+        self._obj = obj
+
+    def predict(self, **kwargs: Any) -> xr.Dataset:
+        """``predict_dataarray(ds, **kwargs)`` for a Dataset with one variable per band."""
+        return predict_dataarray(self._obj, **kwargs)
+
+    def to_raster(self, path: str | Path, **kwargs: Any) -> Path:
+        """``to_raster(ds, path, **kwargs)``."""
+        return to_raster(self._obj, path, **kwargs)
