@@ -20,7 +20,6 @@ import hashlib
 import io
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Final
 
@@ -30,7 +29,7 @@ import streamlit as st
 
 from ocm_app import config, maps, scenes, state, uploads
 from ocm_engine.checked_http import checked_session, get_limited
-from ocm_engine.errors import OcmError, OcmWarning, PolicyError
+from ocm_engine.errors import OcmError, PolicyError, collect_warnings
 from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.raster import write_raster
 from ocm_engine.stac import EARTH_SEARCH_URL, ItemSummary, find_preset, point_bbox, read_item_window, search_items
@@ -133,14 +132,12 @@ def read_window_spec(summary: ItemSummary, catalog: str, bbox: BBox, read_m: flo
             is too large for the app; a URL refused by the policy; the session's quota is full.
     """
     preset = find_preset(catalog, summary.collection or None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", OcmWarning)
+    with collect_warnings() as caught:  # this session's warnings only (sessions run in threads)
         image, window = read_item_window(summary.item, bbox=bbox, resolution_m=read_m, preset=preset,
                                          timeout_s=HTTP_TIMEOUT_S, policy=config.net_policy(),
                                          max_pixels=MAX_WINDOW_PX)
     for found in caught:
-        if issubclass(found.category, OcmWarning):
-            st.warning(str(found.message), icon=":material/warning:")
+        st.warning(str(found), icon=":material/warning:")
     uploads.check_quota(folder, image.nbytes, f"The window of {summary.id}")
     digest = hashlib.sha1(f"{catalog}|{summary.id}|{bbox}|{read_m}".encode(), usedforsecurity=False).hexdigest()[:12]
     path = folder / f"stac_{digest}.tif"

@@ -7,7 +7,10 @@ Messages say what arrived, what was expected and how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import contextvars
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 
 
 class OcmError(Exception):
@@ -176,6 +179,45 @@ class SmallPatchWarning(OcmWarning):
 
 class NotCogWarning(OcmWarning):
     """A remote asset is not a cloud-optimised GeoTIFF: windowed reads work but fetch much more."""
+
+
+_COLLECTOR: contextvars.ContextVar[list[OcmWarning] | None] = contextvars.ContextVar("ocm_warnings", default=None)
+
+
+def emit(message: OcmWarning | str, category: type[OcmWarning] | None = None, stacklevel: int = 1) -> None:
+    """Warn like :func:`warnings.warn`, or hand the warning to the innermost :func:`collect_warnings` of this context.
+
+    ``warnings.catch_warnings`` swaps process-wide state, so in a server that reads scenes for
+    several sessions in threads at once one session's warnings (with its file names) could be
+    recorded by another's. A collector lives in a context variable instead: each thread (each
+    Streamlit session's script run) sees only its own.
+
+    Args:
+        message: The warning (an :class:`OcmWarning`), or its text with ``category``.
+        category: The warning's class when ``message`` is text.
+        stacklevel: As for :func:`warnings.warn`, counted from the caller of this function.
+    """
+    warning = message if isinstance(message, OcmWarning) else (category or OcmWarning)(message)
+    sink = _COLLECTOR.get()
+    if sink is not None:
+        sink.append(warning)
+        return
+    warnings.warn(warning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[OcmWarning]]:
+    """Collect the engine's warnings emitted in this context (thread) instead of warning.
+
+    Yields:
+        The list the warnings are appended to, in order.
+    """
+    sink: list[OcmWarning] = []
+    token = _COLLECTOR.set(sink)
+    try:
+        yield sink
+    finally:
+        _COLLECTOR.reset(token)
 
 
 def one_line(err: BaseException | str, limit: int | None = None) -> str:

@@ -9,7 +9,6 @@ and on CUDA out-of-memory the batch is halved and retried.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -17,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError
+from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError, emit
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.normalize import zscore_batch
 from ocm_engine.tiling import Window
@@ -192,7 +191,7 @@ class Forward:
                     ) from err
                 self.batch_size = max(1, self.batch_size // 2)
                 torch.cuda.empty_cache()
-                warnings.warn(
+                emit(
                     f"{dev} ran out of memory; retrying with batch_size={self.batch_size}.",
                     BatchSizeWarning,
                     stacklevel=3,

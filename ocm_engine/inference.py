@@ -12,7 +12,6 @@ once per patch row. On CUDA out-of-memory the batch is halved and retried.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -34,6 +33,7 @@ from ocm_engine.errors import (
     MissingNirWarning,
     NoValidDataError,
     OcmWarning,
+    emit,
 )
 from ocm_engine.export import GridInfo
 from ocm_engine.forward import DIHEDRAL_8, FLIPS_4, Forward, default_batch_size, prefetched
@@ -185,7 +185,7 @@ def select_bands(
     red, green, nir = bands
     assert red is not None and green is not None
     if nir is None:
-        warnings.warn(
+        emit(
             "No NIR band mapped: using zeros. Expect lower accuracy, especially for shadow.",
             MissingNirWarning,
             stacklevel=3,

@@ -17,7 +17,6 @@ fractions (0-1), ``nan`` where undefined.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -26,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.constants import CLASS_NAMES, NUM_CLASSES
-from ocm_engine.errors import InvalidImageError, LabelSchemeError, LabelSchemeWarning
+from ocm_engine.errors import InvalidImageError, LabelSchemeError, LabelSchemeWarning, emit
 from ocm_engine.labels import LABEL_SCHEMES, LabelScheme, get_label_scheme
 from ocm_engine.types import BoolArray
 
@@ -245,7 +244,7 @@ def compare(
         if any(v >= NUM_CLASSES for v in values):
             raise LabelSchemeError(values, tuple(LABEL_SCHEMES))
         if values == [0, 1]:
-            warnings.warn(LabelSchemeWarning(
+            emit(LabelSchemeWarning(
                 "The reference holds only the values 0 and 1: scored as the model's four classes, 1 is thick "
                 "cloud only and thin cloud and shadow count as wrong. If it is a 2-class label (On Cloud N: "
                 "0 not cloud, 1 cloud) pass scheme='oncloudn'; if it is a four-class map, pass "

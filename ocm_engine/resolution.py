@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.constants import MAX_RESOLUTION_M, MIN_RESOLUTION_M, VALIDATED_RESOLUTION_M
-from ocm_engine.errors import ResolutionError, ResolutionWarning
+from ocm_engine.errors import ResolutionError, ResolutionWarning, emit
 
 RESOLUTION_GUIDANCE = (
     "The models were designed for 10-50 m. 10 m is the most accurate (balanced accuracy "
@@ -65,7 +64,7 @@ def choose_resolution(source_m: float, requested_m: float | None) -> float:
             )
     low, high = VALIDATED_RESOLUTION_M
     if chosen < low or chosen > high:
-        warnings.warn(
+        emit(
             f"Inferring at {chosen:.4g} m, outside the validated {low:g}-{high:g} m range; "
             "expect lower accuracy.",
             ResolutionWarning,

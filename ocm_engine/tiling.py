@@ -8,7 +8,6 @@ blend smoothly.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import numpy.typing as npt
 import torch
 
 from ocm_engine.constants import MIN_PATCH_PX, WARN_PATCH_PX
-from ocm_engine.errors import ImageTooSmallError, InvalidImageError, SmallPatchWarning
+from ocm_engine.errors import ImageTooSmallError, InvalidImageError, SmallPatchWarning, emit
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ def fit_patch(height: int, width: int, patch_px: int, overlap_px: int) -> tuple[
     patch = min(patch_px, height, width)
     overlap = min(overlap_px, patch // 2)
     if patch < WARN_PATCH_PX:
-        warnings.warn(
+        emit(
             f"Patches of {patch} px give the models little context; accuracy needs about 96 px.",
             SmallPatchWarning,
             stacklevel=3,

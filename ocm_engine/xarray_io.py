@@ -32,7 +32,6 @@ import importlib
 import json
 import math
 import re
-import warnings
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
-from ocm_engine.errors import BandMismatchError, InvalidImageError, MissingCrsWarning, ResolutionError
+from ocm_engine.errors import BandMismatchError, InvalidImageError, MissingCrsWarning, ResolutionError, emit
 from ocm_engine.export import GridInfo, write_class_geotiff, write_probability_geotiff
 from ocm_engine.inference import Prediction
 from ocm_engine.models.ensemble import Ensemble
@@ -291,7 +290,7 @@ def _grid(da: xr.DataArray, positions: tuple[int, int, int | None, int | None], 
                 "but the input has none. Write it first (da = da.rio.write_crs('EPSG:32633')), or "
                 "leave resolution_m out to infer on the input's own grid."
             )
-        warnings.warn(
+        emit(
             "The input has no CRS (da.rio.crs is None): the result has none either. Write one with "
             "da.rio.write_crs(...).", MissingCrsWarning, stacklevel=4,
         )

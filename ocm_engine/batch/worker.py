@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ocm_engine.batch.scenes import BandMap, BatchScene
-from ocm_engine.errors import OcmWarning
+from ocm_engine.errors import collect_warnings
 from ocm_engine.models.cache import cached_ensemble
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.options import InferenceOptions
@@ -190,8 +189,7 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
     if not job.overwrite and is_complete(paths):
         return completed_result(scene, paths, "skipped", worker)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", OcmWarning)
+        with collect_warnings() as caught:
             device = worker_device(job.options.device)
             ensemble = worker_ensemble(job.model, device, job.options.dtype, job.torch_threads,
                                        job.options.backend)
@@ -202,7 +200,7 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
                 probabilities=job.probabilities, png=job.png,
                 overwrite=True, progress=False, stem=scene.scene_id,
             )
-        notes = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, OcmWarning)))
+        notes = tuple(dict.fromkeys(str(w) for w in caught))
         result = completed_result(scene, paths, "done", worker, notes)
     except Exception as err:  # one scene's failure must not stop the batch: report it
         return SceneResult(scene.scene_id, scene.inputs, "failed",

@@ -9,7 +9,6 @@ than memory are processed window by window.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from rasterio.io import DatasetReader, MemoryFile
 from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
-from ocm_engine.errors import BandMismatchError, MissingCrsWarning, OcmWarning, SceneReadError
+from ocm_engine.errors import BandMismatchError, MissingCrsWarning, OcmWarning, SceneReadError, emit
 from ocm_engine.io.mapping import BandMapping, BandRef, FileBands, ResolvedBands, resolve_mapping
 from ocm_engine.sensors import SensorPreset, get_sensor
 
@@ -329,14 +328,14 @@ def open_scene(
             file_nodata if file_nodata is not None else (preset.nodata if preset else 0.0)
         )
         if red_ds.crs is None:
-            warnings.warn(
+            emit(
                 f"{red_ds.name} has no CRS: outputs will carry no georeferencing and the "
                 "resolution is unknown (pixels are assumed to be at the chosen resolution).",
                 MissingCrsWarning,
                 stacklevel=2,
             )
         for warning in resolved.warnings:
-            warnings.warn(warning, stacklevel=2)
+            emit(warning, stacklevel=2)
     except Exception:
         for ds in datasets:
             ds.close()

@@ -13,7 +13,6 @@ Large scenes are read block by block: :class:`SceneReader` keeps the files open 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -24,7 +23,7 @@ from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from ocm_engine.errors import BandMismatchError, MissingNirWarning, OcmWarning
+from ocm_engine.errors import BandMismatchError, MissingNirWarning, OcmWarning, collect_warnings, emit
 from ocm_engine.io.mapping import BandMapping, BandRef, presets_for
 from ocm_engine.io.readers import SceneSource, open_scene
 from ocm_engine.normalize import valid_mask
@@ -168,18 +167,14 @@ class SceneReader:
                  bands: BandMapping | Sequence[int | None] | None = None,
                  nodata: float | None = None, resolution_m: float | None = None,
                  names: Sequence[str] | None = None) -> None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", OcmWarning)
+        with collect_warnings() as caught:  # this thread's only: sessions read scenes at once
             self.source = open_scene(source, sensor=sensor, bands=bands, nodata=nodata, names=names)
             try:
                 self.resolution_m = choose_resolution(self.source.resolution_m, resolution_m)
             except Exception:
                 self.source.close()
                 raise
-        found = [w.message for w in caught if isinstance(w.message, OcmWarning)]
-        for other in caught:
-            if not isinstance(other.message, OcmWarning):
-                warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        found: list[OcmWarning] = list(caught)
         if self.source.refs[2] is None:
             found.append(MissingNirWarning(
                 f"No NIR band mapped for {self.source.name}: using zeros. Expect lower accuracy, "
@@ -301,7 +296,7 @@ class SceneReader:
     def emit_warnings(self, stacklevel: int = 2) -> None:
         """Emit the scene's warnings (``stacklevel`` counted from the caller of this method)."""
         for warning in self.warnings:
-            warnings.warn(warning, stacklevel=stacklevel + 1)
+            emit(warning, stacklevel=stacklevel + 1)
 
     def close(self) -> None:
         """Close the files."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,16 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
 from ocm_engine.checked_http import RangeOpener, checked_session
-from ocm_engine.errors import AssetReadError, BandMismatchError, NotCogWarning, PolicyError, WindowError, one_line
+from ocm_engine.errors import (
+    AssetReadError,
+    BandMismatchError,
+    NotCogWarning,
+    PolicyError,
+    WindowError,
+    collect_warnings,
+    emit,
+    one_line,
+)
 from ocm_engine.netpolicy import NetPolicy, check
 from ocm_engine.resolution import choose_resolution
 from ocm_engine.stac.bands import BandAsset, asset_nodata, map_bands
@@ -297,7 +305,7 @@ def plan_window(
                         for role, asset in zip(ROLES, bands.ordered, strict=False))
     slow = list(dict.fromkeys(src.asset.key for src in sources if not src.cog))
     if slow:
-        warnings.warn(
+        emit(
             f"Asset(s) {', '.join(slow)} of item {item.get('id')!r} are not cloud-optimised GeoTIFFs (striped, or "
             "large without overviews): the window is read, but GDAL fetches much more of each file and it is slow.",
             NotCogWarning, stacklevel=2,
@@ -428,12 +436,11 @@ def read_item_window(
     Raises:
         OcmError: See :func:`plan_window` and :func:`read_window`.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with collect_warnings() as caught:
         window = plan_window(item, bbox=bbox, resolution_m=resolution_m, preset=preset, assets=assets,
                              timeout_s=timeout_s, policy=policy, max_pixels=max_pixels)
     for found in caught:  # re-emitted so they point at our caller
-        warnings.warn(found.message, found.category, stacklevel=2)
+        emit(found, stacklevel=2)
     return read_window(window, timeout_s=timeout_s, policy=policy), window
 
 
