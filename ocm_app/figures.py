@@ -5,6 +5,8 @@ Arrays are ``(bands, height, width)`` with bands Red, Green, NIR.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
@@ -173,6 +175,18 @@ def context_figure(case: ContextCase, scene_refl: npt.NDArray[np.float32],
     return fig
 
 
+
+def _flat_vs_yours(ax: Any, flat: npt.NDArray[Any], yours: npt.NDArray[Any], xlabel: str) -> None:
+    """Histograms of the flattest patch and the user's patch on one axis, as % of each patch's pixels."""
+    for values, colour, label in ((flat, "#d62728", "flattest patch"), (yours, "#1f77b4", "your patch")):
+        data = values.astype(np.float64)
+        ax.hist(data, bins=40, weights=np.full(data.shape, 100.0 / max(data.size, 1)), histtype="step",
+                color=colour, label=label)
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.set_ylabel("% of the patch's pixels (the patches differ in size)", fontsize=7)
+    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=7)
+
 def flat_figure(case: FlatCase, reference_refl: npt.NDArray[np.float32],
                 reference_valid: npt.NDArray[np.bool_], reference_z: npt.NDArray[np.float32]) -> Figure:
     """A patch without contrast beside the chosen one: one channel, raw (one stretch) and z-scored.
@@ -203,28 +217,9 @@ def flat_figure(case: FlatCase, reference_refl: npt.NDArray[np.float32],
         fig.colorbar(raw_image, ax=list(axes[0, :2]), shrink=0.85, pad=0.01).set_label(
             f"reflectance (lab scale), one stretch 0-{plain_number(top)}", fontsize=7)
         fig.colorbar(z_image, ax=list(axes[1, :2]), shrink=0.85, pad=0.01).set_label(Z_LABEL, fontsize=7)
-    def share(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.full(values.shape, 100.0 / max(values.size, 1))
-
-    share_label = "% of the patch's pixels (the patches differ in size)"
-    ax = axes[0, 2]
-    flat_raw = case.reflectance[c][case.valid].astype(np.float64)
-    ref_raw = reference_refl[c][reference_valid].astype(np.float64)
-    ax.hist(flat_raw, bins=40, weights=share(flat_raw), histtype="step", color="#d62728", label="flattest patch")
-    ax.hist(ref_raw, bins=40, weights=share(ref_raw), histtype="step", color="#1f77b4", label="your patch")
-    ax.set_xlabel(f"{name} reflectance (lab scale)", fontsize=7)
-    ax.set_ylabel(share_label, fontsize=7)
-    ax.legend(fontsize=7)
-    ax.tick_params(labelsize=7)
-    ax = axes[1, 2]
-    flat_z = case.z[c][case.valid].astype(np.float64)
-    ref_z = reference_z[c][reference_valid].astype(np.float64)
-    ax.hist(flat_z, bins=40, weights=share(flat_z), histtype="step", color="#d62728", label="flattest patch")
-    ax.hist(ref_z, bins=40, weights=share(ref_z), histtype="step", color="#1f77b4", label="your patch")
-    ax.set_xlabel(f"{name}: {Z_LABEL}", fontsize=7)
-    ax.set_ylabel(share_label, fontsize=7)
-    ax.legend(fontsize=7)
-    ax.tick_params(labelsize=7)
+    _flat_vs_yours(axes[0, 2], case.reflectance[c][case.valid], reference_refl[c][reference_valid],
+                   f"{name} reflectance (lab scale)")
+    _flat_vs_yours(axes[1, 2], case.z[c][case.valid], reference_z[c][reference_valid], f"{name}: {Z_LABEL}")
     fig.suptitle(f"No contrast left: 1 std is {plain_number(case.stats.std[c])} reflectance in the flattest "
                  f"patch, {case.amplification():.1f}x smaller than in yours, yet both become "
                  "the same spread of z-scores", fontsize=10)
