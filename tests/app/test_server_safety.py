@@ -85,7 +85,7 @@ def test_catalog_urls_that_point_inside_are_refused(tmp_path: Path, stac_server:
         assert not at.exception
         errors = [e.value for e in at.error]
         assert errors and errors[0].startswith("Refused") and "\n" not in errors[0], (kind, errors)
-    assert internal.requests == [] and _session_files() == before
+    assert internal.requests == [] and not _session_files() - before
     _keeps_serving(at)
 
 
@@ -103,7 +103,7 @@ def test_thumbnails_and_assets_on_internal_addresses_are_refused(stac_site: Site
     at.button(key=stac_source.LOAD).click().run()
     assert not at.exception
     assert any(e.value.startswith("Refused") and "loopback" in e.value for e in at.error)
-    assert internal.requests == [] and _session_files() == before
+    assert internal.requests == [] and not _session_files() - before
     _keeps_serving(at)
 
 
@@ -142,7 +142,7 @@ def test_the_upload_page_refuses_a_bomb_and_a_flood_and_keeps_serving(tmp_path: 
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any(e.startswith("holiday bomb.tif declares 100000 x 100000 px") for e in errors), errors
-    assert _session_files() == before  # nothing written
+    assert not _session_files() - before  # nothing written (other sessions' folders may be swept meanwhile)
     monkeypatch.setenv("OCM_SESSION_QUOTA_MB", "0.3")
     flood = [(f"scene_{i}.tif", geotiff_bytes(bands=4, height=160 + i, width=160), "image/tiff") for i in range(8)]
     at.file_uploader(key="scene_upload").set_value(flood).run()
