@@ -5,7 +5,7 @@ Run with ``streamlit run app.py`` (after ``npm ci`` so Leaflet is served by the 
 
 import streamlit as st
 
-from ocm_app import render, widgets
+from ocm_app import render, sidebar
 
 st.set_page_config(page_title="OCM Studio", page_icon=render.app_icon(), layout="wide")
 
@@ -31,5 +31,5 @@ PAGES = [
 # deep link such as /normalization opened a "Page not found" dialog over the right page.
 # tests/app/test_routing.py guards both.
 page = st.navigation(PAGES)
-widgets.sidebar()
+sidebar.sidebar()
 page.run()

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ocm_app import batch, config, model_info, samples, scenes, state, widgets
+from ocm_app import batch, config, model_info, run_controls, samples, scenes, state
 from ocm_engine import SENSORS
 from ocm_engine.constants import VALIDATED_RESOLUTION_M
+from ocm_engine.errors import OcmError
+from ocm_engine.resolution import choices
 
 st.title("Batch QA")
 
@@ -13,13 +15,13 @@ st.markdown("Mask every scene of a folder (or several uploads) and sort them by 
 source = st.radio("Scenes from", ["Samples folder", "Uploads"], horizontal=True, key="batch.source")
 root = config.samples_dir()
 specs: list[scenes.SceneSpec] = []
-refused: list[dict[str, object]] = []  # uploads the upload checks refused: reported as failed rows
+refused: list[batch.QaRow] = []  # uploads the upload checks refused: reported as failed rows
 if source == "Samples folder":
     folder = st.selectbox("Folder (inside the samples folder)", samples.sub_folders(root), key="batch.folder",
                           format_func=lambda f: f or "(all samples)")
     try:
         specs = samples.folder_scenes(root, folder) if root.is_dir() else [samples.builtin_scene()]
-    except samples.UnsafePathError as err:
+    except OcmError as err:  # a folder outside the samples folder (UnsafePathError), an unreadable scene
         st.error(scenes.describe_error(err))
         st.stop()
 else:
@@ -30,15 +32,17 @@ else:
     specs, refused = batch.upload_specs(files or [], state.session_dir(), None if sensor == "auto" else sensor)
     if refused:
         st.warning(f"{len(refused)} upload(s) refused and listed with the results: "
-                   + ", ".join(str(r["scene"]) for r in refused), icon=":material/warning:")
+                   + ", ".join(r.scene for r in refused), icon=":material/warning:")
 st.caption(f"{len(specs)} scene(s).")
 fixed = st.toggle("Same resolution for every scene", value=False, key="batch.fixed")
-low_m, high_m = (int(r) for r in VALIDATED_RESOLUTION_M)
+# One resolution for scenes of any source: the engine's choices for a source at the validated 10 m.
+allowed = choices(VALIDATED_RESOLUTION_M[0])
+low_m, high_m = int(allowed.low_m or VALIDATED_RESOLUTION_M[0]), int(allowed.high_m)
 resolution = float(st.slider("Resolution (m)", low_m, high_m, 30, 10, key="batch.resolution")) if fixed else None
 st.caption(f"Without a fixed resolution each scene is inferred at its own resolution (at least {low_m} m).")
 
 if st.button("Run batch", type="primary", key="batch.button", disabled=not specs, icon=":material/play_arrow:"):
-    ensemble = widgets.ensemble_or_error()
+    ensemble = run_controls.ensemble_or_error()
     if ensemble is not None:
         stored = state.options()
         opts = stored.with_resolution(resolution)
@@ -51,18 +55,18 @@ if st.button("Run batch", type="primary", key="batch.button", disabled=not specs
             bar.progress(i / len(specs), text=f"{i + 1}/{len(specs)}: {spec.label}")
             rows.append(batch.qa_row(spec, opts, ensemble, trained))
         bar.progress(1.0, text=f"Done: {len(specs)} scene(s).")
-        state.set_result("batch", rows + refused)
+        state.set_batch_rows(rows + refused)
 
-rows = state.result("batch")
+rows = state.batch_rows()
 if not rows:
     st.info("Press **Run batch**.")
     st.stop()
-done, failed = batch.split_rows(rows)
+done, failed = batch.table(rows), batch.failed(rows)
 if done:
     st.dataframe(done, hide_index=True, key="batch.table", on_select="ignore", column_config=batch.COLUMNS,
                  column_order=batch.ORDER, row_height=60, width="stretch", height=min(38 + 60 * len(done), 640))
 if failed:
-    lines = "\n".join(f"- **{row['scene']}**: {row['error']}" for row in failed)
+    lines = "\n".join(f"- **{row.scene}**: {row.error}" for row in failed)
     st.error(f"{len(failed)} scene(s) could not be processed:\n\n{lines}", icon=":material/error:")
 st.caption("Click a column header to sort (e.g. by cloud % to find the clearest scenes). 'trained on?' = yes: "
            "the default model was trained on that scene, so its mask there is a best case. 'bands used' is the "

@@ -2,9 +2,22 @@
 
 import streamlit as st
 
-from ocm_app import config, figures, lab, maps, render, resources, samples, scenes, state, widgets
+from ocm_app import (
+    config,
+    figures,
+    lab,
+    lab_picker,
+    map_layers,
+    maps,
+    render,
+    resources,
+    run_controls,
+    samples,
+    scene_picker,
+    scenes,
+    state,
+)
 from ocm_engine.errors import OcmError
-from ocm_engine.types import Affine
 
 st.title("Normalization lab")
 
@@ -18,7 +31,7 @@ st.latex(r"z_{c}(x) \;=\; \frac{v_{c}(x) - \mu_{c}}{\sigma_{c}}, \qquad "
 st.markdown("Multiply a product by any gain and add any offset: μ and σ change the same way, so z does not. "
             "Pick a patch and see what that does, and what one global normalization would do instead.")
 
-spec, info = widgets.require_scene()
+spec, info = scene_picker.require_scene()
 try:
     scene = resources.inference_read(spec, None)
 except OcmError as err:
@@ -26,14 +39,13 @@ except OcmError as err:
     st.stop()
 shape = scene.shape
 
-sizes = [s for s in lab.PATCH_SIZES if s <= min(shape)] or [32]
-size = st.select_slider("Patch size (px)", sizes, value=min(256, sizes[-1]) if 256 in sizes else sizes[-1],
-                        key="lab.size")
-overview = render.composite(resources.display_read(spec, config.PREVIEW_MAX_PX), (0, 1, 2))
-centre = widgets.patch_picker(overview, shape, size, key="lab.patch")
+sizes, default_size = lab.patch_sizes(shape)
+size = st.select_slider("Patch size (px)", sizes, value=default_size, key="lab.size")
+overview = render.true_colour(resources.display_read(spec, config.PREVIEW_MAX_PX))
+centre = lab_picker.patch_picker(overview, shape, size, key="lab.patch")
 window = lab.fit_window(shape, centre, size)
 
-ensemble = widgets.ensemble_or_error()
+ensemble = run_controls.ensemble_or_error()
 if ensemble is None:
     st.stop()
 result = lab.run_lab(scene.data, scene.nodata, window, ensemble)
@@ -76,7 +88,7 @@ st.caption(f"'Match' = the normalized values differ by less than {tol} standard 
            "from the numbers the model was trained on, and nothing matches.")
 
 st.subheader("3. What the model predicts")
-st.markdown(widgets.class_legend_markdown(), unsafe_allow_html=True)
+st.markdown(render.class_legend_markdown(), unsafe_allow_html=True)
 for norm in lab.NORMALIZATIONS:
     agree = result.agreement(norm)
     cols = st.columns(len(lab.PRODUCTS) + 1)
@@ -88,17 +100,8 @@ st.caption("With the dynamic z-score the three products give the same mask; with
            "mask depends on the units the sensor happened to use.")
 
 st.subheader("4. The patch on the map: raw and z-scored")
-patch_transform = scene.transform * Affine.translation(window.left, window.top)
-georef = maps.georef_of(patch_transform, (window.size, window.size), scene.crs,
-                        samples.nominal_pixel_size_m(spec))
-layers = [
-    maps.Layer("Raw DN (false colour, linear 0-4000)", lab.raw_rgba(result.products[lab.PRODUCTS[0]], result.valid)),
-    maps.Layer("Z-scored (false colour, -2 to +2 std)", lab.zscore_rgba(result.normalized[(dyn, lab.PRODUCTS[0])],
-                                                                        result.valid), show=False),
-    maps.Layer("Mask (dynamic z-score)", render.class_rgba(result.classes[(dyn, lab.PRODUCTS[0])], result.valid,
-                                                           clear_transparent=True), opacity=0.6, adjustable=True,
-               show=False),
-]
+layers, georef = map_layers.patch_layers(result, window, scene.transform, scene.crs,
+                                         samples.nominal_pixel_size_m(spec))
 maps.show_map(maps.scene_map(layers, georef, legend=maps.Legend(title="Classes"), basemap=state.basemap(),
                              height=460, state_key=f"lab:{spec.key}:{window.top}:{window.left}:{window.size}"),
               height=460)

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from ocm_app import compare, config, render, resources, state, widgets
+from ocm_app import compare, config, render, resources, run_controls, scene_picker, state
 from ocm_engine import SENSORS
 from ocm_engine.resolution import RESOLUTION_GUIDANCE
 
@@ -15,7 +15,7 @@ st.markdown(
     "thin shadows and crisp edges. Run the same scene at several resolutions and see what you trade.")
 st.caption(RESOLUTION_GUIDANCE)
 
-spec, info = widgets.require_scene()
+spec, info = scene_picker.require_scene()
 
 source = info.resolution_m
 candidates = compare.resolution_candidates(source)
@@ -32,20 +32,20 @@ if st.button("Run at every resolution", type="primary", key="res.button", icon="
     if not chosen:
         st.warning("Choose at least one resolution above (two or more to compare).", icon=":material/warning:")
     else:
-        ensemble = widgets.ensemble_or_error()
+        ensemble = run_controls.ensemble_or_error()
         if ensemble is not None:
             results = []
             for resolution in sorted(chosen, key=lambda r: -1 if r is None else r):
                 opts = stored.with_resolution(resolution)
                 label = compare.resolution_label(resolution, source)
-                result = widgets.run_scene(spec, opts, ensemble, f"{label}:", return_probabilities=False)
+                result = run_controls.run_scene(spec, opts, ensemble, f"{label}:", return_probabilities=False)
                 if result is None:
                     break
                 results.append(result)
             else:
-                state.set_result("resolution", results)
+                state.set_resolution_runs(results)
 
-results = state.result("resolution")
+results = list(state.resolution_runs())
 if not results:
     st.info("Choose resolutions and press **Run at every resolution**.")
 else:
@@ -54,10 +54,10 @@ else:
         st.info(f"The results below are for **{shown.label}**, the scene you ran before; press **Run at every "
                 f"resolution** for {spec.label}.", icon=":material/history:")
     table, images = compare.resolution_table(results)
-    st.markdown(widgets.class_legend_markdown(), unsafe_allow_html=True)
+    st.markdown(render.class_legend_markdown(), unsafe_allow_html=True)
     cols = st.columns(len(results) + 1)
     display = resources.display_read(shown, config.PREVIEW_MAX_PX)
-    cols[0].image(render.composite(display, (0, 1, 2)), width="stretch", caption=f"{shown.label}: true colour")
+    cols[0].image(render.true_colour(display), width="stretch", caption=f"{shown.label}: true colour")
     for col, result, image in zip(cols[1:], results, images, strict=True):
         res = compare.resolution_label(result.resolution_m if math.isfinite(result.resolution_m) else None,
                                        result.source_resolution_m)
@@ -67,7 +67,7 @@ else:
     if len(results) == 1:
         st.caption("One resolution was run: choose two or more to compare them.")
     st.subheader("Agreement with the finest run")
-    st.dataframe(table, hide_index=True, key="res.table", on_select="ignore")
+    st.dataframe(compare.table_rows(table), hide_index=True, key="res.table", on_select="ignore")
     st.markdown(compare.resolution_summary(results, table))
 
 with st.expander("Sensor presets: which bands are Red, Green and NIR"):

@@ -123,13 +123,22 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(work: Path, limit: int, memory_mb: float) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """The app on a loopback port with the load case's settings; yields (url, process)."""
+def serve(work: Path, limit: int, memory_mb: float,
+          settings: dict[str, str | None] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The app on a loopback port with the load case's settings; yields (url, process).
+
+    ``settings`` overrides environment variables of the server (``None`` removes one).
+    """
     port = _free_port()
     env = dict(os.environ, OCM_APP_MODEL=str(work / "weights"), OCM_SAMPLES_DIR=str(work / "samples"),
                OCM_APP_TMP=str(work / "apptmp"), OCM_DEMO_DIR=str(work / "no_demo"),
                OCM_MAX_CONCURRENT_RUNS=str(limit), OCM_APP_MEMORY_MB=str(memory_mb), OMP_NUM_THREADS="1")
     env.pop("OCM_TRUSTED_LOCAL", None)
+    for key, value in (settings or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     log = (work / "streamlit.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1",
@@ -167,8 +176,8 @@ def _browser() -> Any:
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or ""), options=options)
 
 
-def _prepare(browser: Any, url: str) -> Any:
-    """Open the app, choose the load scene in the gallery; the Run button."""
+def _prepare(browser: Any, url: str, scene: str = SCENE_NAME) -> Any:
+    """Open the app, choose ``scene`` in the gallery; the Run button."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -178,9 +187,9 @@ def _prepare(browser: Any, url: str) -> Any:
     browser.get(url)
     field_ = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".st-key-scene_sample input")))
     field_.click()
-    field_.send_keys(SCENE_NAME)
+    field_.send_keys(scene)
     field_.send_keys(Keys.ENTER)
-    wait.until(ec.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{SCENE_NAME}')]")))
+    wait.until(ec.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{scene}')]")))
     time.sleep(1.0)  # let the rerun after the choice settle
     return wait.until(ec.element_to_be_clickable((By.XPATH, "//button[.//p[contains(text(), 'Run cloud mask')]]")))
 

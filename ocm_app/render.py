@@ -15,9 +15,9 @@ import numpy.typing as npt
 from matplotlib import colormaps
 from PIL import Image
 
-from ocm_engine import CLASS_COLOURS
+from ocm_engine import CLASS_COLOURS, CLASS_LABELS
 from ocm_engine.display import stretch
-from ocm_engine.export import colourise
+from ocm_engine.outputs.quicklook import colourise
 
 RGBA = npt.NDArray[np.uint8]
 _T = TypeVar("_T", bound=np.generic)
@@ -57,6 +57,21 @@ def composite(display: npt.NDArray[np.float32], order: tuple[int, int, int]) -> 
     rgba[..., :3] = np.moveaxis(np.round(rgb * 255), 0, -1).astype(np.uint8)
     rgba[..., 3] = np.where(valid, 255, 0)
     return rgba
+
+
+#: Band positions of a display read (Red, Green, Blue, NIR) for each composite.
+TRUE_COLOUR: tuple[int, int, int] = (0, 1, 2)
+FALSE_COLOUR: tuple[int, int, int] = (3, 0, 1)  # NIR, Red, Green: vegetation red, clouds white
+
+
+def true_colour(display: npt.NDArray[np.float32]) -> RGBA:
+    """The true-colour composite (Red, Green, Blue; Green again without Blue) of a display read."""
+    return composite(display, TRUE_COLOUR)
+
+
+def false_colour(display: npt.NDArray[np.float32]) -> RGBA:
+    """The false-colour composite (NIR, Red, Green) of a display read."""
+    return composite(display, FALSE_COLOUR)
 
 
 def class_rgba(classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_],
@@ -214,3 +229,11 @@ def resize_to(array: npt.NDArray[_T], shape: tuple[int, int]) -> npt.NDArray[_T]
     rows = nearest_index(shape[0], array.shape[-2])
     cols = nearest_index(shape[1], array.shape[-1])
     return array[..., rows[:, None], cols[None, :]]
+
+
+def class_legend_markdown() -> str:
+    """The class colours as a one-line HTML legend (for images outside maps)."""
+    items = [f'<span style="display:inline-block;width:12px;height:12px;background:rgb({r},{g},{b});'
+             f'border:1px solid #777;vertical-align:-1px;margin:0 4px 0 10px"></span>{label}'
+             for label, (r, g, b, _) in zip(CLASS_LABELS, CLASS_COLOURS, strict=True)]
+    return "<div style='font-size:0.85rem'>" + "".join(items) + "</div>"

@@ -10,7 +10,6 @@ Arrays are ``(bands, height, width)``; maps ``(height, width)``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,11 +21,14 @@ import numpy.typing as npt
 
 from ocm_app.scenes import SceneSpec, read_inference
 from ocm_engine import Ensemble, InferenceOptions, Prediction, Scene, predict_scene
-from ocm_engine.constants import CLASS_NAMES, DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
+from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.errors import OcmWarning
-from ocm_engine.export import GridInfo, write_class_geotiff, write_png, write_probability_geotiff
+from ocm_engine.options import ReadOptions
+from ocm_engine.outputs.geotiff import write_class_geotiff, write_probability_geotiff
+from ocm_engine.outputs.quicklook import write_png
+from ocm_engine.outputs.report import OutputPaths, SceneOutputs, report_bytes
 from ocm_engine.provenance import Provenance
-from ocm_engine.types import CRS, Affine
+from ocm_engine.types import CRS, Affine, GridInfo
 
 Progress = Callable[[int, int], None]
 
@@ -119,7 +121,7 @@ class RunResult:
     def facts(self) -> dict[str, str]:
         """Run facts for the GeoTIFF tags (text) beside the engine's provenance tags."""
         return {"source": self.spec.label, "software": "ocm_studio app", "seconds": f"{self.seconds:.2f}",
-                **self.provenance.as_tags(), **self.prediction.extra}
+                **self.provenance.as_tags(), **self.prediction.run.as_text()}
 
 
 def run_scene(spec: SceneSpec, options: RunOptions, ensemble: Ensemble,
@@ -146,11 +148,30 @@ def run_prediction(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, sce
     return RunResult(spec, options, pred, time.perf_counter() - start)
 
 
+def scene_outputs(result: RunResult) -> SceneOutputs:
+    """The run as the engine's :class:`~ocm_engine.outputs.report.SceneOutputs` (download names as paths).
+
+    The app's JSON download is written from it by the engine's one report writer, so it has the
+    schema of ``ocm predict``'s ``*_ocm.json``.
+    """
+    pred = result.prediction
+    spec = result.spec
+    paths = OutputPaths(Path(download_name(spec, "classes.tif")),
+                        Path(download_name(spec, "probabilities.tif")) if pred.probabilities is not None else None,
+                        Path(download_name(spec, "mask.png")), Path(download_name(spec, "stats.json")))
+    read = ReadOptions(sensor=spec.sensor, bands=spec.mapping, nodata=spec.nodata,
+                       resolution_m=result.options.resolution_m)
+    inference = result.options.inference(return_probabilities=pred.probabilities is not None)
+    return SceneOutputs(paths, pred.statistics, result.provenance, pred.run, pred.warnings, spec.label,
+                        result.seconds, inference, read, software="ocm_studio app")
+
+
 def export_bytes(result: RunResult, folder: Path | None = None,
                  rgb: npt.NDArray[np.uint8] | None = None) -> dict[str, bytes]:
-    """The downloads of a run: class GeoTIFF, probabilities GeoTIFF, PNG quick-look and JSON statistics.
+    """The downloads of a run: class GeoTIFF, probabilities GeoTIFF, PNG quick-look and JSON report.
 
-    Files are written with the engine's writers (in a temporary folder) and returned as bytes.
+    Files are written with the engine's writers (in a temporary folder) and returned as bytes;
+    the JSON is the engine's report (:func:`ocm_engine.outputs.report.to_json`).
     ``rgb`` (a true-colour rendering ``(h, w, 3|4)``) goes beside the mask in the PNG.
     """
     pred = result.prediction
@@ -165,10 +186,7 @@ def export_bytes(result: RunResult, folder: Path | None = None,
                 base / "p.tif", pred.probabilities, pred.valid, result.grid).read_bytes()
         out["mask.png"] = write_png(base / "m.png", pred.classes, pred.valid, rgb=rgb,
                                     title=result.spec.label).read_bytes()
-    payload = {"statistics": result.statistics(), "provenance": result.provenance.as_dict(),
-               "run": {"source": result.spec.label, "seconds": round(result.seconds, 2), **pred.extra},
-               "classes": {str(i): n for i, n in enumerate(CLASS_NAMES)}}
-    out["stats.json"] = json.dumps(payload, indent=2, sort_keys=True).encode()
+    out["stats.json"] = report_bytes(scene_outputs(result))
     return out
 
 

@@ -16,9 +16,10 @@ import numpy as np
 
 from ocm_app import config, demo
 from ocm_app.scenes import SceneSpec
-from ocm_engine.errors import SceneReadError
+from ocm_engine.errors import OcmError, SceneReadError
 from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.raster import raster_info, write_raster
+from ocm_engine.synthetic import procedural_scene
 from ocm_engine.types import CRS, Affine
 
 BUILTIN_KEY: Final = "builtin:synthetic"
@@ -45,8 +46,20 @@ def nominal_pixel_size_m(spec: SceneSpec) -> float | None:
     return next((m for prefix, m in NOMINAL_PIXEL_M.items() if spec.dataset.startswith(prefix)), None)
 
 
-class UnsafePathError(ValueError):
-    """A path that leaves the samples folder."""
+class UnsafePathError(OcmError, ValueError):
+    """A path that leaves the samples folder.
+
+    Attributes:
+        relative: The path asked for, relative to the samples folder.
+        escapes: ``True`` when it resolves (through a symlink) outside the folder; ``False``
+            when it is absolute or holds ``..``.
+    """
+
+    def __init__(self, relative: str, *, escapes: bool = False) -> None:
+        self.relative = relative
+        self.escapes = escapes
+        where = "leads outside the samples folder" if escapes else "is not a folder inside the samples folder"
+        super().__init__(f"{relative!r} {where}.")
 
 
 def safe_join(root: Path, relative: str) -> Path:
@@ -58,10 +71,10 @@ def safe_join(root: Path, relative: str) -> Path:
     root = root.resolve()
     rel = Path(relative)
     if rel.is_absolute() or ".." in rel.parts:
-        raise UnsafePathError(f"{relative!r} is not a folder inside the samples folder.")
+        raise UnsafePathError(relative)
     target = (root / rel).resolve()
     if not target.is_relative_to(root):
-        raise UnsafePathError(f"{relative!r} leads outside the samples folder.")
+        raise UnsafePathError(relative, escapes=True)
     return target
 
 
@@ -116,23 +129,7 @@ def synthetic_reflectance(size_px: int = BUILTIN_SIZE_PX, resolution_m: float = 
 def synthetic_scene(size_px: int = BUILTIN_SIZE_PX, resolution_m: float = BUILTIN_RES_M,
                     seed: int = BUILTIN_SEED) -> tuple[np.ndarray, np.ndarray]:
     """The procedural fallback: Red, Green, NIR reflectance ``(3, size, size)`` and its exact truth."""
-    from ocm_engine.training.synth import SynthConfig, add_clouds, fractal_noise
-
-    rng = np.random.default_rng(seed)
-    shape = (size_px, size_px)
-    veg = fractal_noise(shape, resolution_m, 3000.0, rng)
-    wet = fractal_noise(shape, resolution_m, 6000.0, rng)
-    detail = fractal_noise(shape, resolution_m, 400.0, rng)
-    soil = np.array([0.18, 0.15, 0.27], np.float32)[:, None, None]
-    green = np.array([0.04, 0.08, 0.38], np.float32)[:, None, None]
-    water = np.array([0.03, 0.05, 0.02], np.float32)[:, None, None]
-    w_veg = np.clip(0.5 + 0.35 * veg, 0, 1)[None]
-    land = soil * (1 - w_veg) + green * w_veg
-    w_water = np.clip((wet - 1.2) * 3, 0, 1)[None]
-    image = (land * (1 - w_water) + water * w_water) * (1 + 0.08 * detail[None])
-    cfg = SynthConfig(p_thick=1.0, p_thin=1.0, p_shadow=1.0)
-    cloudy, labels = add_clouds(image.astype(np.float32), resolution_m, rng, config=cfg)
-    return np.clip(cloudy, 0.0005, 1.5).astype(np.float32), labels.astype(np.uint8)
+    return procedural_scene(size_px, resolution_m, seed)
 
 
 def _write_scene(path: Path, reflectance: np.ndarray, transform: Affine, crs: CRS | str | None,

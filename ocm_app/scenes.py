@@ -9,8 +9,6 @@ Arrays are ``(bands, height, width)``.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,8 +18,8 @@ import numpy.typing as npt
 
 from ocm_app import config
 from ocm_engine import Scene
-from ocm_engine.errors import ResolutionError, SceneReadError
-from ocm_engine.io.mapping import BandMapping, BandMappingError
+from ocm_engine.errors import ResolutionError, SceneReadError, describe
+from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.readers import SceneSource
 from ocm_engine.io.scene import SceneLayout, SceneReader, read_layout
 
@@ -113,12 +111,8 @@ def read_inference(spec: SceneSpec, resolution_m: float | None) -> Scene:
     """
     with open_reader(spec, resolution_m) as reader:
         if reader.height * reader.width > config.MAX_INFERENCE_PIXELS:
-            res = f"{reader.resolution_m:g} m" if math.isfinite(reader.resolution_m) else "its own resolution"
-            raise ResolutionError(
-                f"At {res} the scene is {reader.width} x {reader.height} px, over the app's "
-                f"{config.MAX_INFERENCE_PIXELS:,} px limit. Choose a coarser resolution, or use the "
-                "command line (`ocm predict`), which processes large scenes block by block."
-            )
+            raise ResolutionError("too_large", reader.resolution_m, reader.source.resolution_m,
+                                  size_px=(reader.width, reader.height), limit_px=config.MAX_INFERENCE_PIXELS)
         return reader.read(blue=False)
 
 
@@ -165,24 +159,19 @@ def upload_spec(key: str, files: Sequence[tuple[str, Path]], sensor: str | None)
                      description="Uploaded by you (kept in this session only).", kind="upload")
 
 
-_CLI_ASIDE = re.compile(r"\s*\([^()]*(--[a-z]|`ocm )[^()]*\)")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`])")
-APP_MAPPING_HINT = "Choose a sensor preset, or map the bands by hand, on the Run page (step 1, Bands)."
-
-
 def describe_error(err: BaseException, spec: SceneSpec | None = None) -> str:
-    """The engine's message, told in the app's terms.
+    """The error in the app's words: the engine's problem and its hint for the app.
 
-    Saved upload paths (the app's temporary files) are replaced by the names the user uploaded,
-    and command-line advice (``--sensor``, ``--bands``, ``ocm ...``) by where to do the same in the app.
+    The engine words each error's advice per front end (:meth:`~ocm_engine.errors.OcmError.hint`),
+    so no command-line flag reaches the page. Saved upload paths (the app's temporary files)
+    are replaced by the names the user uploaded.
+
+    Args:
+        err: The error (or a warning wrapped in an ``Exception``).
+        spec: The scene whose uploaded files the message may name.
     """
-    text = f"{err.problem} {err.hint('app')}" if isinstance(err, BandMappingError) else str(err)
+    text = describe(err, "app")
     if spec is not None:
         for path, name in zip(spec.paths, spec.names, strict=False):
             text = text.replace(path, name).replace(Path(path).name, name)
-    text = _CLI_ASIDE.sub("", text)
-    sentences = _SENTENCE.split(text)
-    kept = [s for s in sentences if "--" not in s and "`ocm " not in s]
-    if len(kept) < len(sentences):
-        kept.append(APP_MAPPING_HINT)
-    return " ".join(kept)
+    return text

@@ -1,7 +1,7 @@
 """The third scene source: search a STAC catalog, pick an item, read only the window, mask it.
 
-The scene bar (:func:`ocm_app.widgets.scene_bar`) calls :func:`render` when the user picks
-"STAC catalog", and :func:`ocm_app.widgets.current_scene` calls :func:`current_spec`. A place
+The scene bar (:func:`ocm_app.scene_picker.scene_bar`) calls :func:`render` when the user picks
+"STAC catalog", and :func:`ocm_app.scene_picker.current_scene` calls :func:`current_spec`. A place
 (lon,lat or a west,south,east,north box), dates and a largest catalog cloud cover go to
 :func:`ocm_engine.stac.search_items`; the results are listed with their thumbnails (when the
 item has one and it can be fetched) and catalog cloud %; the chosen item's window is read
@@ -29,7 +29,7 @@ import streamlit as st
 
 from ocm_app import config, maps, scenes, state, uploads
 from ocm_engine.checked_http import checked_session, get_limited
-from ocm_engine.errors import OcmError, PolicyError, collect_warnings
+from ocm_engine.errors import OcmError, PolicyError, WindowError, collect_warnings
 from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.raster import write_raster
 from ocm_engine.stac import EARTH_SEARCH_URL, ItemSummary, find_preset, point_bbox, read_item_window, search_items
@@ -72,7 +72,7 @@ def parse_place(text: str, window_km: float) -> BBox:
     """A lon/lat box from ``lon,lat`` (a square of ``window_km`` around it) or ``west,south,east,north``.
 
     Raises:
-        ValueError: Neither form.
+        WindowError: Neither form (also a ``ValueError``).
     """
     parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
     if len(parts) == 2:
@@ -80,7 +80,7 @@ def parse_place(text: str, window_km: float) -> BBox:
         return point_bbox(lon, lat, window_km * 1000)
     if len(parts) == 4:
         return parse_bbox(text)
-    raise ValueError(f"Type a place as lon,lat (e.g. {DEFAULT_PLACE}) or west,south,east,north; got {text!r}.")
+    raise WindowError(f"Type a place as lon,lat (e.g. {DEFAULT_PLACE}) or west,south,east,north; got {text!r}.")
 
 
 @st.cache_data(show_spinner=False, ttl=3600, max_entries=128)
@@ -206,8 +206,8 @@ def _search() -> None:
                                  bbox=bbox, dates=f"{dates[0].isoformat()}/{dates[1].isoformat()}",
                                  max_cloud_percent=float(st.session_state.get(MAX_CLOUD, 100)), limit=30,
                                  timeout_s=HTTP_TIMEOUT_S, policy=config.net_policy())
-    except (OcmError, ValueError) as err:
-        st.error(str(err))
+    except OcmError as err:
+        st.error(scenes.describe_error(err))
         return
     st.session_state[_RESULTS] = (bbox, found)
 
@@ -242,7 +242,7 @@ def _results() -> None:
                 st.session_state[_SPEC] = read_window_spec(item, str(st.session_state[CATALOG]).strip(), bbox,
                                                            float(read_m), state.session_dir())
         except OcmError as err:
-            st.error(str(err))
+            st.error(scenes.describe_error(err))
     with st.expander("Where the window lies on the item", expanded=False):
         maps.show_map(footprint_map(item, bbox), height=320)
 

@@ -7,12 +7,16 @@ results. Widget keys shared across pages (the sidebar's) are listed too.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import streamlit as st
 
 from ocm_app import config, uploads
+from ocm_app.batch import QaRow
+from ocm_app.compare import CompareRun
 from ocm_app.runs import RunOptions, RunResult
 from ocm_engine.io.mapping import BandMapping
 
@@ -32,9 +36,25 @@ _SESSION_GUARD: Final = "ocm.session_dir_guard"
 _MAPPINGS: Final = "ocm.mappings"
 _OPTIONS: Final = "ocm.options"
 _RUN: Final = "ocm.run_result"
-_RESULTS: Final = "ocm.results"
+_DOWNLOADS: Final = "ocm.run_downloads"
+_COMPARE: Final = "ocm.compare"
+_RESOLUTION: Final = "ocm.resolution_runs"
+_BATCH: Final = "ocm.batch_rows"
 _LAST_UPLOAD: Final = "ocm.last_upload"
 
+
+@dataclass(frozen=True, slots=True)
+class RunDownloads:
+    """The download files of one Run-page result (built once per result, not on every rerun).
+
+    Attributes:
+        result: The run they were made from.
+        files: File bytes by download name (``classes.tif``, ``mask.png``...), as
+            :func:`ocm_app.runs.export_bytes` returns them.
+    """
+
+    result: RunResult
+    files: dict[str, bytes]
 
 
 def session_dir() -> Path:
@@ -94,16 +114,48 @@ def set_run_result(value: RunResult | None) -> None:
     st.session_state[_RUN] = value
 
 
-def result(name: str) -> Any:
-    """A page's stored result (``None`` when absent)."""
-    return st.session_state.get(_RESULTS, {}).get(name)
+def run_downloads() -> RunDownloads | None:
+    """The downloads built for the Run page's result (``None`` until built, or after a new run)."""
+    value = st.session_state.get(_DOWNLOADS)
+    return value if isinstance(value, RunDownloads) else None
 
 
-def set_result(name: str, value: Any) -> None:
-    """Store a page's result for this session."""
-    found = dict(st.session_state.get(_RESULTS, {}))
-    found[name] = value
-    st.session_state[_RESULTS] = found
+def set_run_downloads(value: RunDownloads | None) -> None:
+    """Store (or clear) the Run page's downloads."""
+    st.session_state[_DOWNLOADS] = value
+
+
+def compare_run() -> CompareRun | None:
+    """The Compare page's last result in this session."""
+    value = st.session_state.get(_COMPARE)
+    return value if isinstance(value, CompareRun) else None
+
+
+def set_compare_run(value: CompareRun) -> None:
+    """Store the Compare page's result."""
+    st.session_state[_COMPARE] = value
+
+
+def resolution_runs() -> tuple[RunResult, ...]:
+    """The Resolution page's runs (one per resolution, finest first); empty before the first."""
+    value = st.session_state.get(_RESOLUTION, ())
+    return tuple(r for r in value if isinstance(r, RunResult))
+
+
+def set_resolution_runs(value: Sequence[RunResult]) -> None:
+    """Store the Resolution page's runs."""
+    st.session_state[_RESOLUTION] = tuple(value)
+
+
+def batch_rows() -> tuple[QaRow, ...]:
+    """The Batch QA page's rows (scenes that ran and scenes that failed); empty before the first batch."""
+    value = st.session_state.get(_BATCH, ())
+    return tuple(r for r in value if isinstance(r, QaRow))
+
+
+def set_batch_rows(value: Sequence[QaRow]) -> None:
+    """Store the Batch QA page's rows."""
+    st.session_state[_BATCH] = tuple(value)
 
 
 def basemap() -> bool:

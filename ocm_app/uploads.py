@@ -24,13 +24,15 @@ import shutil
 import threading
 import time
 import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from ocm_app import config
-from ocm_engine.errors import PolicyError, SceneReadError
+from ocm_engine.errors import OcmError, PolicyError, SceneReadError
 from ocm_engine.io.raster import raster_info
 
 _LOG = logging.getLogger(__name__)
@@ -136,6 +138,41 @@ def save_upload(name: str, data: bytes, folder: Path, prefix: str = "upload") ->
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class SavedUploads:
+    """A set of uploads after the checks: the files saved and the ones refused.
+
+    Attributes:
+        saved: ``(user's file name, saved path)`` of each accepted file, in upload order.
+        refused: ``(user's file name, error)`` of each refused file.
+    """
+
+    saved: tuple[tuple[str, Path], ...]
+    refused: tuple[tuple[str, OcmError], ...]
+
+
+def save_uploads(files: Iterable[Any], folder: Path, prefix: str = "upload") -> SavedUploads:
+    """Check and save uploaded files (Streamlit's ``UploadedFile``: ``.name``, ``.getvalue()``) one by one.
+
+    A refused file does not stop the others. The scene picker and the Batch QA page both save
+    uploads through this one function (:func:`save_upload` for each file).
+
+    Args:
+        files: The uploaded files.
+        folder: The session's folder.
+        prefix: File name prefix (``upload``, ``batch``).
+    """
+    saved: list[tuple[str, Path]] = []
+    refused: list[tuple[str, OcmError]] = []
+    for upload in files:
+        name = str(upload.name)
+        try:
+            saved.append((name, save_upload(name, upload.getvalue(), folder, prefix=prefix)))
+        except OcmError as err:
+            refused.append((name, err))
+    return SavedUploads(tuple(saved), tuple(refused))
+
+
 def touch(folder: Path) -> None:
     """Mark a session's folder as in use (the sweep removes folders idle past the TTL)."""
     try:
@@ -199,5 +236,5 @@ def remove_with_session(owner: Any, folder: Path) -> Any:
         return None
 
 
-__all__ = ["HOSTED_DRIVERS", "FolderGuard", "check_declared_size", "check_quota", "folder_bytes", "remove_with_session",
-           "save_upload", "sweep", "sweep_now_and_then", "touch"]
+__all__ = ["HOSTED_DRIVERS", "FolderGuard", "SavedUploads", "check_declared_size", "check_quota", "folder_bytes",
+           "remove_with_session", "save_upload", "save_uploads", "sweep", "sweep_now_and_then", "touch"]

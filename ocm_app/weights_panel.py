@@ -90,7 +90,8 @@ def _download() -> None:
         download_official(progress=update)
     except OcmError as err:
         bar.empty()
-        st.warning(f"No official weights: {one_line(err)} The default model runs.", icon=":material/cloud_off:")
+        st.warning(f"No official weights: {one_line(err, frontend='app')} The default model runs.",
+                   icon=":material/cloud_off:")
         return
     finally:
         _DOWNLOADING.release()

@@ -18,7 +18,8 @@ from ocm_engine.io.scene import Scene, SceneLayout, SceneReader, read_layout, re
 from ocm_engine.models.cache import cached_ensemble, clear_model_cache
 from ocm_engine.models.ensemble import Ensemble, load_ensemble
 from ocm_engine.normalize import valid_mask, zscore_patch
-from ocm_engine.options import InferenceOptions
+from ocm_engine.options import InferenceOptions, ReadOptions
+from ocm_engine.outputs.report import SceneOutputs
 from ocm_engine.pipeline import predict_file
 from ocm_engine.provenance import BandSource, Provenance
 from ocm_engine.sensors import SENSORS, SensorPreset, get_sensor
@@ -35,8 +36,10 @@ __all__ = [
     "InferenceOptions",
     "Prediction",
     "Provenance",
+    "ReadOptions",
     "Scene",
     "SceneLayout",
+    "SceneOutputs",
     "SceneReader",
     "SensorPreset",
     "cached_ensemble",

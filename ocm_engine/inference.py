@@ -12,6 +12,7 @@ once per patch row. On CUDA out-of-memory the batch is halved and retried.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -35,18 +36,19 @@ from ocm_engine.errors import (
     OcmWarning,
     emit,
 )
-from ocm_engine.export import GridInfo
 from ocm_engine.forward import DIHEDRAL_8, FLIPS_4, Forward, default_batch_size, prefetched
 from ocm_engine.io.scene import Scene
 from ocm_engine.metrics import ClassStatistics, class_statistics
 from ocm_engine.models.cache import cached_ensemble
-from ocm_engine.models.ensemble import Ensemble, with_backend
+from ocm_engine.models.ensemble import Ensemble, load_ensemble
 from ocm_engine.models.policy import resolve_device, resolve_dtype
 from ocm_engine.normalize import valid_mask
-from ocm_engine.options import InferenceOptions
-from ocm_engine.provenance import WEIGHTS_FACTS, Provenance, WeightsIdentity
+from ocm_engine.options import InferenceOptions, warn_legacy_keywords
+from ocm_engine.provenance import Provenance, RunFacts, WeightsIdentity
 from ocm_engine.tiling import RowMosaic, fit_patch, patch_windows
-from ocm_engine.types import BoolArray, DtypeName, FloatArray, UInt8Array
+from ocm_engine.types import BoolArray, DtypeName, FloatArray, GridInfo, UInt8Array
+
+__all__ = ["Prediction", "ProgressCallback", "RunFacts", "predict_array", "predict_scene", "select_bands"]
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -62,7 +64,8 @@ class Prediction:
             (sums to 1 on valid pixels, 0 on nodata), or ``None`` when not asked for.
         valid: ``(height, width)`` bool, True where the input had data.
         model: A short description of the ensemble used.
-        extra: Free-form string facts about the run (patch size, device...).
+        run: How the run went: patch, overlap, batch size, device, dtype, TTA, backend, weights
+            (typed; it replaces the former string dict ``extra``).
         transform: Affine transform of the grid (identity for a bare array).
         crs: Coordinate reference system of the grid, or ``None``.
         provenance: Where the input bands and the models came from (``None`` for a bare array).
@@ -75,7 +78,7 @@ class Prediction:
     probabilities: FloatArray | None
     valid: BoolArray
     model: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    run: RunFacts = field(default_factory=RunFacts)
     transform: Affine = field(default_factory=Affine.identity)
     crs: CRS | None = None
     provenance: Provenance | None = None
@@ -99,6 +102,14 @@ class Prediction:
         from ocm_engine.reprs import prediction_html
 
         return prediction_html(self)
+
+    @property
+    def extra(self) -> dict[str, str]:
+        """Deprecated: the run facts as text; read the typed :attr:`run` instead."""
+        warnings.warn("Prediction.extra is deprecated and will be removed in the next release: read the "
+                      "typed Prediction.run (RunFacts: patch_px, device, dtype, batch_size, ...) instead.",
+                      DeprecationWarning, stacklevel=2)
+        return self.run.as_text()
 
     @property
     def grid(self) -> GridInfo:
@@ -176,12 +187,9 @@ def select_bands(
     count = image.shape[0]
     for role, index in zip(("Red", "Green", "NIR"), bands, strict=True):
         if index is None and role != "NIR":
-            raise BandMismatchError(f"{role} band is required; got None.")
+            raise BandMismatchError(reason="required", role=role)
         if index is not None and not 0 <= int(index) < count:
-            raise BandMismatchError(
-                f"{role} band index {index} is out of range: the image has {count} band(s) "
-                f"(valid 0-based indices 0..{count - 1}). Check the band mapping or sensor preset."
-            )
+            raise BandMismatchError(reason="out_of_range", role=role, asked=int(index), available=count)
     red, green, nir = bands
     assert red is not None and green is not None
     if nir is None:
@@ -196,11 +204,6 @@ def select_bands(
     if idx == [0, 1, 2] and count == 3:
         return image
     return image[idx]
-
-
-def default_ensemble(device: torch.device, dtype: torch.dtype) -> Ensemble:
-    """The embedded default ensemble from the engine's model cache (:func:`cached_ensemble`)."""
-    return cached_ensemble("default", device=device, dtype=dtype)
 
 
 def predict_array(
@@ -234,14 +237,14 @@ def predict_array(
             equal it; NaN always is). ``None``: only NaN is nodata.
         ensemble: The models; the embedded default (from the model cache) when ``None``.
         options: Patch, overlap, batch, device, dtype, TTA... (see :class:`InferenceOptions`).
-        patch_px: Overrides ``options.patch_px`` (kept for existing callers).
-        overlap_px: Overrides ``options.overlap_px``.
-        batch_size: Overrides ``options.batch_size``.
-        device: Overrides ``options.device``.
-        dtype: Overrides ``options.dtype``.
+        patch_px: Deprecated (``DeprecationWarning``): use ``options=InferenceOptions(patch_px=...)``.
+        overlap_px: Deprecated: ``options.overlap_px``.
+        batch_size: Deprecated: ``options.batch_size``.
+        device: Deprecated: ``options.device``.
+        dtype: Deprecated: ``options.dtype``.
         progress: Show a tqdm progress bar.
         progress_callback: Called as ``callback(done_patches, total_patches)``.
-        return_probabilities: Overrides ``options.return_probabilities``.
+        return_probabilities: Deprecated: ``options.return_probabilities``.
         valid: ``(height, width)`` mask of pixels with data, when the caller has it already
             (:func:`predict_scene` passes the scene's); computed from ``nodata`` when ``None``.
 
@@ -254,11 +257,11 @@ def predict_array(
         BandMismatchError: Band indices that the image does not have.
         NoValidDataError: Every pixel is nodata.
     """
-    opts = (options or InferenceOptions()).replace(
-        patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size,
-        device=None if device is None else str(device), dtype=_dtype_name(dtype),
-        return_probabilities=return_probabilities,
-    )
+    legacy = {"patch_px": patch_px, "overlap_px": overlap_px, "batch_size": batch_size,
+              "device": None if device is None else str(device), "dtype": _dtype_name(dtype),
+              "return_probabilities": return_probabilities}
+    warn_legacy_keywords("predict_array", legacy, "InferenceOptions", "options")
+    opts = (options or InferenceOptions()).replace(**legacy)
     raw = select_bands(_check_image(image), bands)
     _, height, width = raw.shape
     patch, overlap = fit_patch(height, width, opts.patch_px, opts.overlap_px)
@@ -298,20 +301,16 @@ def predict_array(
             progress_callback(done, len(windows))
     bar.close()
     classes, probabilities = mosaic.finish()
-    extra = {
-        "patch_px": str(patch),
-        "overlap_px": str(overlap),
-        "device": str(members.device),
-        "dtype": str(members.dtype).removeprefix("torch."),
-        "batch_size": str(forward.batch_size),
-        "tta": str(len(transforms)) if transforms else "off",
-        "model_version": members.version,
-        "backend": members.backend,
-        **{k: members.metadata[k] for k in WEIGHTS_FACTS if k in members.metadata},
-    }
+    facts = RunFacts(
+        patch_px=patch, overlap_px=overlap, batch_size=forward.batch_size, device=str(members.device),
+        dtype=str(members.dtype).removeprefix("torch."), tta_transforms=len(transforms),
+        backend=members.backend_label, model_version=members.version,
+        weights=WeightsIdentity.from_facts(members.metadata),
+        weights_source=members.metadata.get("weights_source", ""),
+    )
     model = f"{members.source} ({', '.join(members.names)})"
     member_classes = tuple(m.finish()[0] for m in member_mosaics)
-    return Prediction(classes, probabilities, valid, model, extra, member_classes=member_classes)
+    return Prediction(classes, probabilities, valid, model, facts, member_classes=member_classes)
 
 
 def predict_scene(
@@ -342,8 +341,7 @@ def predict_scene(
     # The scene holds Red, Green, NIR already (mapped when read): no re-selection, and its own valid mask.
     pred = predict_array(scene.data, nodata=scene.nodata, ensemble=ensemble, options=options,
                          progress=progress, progress_callback=progress_callback, valid=scene.valid)
-    provenance = scene.provenance.with_model(pred.model, pred.extra.get("model_version", ""),
-                                             WeightsIdentity.from_facts(pred.extra))
+    provenance = scene.provenance.with_model(pred.model, pred.run.model_version, pred.run.weights)
     return replace(pred, transform=scene.transform, crs=scene.crs, provenance=provenance,
                    warnings=scene.warnings)
 
@@ -364,19 +362,21 @@ _CONVERTED: dict[tuple[int, str, str, str], tuple[Ensemble, Ensemble]] = {}
 _CONVERTED_LOCK = threading.Lock()
 
 
-def _converted(ensemble: Ensemble, backend: str, device: torch.device, dtype: torch.dtype) -> Ensemble:
-    """``ensemble`` on another backend, converted once per process (keyed by the ensemble).
+def _converted(ensemble: Ensemble, backend: str, device: torch.device, dtype: torch.dtype,
+               int8: bool | None = None) -> Ensemble:
+    """``ensemble`` on another backend (or int8), converted once per process (keyed by the ensemble).
 
     The source ensemble is kept alive with its conversion, so the key stays valid. Conversion
     itself is cached on disk (:mod:`ocm_engine.backends.store`).
     """
-    if resolve_backend(backend, device, dtype) == ensemble.backend:
+    same_int8 = int8 is None or int8 == ensemble.int8
+    if resolve_backend(backend, device, dtype) == ensemble.backend and same_int8:
         return ensemble.to(device, dtype)
-    key = (id(ensemble), backend, str(device), str(dtype))
+    key = (id(ensemble), f"{backend}|int8={int8}", str(device), str(dtype))
     with _CONVERTED_LOCK:
         hit = _CONVERTED.get(key)
         if hit is None or hit[0] is not ensemble:
-            hit = (ensemble, with_backend(ensemble, backend, device, dtype))
+            hit = (ensemble, load_ensemble(ensemble, device=device, dtype=dtype, backend=backend, int8=int8))
             _CONVERTED[key] = hit
             while len(_CONVERTED) > 4:  # a few ensembles per process; the oldest goes first
                 del _CONVERTED[next(iter(_CONVERTED))]
@@ -388,11 +388,13 @@ def _pick_ensemble(ensemble: Ensemble | None, options: InferenceOptions) -> Ense
     if ensemble is None:
         target = resolve_device(options.device)
         return cached_ensemble("default", device=target, dtype=resolve_dtype(options.dtype, target),
-                               compile=options.compile, backend=options.backend)
-    if options.backend != "auto":
+                               compile=options.compile, backend=options.backend, int8=options.int8)
+    if options.backend != "auto" or options.int8 is not None:
         target = resolve_device(options.device) if options.device is not None else ensemble.device
         compute = resolve_dtype(options.dtype, target) if options.dtype is not None else ensemble.dtype
-        chosen = _converted(ensemble, options.backend, target, compute)
+        # "auto" keeps a given ensemble's backend, unless int8 is asked for (OpenVINO runs it)
+        backend = options.backend if options.backend != "auto" or options.int8 else ensemble.backend
+        chosen = _converted(ensemble, backend, target, compute, options.int8)
     elif options.device is None and options.dtype is None:
         chosen = ensemble
     else:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,51 +23,38 @@ from rasterio.windows import Window
 
 from ocm_engine import metrics
 from ocm_engine.constants import (
-    CLASS_NAMES,
     MIN_PATCH_PX,
     MIN_RESOLUTION_M,
     NUM_CLASSES,
     OUTPUT_NODATA,
 )
 from ocm_engine.display import scene_rgb
-from ocm_engine.errors import ImageTooSmallError, NoValidDataError, OutputExistsError
-from ocm_engine.export import (
-    GridInfo,
-    atomic_path,
-    check_writable,
-    class_profile,
-    finish_class_dataset,
-    probability_profile,
-    stats_tags,
-    write_json,
-    write_png,
-)
+from ocm_engine.errors import Hints, ImageTooSmallError, NoValidDataError, OutputExistsError
 from ocm_engine.inference import ProgressCallback, predict_scene
+from ocm_engine.io.mapping import BandMapping
 from ocm_engine.io.readers import SceneSource
 from ocm_engine.io.scene import SceneReader
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.normalize import valid_mask
-from ocm_engine.options import InferenceOptions
-from ocm_engine.provenance import WEIGHTS_FACTS, WeightsIdentity
+from ocm_engine.options import InferenceOptions, ReadOptions, warn_legacy_keywords
+from ocm_engine.outputs.atomic import atomic_path, check_writable
+from ocm_engine.outputs.geotiff import (
+    class_profile,
+    describe_probability_bands,
+    finish_class_dataset,
+    probability_profile,
+    stats_tags,
+)
+from ocm_engine.outputs.quicklook import write_png
+from ocm_engine.outputs.report import OutputPaths, SceneOutputs, output_paths, write_report
+from ocm_engine.provenance import RunFacts
 from ocm_engine.resolution import nearest_index
-from ocm_engine.types import DtypeName
+from ocm_engine.types import DtypeName, GridInfo
+
+__all__ = ["OutputPaths", "SceneOutputs", "output_paths", "predict_file", "preview_title", "scene_stem"]
 
 DEFAULT_BLOCK_PX = 12288
 PREVIEW_MAX_PX = 2048
-
-
-@dataclass(frozen=True, slots=True)
-class OutputPaths:
-    """Where one scene's outputs go."""
-
-    classes: Path
-    probabilities: Path | None
-    png: Path | None
-    stats: Path
-
-    def all(self) -> list[Path]:
-        """Every path that will be written."""
-        return [p for p in (self.classes, self.probabilities, self.png, self.stats) if p]
 
 
 def scene_stem(source: SceneSource) -> str:
@@ -106,17 +93,6 @@ def preview_title(source: SceneSource, reader: SceneReader) -> str:
     return f"{reader.source.name} ({bands})"
 
 
-def output_paths(stem: str, output_dir: Path, probabilities: bool, png: bool) -> OutputPaths:
-    """The output files for a scene stem."""
-    base = output_dir / f"{stem}_ocm"
-    return OutputPaths(
-        base.with_suffix(".tif"),
-        base.with_name(base.name + "_probabilities.tif") if probabilities else None,
-        base.with_suffix(".png") if png else None,
-        base.with_suffix(".json"),
-    )
-
-
 def _blocks(height: int, width: int, block_px: int) -> list[Window]:
     return [
         Window(col, row, min(block_px, width - col), min(block_px, height - row))
@@ -129,17 +105,9 @@ def predict_file(
     path: SceneSource,
     output_dir: str | Path,
     *,
-    sensor: str | None = None,
-    bands: Sequence[int | None] | None = None,
-    nodata: float | None = None,
-    resolution_m: float | None = None,
-    ensemble: Ensemble | None = None,
+    read: ReadOptions | None = None,
     options: InferenceOptions | None = None,
-    patch_px: int | None = None,
-    overlap_px: int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-    dtype: DtypeName | str | None = None,
+    ensemble: Ensemble | None = None,
     probabilities: bool = False,
     png: bool = True,
     overwrite: bool = False,
@@ -147,7 +115,17 @@ def predict_file(
     progress_callback: ProgressCallback | None = None,
     block_px: int = DEFAULT_BLOCK_PX,
     stem: str | None = None,
-) -> Path:
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    sensor: str | None = None,
+    bands: BandMapping | Sequence[int | None] | None = None,
+    nodata: float | None = None,
+    resolution_m: float | None = None,
+    patch_px: int | None = None,
+    overlap_px: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: DtypeName | str | None = None,
+) -> SceneOutputs:
     """Mask one scene and write its outputs.
 
     Built on :class:`~ocm_engine.io.scene.SceneReader` (``read_scene`` one block at a time)
@@ -157,17 +135,9 @@ def predict_file(
         path: A raster file, its bytes, a sequence of single-band files, or ``(file, band)``
             pairs (see :func:`~ocm_engine.read_scene`).
         output_dir: Folder for the outputs (created if needed).
-        sensor: Sensor preset key (see ``ocm sensors``).
-        bands: Explicit 1-based Red, Green, NIR band (or file) numbers.
-        nodata: Nodata value (else the file's, else the preset's, else 0).
-        resolution_m: Inference resolution in metres (default: the source's, at least 10 m).
-        ensemble: The models (default: the embedded ensemble).
+        read: Sensor, 1-based bands, nodata and inference resolution (see :class:`ReadOptions`).
         options: Patch, overlap, batch, device, dtype, TTA (see :class:`InferenceOptions`).
-        patch_px: Overrides ``options.patch_px`` (kept for existing callers).
-        overlap_px: Overrides ``options.overlap_px``.
-        batch_size: Overrides ``options.batch_size``.
-        device: Overrides ``options.device``.
-        dtype: Overrides ``options.dtype``.
+        ensemble: The models (default: the embedded ensemble).
         probabilities: Also write the 4-band probability GeoTIFF.
         png: Also write a PNG preview.
         overwrite: Replace existing outputs.
@@ -175,25 +145,42 @@ def predict_file(
         progress_callback: ``callback(done_patches, total_patches)``.
         block_px: Largest block of the inference grid processed at once.
         stem: Output file-name stem (default: from the input name).
+        sections: Extra JSON report sections by name (STAC items pass ``{"stac": ...}``), written
+            in the report's one atomic commit.
+        sensor: Deprecated (``DeprecationWarning``): use ``read=ReadOptions(sensor=...)``.
+        bands: Deprecated: ``read.bands``.
+        nodata: Deprecated: ``read.nodata``.
+        resolution_m: Deprecated: ``read.resolution_m``.
+        patch_px: Deprecated: use ``options=InferenceOptions(patch_px=...)``.
+        overlap_px: Deprecated: ``options.overlap_px``.
+        batch_size: Deprecated: ``options.batch_size``.
+        device: Deprecated: ``options.device``.
+        dtype: Deprecated: ``options.dtype``.
 
     Returns:
-        The class GeoTIFF's path. Beside it: ``*_ocm.json`` statistics and provenance, and
-        optionally ``*_ocm_probabilities.tif`` and ``*_ocm.png``.
+        The scene's :class:`~ocm_engine.outputs.report.SceneOutputs`: the paths written
+        (``*_ocm.tif``, ``*_ocm.json`` report, optionally ``*_ocm_probabilities.tif`` and
+        ``*_ocm.png``), statistics, provenance, run facts and warnings. It is also path-like
+        (``os.fspath(result)``, ``result.path``: the class GeoTIFF), as the path returned before.
 
     Raises:
         OcmError: Subclasses for unreadable input, bad mapping or resolution, no valid
             data, or existing outputs.
     """
     start = time.perf_counter()
-    opts = (options or InferenceOptions()).replace(
-        patch_px=patch_px, overlap_px=overlap_px, batch_size=batch_size, device=device,
-        dtype=dtype, return_probabilities=probabilities,
-    )
+    legacy_read = {"sensor": sensor, "bands": None if bands is None else _band_value(bands), "nodata": nodata,
+                   "resolution_m": resolution_m}
+    legacy_inference = {"patch_px": patch_px, "overlap_px": overlap_px, "batch_size": batch_size,
+                        "device": device, "dtype": dtype}
+    warn_legacy_keywords("predict_file", legacy_read, "ReadOptions", "read")
+    warn_legacy_keywords("predict_file", legacy_inference, "InferenceOptions", "options")
+    how = (read or ReadOptions()).replace(**legacy_read)
+    opts = (options or InferenceOptions()).replace(**legacy_inference, return_probabilities=probabilities)
     out_dir = Path(output_dir)
     paths = output_paths(stem or scene_stem(path), out_dir, probabilities, png)
     _check_outputs(paths, overwrite)
-    band_list = None if bands is None else list(bands)
-    with SceneReader(path, sensor=sensor, bands=band_list, nodata=nodata, resolution_m=resolution_m) as reader:
+    with SceneReader(path, sensor=how.sensor, bands=how.band_list(), nodata=how.nodata,
+                     resolution_m=how.resolution_m) as reader:
         reader.emit_warnings(stacklevel=2)
         src = reader.source
         run = _Run(reader, ensemble, opts, progress, progress_callback, block_px)
@@ -216,33 +203,23 @@ def predict_file(
                     f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
                     "the nodata value and band mapping."
                 )
-            provenance = reader.read_provenance().with_model(run.model, run.model_version, run.weights)
-            facts: dict[str, str] = {"model": run.model, "source": src.name, "software": "ocm_engine",
-                                     **provenance.as_tags(), **run.extra}
+            provenance = reader.read_provenance().with_model(run.model, run.facts.model_version,
+                                                             run.facts.weights)
+            tags = {"model": run.model, "source": src.name, "software": "ocm_engine",
+                    **provenance.as_tags(), **run.facts.as_tags()}
             with rasterio.open(class_tmp, "r+") as dst:
-                finish_class_dataset(dst, stats_tags(stats, facts))
+                finish_class_dataset(dst, stats_tags(stats, tags))
             if png_tmp is not None:
                 _write_preview(class_tmp, png_tmp, scene_rgb(reader.read_overview(PREVIEW_MAX_PX)),
                                preview_title(path, reader))
-            run_facts: dict[str, object] = {
-                "model": run.model, "source": src.name, "software": "ocm_engine",
-                "seconds": round(time.perf_counter() - start, 3),
-                "options": opts.as_dict(), "device": run.extra.get("device", ""),
-                "dtype": run.extra.get("dtype", ""), "batch_size": _int(run.extra.get("batch_size")),
-                "patch_px": _int(run.extra.get("patch_px")), "overlap_px": _int(run.extra.get("overlap_px")),
-                "sensor": sensor or "",
-                "inference_resolution_m": provenance.as_dict()["inference_resolution_m"],
-                "source_resolution_m": provenance.as_dict()["source_resolution_m"],
-            }
-            write_json(json_tmp, {"statistics": stats.as_dict(), "run": run_facts,
-                                  "provenance": provenance.as_dict(),
-                                  "warnings": [f"{type(w).__name__}: {w}" for w in reader.warnings],
-                                  "outputs": [str(p) for p in paths.all()]}, overwrite=True)
-    return paths.classes
+            outputs = SceneOutputs(paths, stats, provenance, run.facts, tuple(reader.warnings), src.name,
+                                   time.perf_counter() - start, opts, how, sections=dict(sections or {}))
+            write_report(json_tmp, outputs, overwrite=True)
+    return outputs
 
 
-def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+def _band_value(bands: BandMapping | Sequence[int | None]) -> BandMapping | tuple[int | None, ...]:
+    return bands if isinstance(bands, BandMapping) else tuple(bands)
 
 
 def _check_outputs(paths: OutputPaths, overwrite: bool) -> None:
@@ -254,12 +231,7 @@ def _check_outputs(paths: OutputPaths, overwrite: bool) -> None:
         return
     if paths.stats.exists():
         check_writable(existing[0], overwrite)
-    names = ", ".join(p.name for p in existing)
-    raise OutputExistsError(
-        f"{existing[0]} already exists, but {paths.stats.name} does not: the outputs ({names}) "
-        "are incomplete, probably from an interrupted run. Pass overwrite=True (CLI: "
-        "--overwrite) to redo the scene, or delete them."
-    )
+    raise OutputExistsError(existing[0], incomplete=[p.name for p in existing], report_name=paths.stats.name)
 
 
 def _check_grid(reader: SceneReader) -> None:
@@ -269,17 +241,19 @@ def _check_grid(reader: SceneReader) -> None:
     src = reader.source
     source_m, chosen = src.resolution_m, reader.resolution_m
     if reader.factor == 1.0:
-        hint = "Use a larger extent, or pad the image with nodata."
+        hints = Hints.same("Use a larger extent, or pad the image with nodata.")
     else:
-        hint = (f"Choose a finer --resolution (at least {max(source_m, MIN_RESOLUTION_M):.4g} m), "
-                "or use a larger extent.")
+        finest = f"at least {max(source_m, MIN_RESOLUTION_M):.4g} m"
+        hints = Hints(python=f"Choose a finer resolution_m ({finest}), or use a larger extent.",
+                      cli=f"Choose a finer --resolution ({finest}), or use a larger extent.",
+                      app=f"Choose a finer resolution ({finest}), or use a larger extent.")
     size = f"{src.name} is {src.height} x {src.width} px"
     if reader.factor != 1.0:
         size += (f" at {source_m:.4g} m, which is {reader.height} x {reader.width} px at the "
                  f"{chosen:.4g} m inference resolution")
     raise ImageTooSmallError(
-        f"{size}; the models need at least {MIN_PATCH_PX} px on each side (about 96 px for good "
-        f"accuracy). {hint}"
+        f"{size}; the models need at least {MIN_PATCH_PX} px on each side (about 96 px for good accuracy).",
+        hints=hints,
     )
 
 
@@ -309,9 +283,7 @@ class _Run:
         self.block_px = block_px
         self.halo = options.patch_px // 2
         self.model = ""
-        self.model_version = ""
-        self.weights = WeightsIdentity()
-        self.extra: dict[str, str] = {}
+        self.facts = RunFacts()
 
     def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo) -> metrics.ClassStatistics:
         stats = metrics.statistics_from_counts([0] * NUM_CLASSES, 0, 0)
@@ -321,8 +293,7 @@ class _Run:
             pdst = (stack.enter_context(rasterio.open(prob_tmp, "w", **probability_profile(grid)))
                     if prob_tmp else None)
             if pdst is not None:
-                for i, name in enumerate(CLASS_NAMES, start=1):
-                    pdst.set_band_description(i, f"probability_{name}")
+                describe_probability_bands(pdst)
             for index, core in enumerate(blocks):
                 classes, probs, valid, out_win = self._block(core, pdst is not None, index, len(blocks))
                 dst.write(np.where(valid, classes, OUTPUT_NODATA).astype(np.uint8), 1, window=out_win)
@@ -352,11 +323,7 @@ class _Run:
         try:
             pred = predict_scene(scene, self.ensemble, self.options.replace(return_probabilities=want_probs),
                                  progress=self.progress, progress_callback=report)
-            self.model, self.extra = pred.model, dict(pred.extra)
-            self.model_version = self.extra.pop("model_version", "")
-            self.weights = WeightsIdentity.from_facts(self.extra)
-            for key in WEIGHTS_FACTS:  # carried by the provenance (OCM_WEIGHTS_* tags, JSON "weights")
-                self.extra.pop(key, None)
+            self.model, self.facts = pred.model, pred.run
             classes_inf, probs_inf = pred.classes, pred.probabilities
         except NoValidDataError:
             classes_inf = np.zeros(scene.shape, dtype=np.uint8)

@@ -70,7 +70,60 @@ class WeightsIdentity:
 
 
 WEIGHTS_FACTS = ("weights_name", "weights_revision", "weights_sha256", "weights_source")
-"""Run-fact keys that carry the weights' identity (folded into :class:`WeightsIdentity`)."""
+"""Ensemble-metadata keys that carry the weights' identity (folded into :class:`WeightsIdentity`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """How a prediction was run: the settings the engine actually used (numbers stay numbers).
+
+    Set by :func:`~ocm_engine.predict_array` on :attr:`Prediction.run <ocm_engine.Prediction.run>`
+    and carried into :class:`~ocm_engine.outputs.report.SceneOutputs`; written as text only
+    where the format is text (GeoTIFF tags, :meth:`as_tags`).
+
+    Attributes:
+        patch_px: Patch side used, in pixels (after fitting to the image).
+        overlap_px: Overlap used, in pixels.
+        batch_size: Patches per forward pass (after any out-of-memory halving).
+        device: The device that ran the models (``"cpu"``, ``"cuda:0"``).
+        dtype: The compute dtype (``"float32"``, ``"bfloat16"``).
+        tta_transforms: Test-time augmentation transforms per patch; 0 when off.
+        backend: What ran the members (``"torch"``, ``"openvino"``).
+        model_version: The weights' version (manifest), or ``""``.
+        weights: Which weight files made the result.
+        weights_source: Which kind of folder the weights came from (``ensemble.metadata``), or ``""``.
+    """
+
+    patch_px: int = 0
+    overlap_px: int = 0
+    batch_size: int = 0
+    device: str = ""
+    dtype: str = ""
+    tta_transforms: int = 0
+    backend: str = ""
+    model_version: str = ""
+    weights: WeightsIdentity = field(default_factory=WeightsIdentity)
+    weights_source: str = ""
+
+    @property
+    def tta_text(self) -> str:
+        """``"off"`` or the number of transforms, as the tags and the app show it."""
+        return str(self.tta_transforms) if self.tta_transforms else "off"
+
+    def as_tags(self) -> dict[str, str]:
+        """The GeoTIFF tag form of the settings (the weights travel in the provenance's tags)."""
+        return {"patch_px": str(self.patch_px), "overlap_px": str(self.overlap_px), "device": self.device,
+                "dtype": self.dtype, "batch_size": str(self.batch_size), "tta": self.tta_text,
+                "backend": self.backend}
+
+    def as_text(self) -> dict[str, str]:
+        """Every fact as text, keyed as the former ``Prediction.extra`` (kept for its readers)."""
+        tags = self.as_tags()
+        backend = tags.pop("backend")
+        weights = {"weights_name": self.weights.name, "weights_revision": self.weights.revision,
+                   "weights_sha256": self.weights.sha256, "weights_source": self.weights_source}
+        return {**tags, "model_version": self.model_version, "backend": backend,
+                **{k: v for k, v in weights.items() if v}}
 
 
 @dataclass(frozen=True, slots=True)

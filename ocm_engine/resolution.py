@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -41,27 +43,14 @@ def choose_resolution(source_m: float, requested_m: float | None) -> float:
     else:
         chosen = float(requested_m)
         if not math.isfinite(chosen) or chosen <= 0:
-            raise ResolutionError(
-                f"Resolution {requested_m!r} m is not a finite positive number. Choose 5-50 m "
-                "(10-50 m validated), e.g. --resolution 20."
-            )
+            raise ResolutionError("not_positive", requested_m, source_m, low_m=MIN_RESOLUTION_M,
+                                  high_m=MAX_RESOLUTION_M)
         if chosen > MAX_RESOLUTION_M and not (known and chosen <= source_m * (1 + 1e-6)):
-            raise ResolutionError(
-                f"Resolution {chosen:g} m is coarser than the {MAX_RESOLUTION_M:g} m the models "
-                f"accept{f' (the source is {source_m:.4g} m)' if known else ''}. Choose "
-                f"{MIN_RESOLUTION_M:g}-{MAX_RESOLUTION_M:g} m, e.g. --resolution 20, or leave it "
-                "out to use the source's own."
-            )
+            raise ResolutionError("too_coarse", chosen, source_m, low_m=MIN_RESOLUTION_M, high_m=MAX_RESOLUTION_M)
         if chosen < MIN_RESOLUTION_M:
-            raise ResolutionError(
-                f"Resolution {chosen:g} m is finer than the {MIN_RESOLUTION_M:g} m the models "
-                f"accept. Choose {MIN_RESOLUTION_M:g}-{MAX_RESOLUTION_M:g} m."
-            )
+            raise ResolutionError("too_fine", chosen, source_m, low_m=MIN_RESOLUTION_M, high_m=MAX_RESOLUTION_M)
         if known and chosen < source_m * (1 - 1e-6):
-            raise ResolutionError(
-                f"Resolution {chosen:g} m is finer than the source's {source_m:.4g} m: that would "
-                f"upsample the imagery and invent detail. Choose {max(source_m, 5):.4g} m or coarser."
-            )
+            raise ResolutionError("upsample", chosen, source_m, low_m=MIN_RESOLUTION_M, high_m=MAX_RESOLUTION_M)
     low, high = VALIDATED_RESOLUTION_M
     if chosen < low or chosen > high:
         emit(
@@ -77,3 +66,55 @@ def nearest_index(source_len: int, target_len: int) -> npt.NDArray[np.intp]:
     """For each of ``source_len`` pixels, the index of the covering pixel on a ``target_len`` grid."""
     centres = (np.arange(source_len) + 0.5) * (target_len / source_len)
     return np.minimum(centres.astype(np.intp), target_len - 1)
+
+
+#: The resolutions people compare at: the engine's 5-50 m range in common steps.
+STANDARD_RESOLUTIONS_M: Final = (MIN_RESOLUTION_M, 10.0, 20.0, 30.0, 40.0, MAX_RESOLUTION_M)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionChoices:
+    """The inference resolutions a source allows (what a UI may offer; :func:`choose_resolution` checks).
+
+    Attributes:
+        source_m: The source's pixel size in metres (NaN when unknown).
+        low_m: The finest resolution allowed (whole metres: the engine's 5 m, never finer than
+            the source), or ``None`` when the source can only be inferred on its own grid.
+        high_m: The coarsest resolution allowed (the engine's 50 m).
+        default_m: The suggested resolution: the source's own, but at least 10 m (whole metres).
+        steps_m: The standard resolutions not finer than the source, finest first, led by the
+            source's own when it is at least 10 m and off the steps (e.g. Alberta's ~29 m).
+    """
+
+    source_m: float
+    low_m: float | None
+    high_m: float
+    default_m: float | None
+    steps_m: tuple[float, ...]
+
+    @property
+    def own_grid_only(self) -> bool:
+        """Whether the source offers no choice: unknown resolution, or coarser than the engine's maximum."""
+        return self.low_m is None
+
+
+def choices(source_m: float) -> ResolutionChoices:
+    """The resolutions a source of ``source_m`` metres can be inferred at (imagery is never upsampled).
+
+    Args:
+        source_m: The source's pixel size in metres (NaN when unknown, e.g. no CRS).
+
+    Returns:
+        The range, the default and the standard steps; ``own_grid_only`` when the resolution is
+        unknown or coarser than the engine's maximum (the source is then inferred on its own grid).
+    """
+    if not math.isfinite(source_m) or source_m <= 0 or source_m > MAX_RESOLUTION_M:
+        return ResolutionChoices(source_m, None, MAX_RESOLUTION_M, None, ())
+    low = float(max(int(MIN_RESOLUTION_M), math.ceil(source_m - 1e-6)))
+    default = float(max(low, min(int(MAX_RESOLUTION_M), math.ceil(max(source_m, VALIDATED_RESOLUTION_M[0])))))
+    steps = [float(r) for r in STANDARD_RESOLUTIONS_M if r >= source_m - 1e-6]
+    # the source's own unless an offered step is within 0.5 m of it (a 30.2 m source, whose 30 m
+    # step would upsample, is offered at its own 30.2 m)
+    if source_m >= VALIDATED_RESOLUTION_M[0] and all(abs(source_m - r) > 0.5 for r in steps):
+        steps.insert(0, float(source_m))
+    return ResolutionChoices(float(source_m), low, MAX_RESOLUTION_M, default, tuple(steps))

@@ -194,7 +194,4 @@ def get_sensor(name: str) -> SensorPreset:
     try:
         return SENSORS[key]
     except KeyError as err:
-        raise UnknownSensorError(
-            f"Unknown sensor {name!r}. Expected one of: {', '.join(sorted(SENSORS))}; or map the "
-            "bands explicitly (1-based Red, Green, NIR numbers)."
-        ) from err
+        raise UnknownSensorError(name, sorted(SENSORS)) from err

@@ -41,13 +41,14 @@ import xarray as xr
 
 from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
 from ocm_engine.errors import BandMismatchError, InvalidImageError, MissingCrsWarning, ResolutionError, emit
-from ocm_engine.export import GridInfo, write_class_geotiff, write_probability_geotiff
 from ocm_engine.inference import Prediction
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.options import InferenceOptions
+from ocm_engine.outputs.geotiff import write_class_geotiff, write_probability_geotiff
 from ocm_engine.provenance import BandRole, BandSource, Provenance
 from ocm_engine.resolution import choose_resolution
 from ocm_engine.sensors import SensorPreset, get_sensor
+from ocm_engine.types import GridInfo
 from ocm_engine.xarray_lazy import GridSpec, ModelSpec, lazy_predict, predict_in_memory, with_options
 
 __all__ = ["OcmDataArrayAccessor", "OcmDatasetAccessor", "compute", "predict_dataarray", "to_raster"]
@@ -216,10 +217,7 @@ def _key_position(key: BandKey, role: str, labels: Sequence[object], extra: Sequ
         raise BandMismatchError(f"{role} band {key!r} is not a band name or a 0-based position.")
     if isinstance(key, int | np.integer):
         if not 0 <= int(key) < count:
-            raise BandMismatchError(
-                f"{role} band position {key} is out of range: the input has {count} band(s) "
-                f"(0-based positions 0..{count - 1})."
-            )
+            raise BandMismatchError(reason="out_of_range", role=role, asked=int(key), available=count)
         return int(key)
     for names in (labels, *extra):
         pos = _find(names, [str(key)])
@@ -285,11 +283,7 @@ def _grid(da: xr.DataArray, positions: tuple[int, int, int | None, int | None], 
         ) from err
     if crs is None:
         if resolution_m is not None:
-            raise ResolutionError(
-                f"resolution_m={resolution_m} needs the input's CRS to know its pixel size in metres, "
-                "but the input has none. Write it first (da = da.rio.write_crs('EPSG:32633')), or "
-                "leave resolution_m out to infer on the input's own grid."
-            )
+            raise ResolutionError("no_crs", resolution_m)
         emit(
             "The input has no CRS (da.rio.crs is None): the result has none either. Write one with "
             "da.rio.write_crs(...).", MissingCrsWarning, stacklevel=4,
@@ -320,12 +314,12 @@ def _attrs(grid: GridSpec, opts: InferenceOptions, spec: ModelSpec, pred: Predic
            scale: dict[str, float], lazy: bool) -> dict[str, Any]:
     """The run's provenance as flat ``ocm_*`` attributes (text and numbers, netCDF-safe)."""
     model = pred.model if pred is not None else _describe(spec)
-    version = pred.extra.get("model_version", "") if pred is not None else (
+    version = pred.run.model_version if pred is not None else (
         spec.version if isinstance(spec, Ensemble) else "")
     prov = Provenance(grid.bands, grid.sensor, grid.source_resolution_m, grid.resolution_m).with_model(model, version)
     facts: dict[str, object] = {"model": model, "source": grid.name, "software": "ocm_engine", **prov.as_tags()}
     if pred is not None:
-        facts.update({k: v for k, v in pred.extra.items() if k != "model_version"})
+        facts.update({k: v for k, v in pred.run.as_text().items() if k != "model_version"})
     if isinstance(spec, Ensemble):
         for key, value in spec.metadata.items():
             if "sha" in key.lower() or "digest" in key.lower():

@@ -16,7 +16,7 @@ from typing import Final, Literal, get_args
 
 import torch
 
-from ocm_engine.errors import BackendError
+from ocm_engine.errors import BackendError, Hints
 
 BackendName = Literal["auto", "torch", "openvino"]
 BACKEND_ENV: Final = "OCM_BACKEND"
@@ -63,18 +63,24 @@ def resolve_backend(name: str | None, device: torch.device, dtype: torch.dtype) 
     if requested == "openvino":
         if device.type != "cpu":
             raise BackendError(
-                f"The OpenVINO backend runs on the CPU; the device is {device}. "
-                "Use device='cpu', or backend='torch' (or 'auto') on a GPU."
+                f"The OpenVINO backend runs on the CPU; the device is {device}.",
+                hints=Hints(python="Use device='cpu', or backend='torch' (or 'auto') on a GPU.",
+                            cli="Use --device cpu, or --backend torch (or auto) on a GPU.",
+                            app="Choose the CPU device (sidebar), or the torch or auto backend on a GPU."),
             )
         if dtype not in (torch.float32, torch.bfloat16):
             raise BackendError(
-                f"The OpenVINO backend computes in fp32 or bf16; got {str(dtype).removeprefix('torch.')}. "
-                "Use dtype='fp32' or 'bf16', or backend='torch'."
+                f"The OpenVINO backend computes in fp32 or bf16; got {str(dtype).removeprefix('torch.')}.",
+                hints=Hints(python="Use dtype='fp32' or 'bf16', or backend='torch'.",
+                            cli="Use --dtype fp32 or bf16, or --backend torch.",
+                            app="Choose fp32 or bf16 precision (sidebar), or the torch backend."),
             )
         if not openvino_installed():
             raise BackendError(
-                "The OpenVINO backend was asked for but the 'openvino' package is not installed. "
-                "Install it with `pip install -r requirements.txt`, or use backend='torch'."
+                "The OpenVINO backend was asked for but the 'openvino' package is not installed.",
+                hints=Hints(python="Install it with `pip install -r requirements.txt`, or use backend='torch'.",
+                            cli="Install it with `pip install -r requirements.txt`, or use --backend torch.",
+                            app="Choose the torch backend, or ask the operator to install openvino."),
             )
         return "openvino"
     return "torch"

@@ -6,7 +6,9 @@ size (small images, the last row and column) with no measurable cost against a s
 (measured on 1000 px patches: within run-to-run noise). The f32 model is saved in the cache
 (:mod:`ocm_engine.backends.store`) and compiled for the CPU at the requested precision: ``f32``
 (class maps identical to PyTorch fp32) or ``bf16`` (the CPU's native bf16 kernels, about twice
-as fast). An int8 model (post-training quantization with NNCF) is stored as its own entry.
+as fast). With ``int8=True`` convolutional members are quantized once (NNCF, see
+:mod:`ocm_engine.backends.quantize`) and stored as their own entry; their float parts then
+run at the requested precision.
 
 A :class:`CompiledMember` is a parameter-free ``torch.nn.Module`` around the compiled model,
 so an :class:`~ocm_engine.models.ensemble.Ensemble` of them runs through the same forward
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from ocm_engine.backends.store import cache_key, cached_folder, module_digest
-from ocm_engine.errors import BackendError, ModelLoadError
+from ocm_engine.errors import BackendError, Hints, ModelLoadError
 
 Precision = Literal["f32", "bf16", "int8"]
 SHAPE_POLICY: Final = "dynamic-n3hw"
@@ -42,9 +44,12 @@ def _openvino() -> Any:
         import openvino
     except ImportError as err:
         raise BackendError(
-            "The OpenVINO backend was asked for but the 'openvino' package is not installed. "
-            "Install it with `pip install -r requirements.txt` (or `pip install openvino`), "
-            "or use backend='torch'."
+            "The OpenVINO backend was asked for but the 'openvino' package is not installed.",
+            hints=Hints(python="Install it with `pip install -r requirements.txt` (or `pip install openvino`), "
+                               "or use backend='torch'.",
+                        cli="Install it with `pip install -r requirements.txt` (or `pip install openvino`), "
+                            "or use --backend torch.",
+                        app="Choose the torch backend, or ask the operator to install openvino."),
         ) from err
     return openvino
 
@@ -141,15 +146,21 @@ class CompiledMember(torch.nn.Module):
         folder: The cache folder of the model (recompiled from there at another precision).
         precision: ``"f32"``, ``"bf16"`` or ``"int8"``.
         threads: CPU threads the compiled model uses.
+        float_precision: What an int8 model's float operations run in (``"f32"``/``"bf16"``).
+        float_folder: The f32 model an int8 one was quantized from (``folder`` otherwise).
     """
 
-    def __init__(self, folder: Path, precision: Precision, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, precision: Precision, threads: int | None = None,
+                 float_precision: Literal["f32", "bf16"] = "f32", float_folder: Path | None = None) -> None:
         """Compile the model in ``folder`` for the CPU at ``precision``."""
         super().__init__()
         self.folder = folder
+        self.float_folder = float_folder or folder
         self.precision = precision
         self.threads = int(threads or torch.get_num_threads())
-        hint = "bf16" if precision == "bf16" else "f32"
+        self.float_precision: Literal["f32", "bf16"] = "bf16" if precision == "bf16" else (
+            float_precision if precision == "int8" else "f32")
+        hint = self.float_precision
         config = {
             "INFERENCE_PRECISION_HINT": hint,
             "PERFORMANCE_HINT": "LATENCY",
@@ -169,21 +180,36 @@ class CompiledMember(torch.nn.Module):
             out = np.array(result[0], dtype=np.float32, copy=True)
         return torch.from_numpy(out)
 
-    def recompiled(self, precision: Precision) -> CompiledMember:
-        """The same model compiled at another precision (an int8 model stays int8)."""
-        return CompiledMember(self.folder, "int8" if self.precision == "int8" else precision, self.threads)
+    def recompiled(self, precision: Literal["f32", "bf16"]) -> CompiledMember:
+        """The same model compiled at another precision (an int8 model stays int8, its float parts change)."""
+        if self.precision == "int8":
+            return CompiledMember(self.folder, "int8", self.threads, precision, self.float_folder)
+        return CompiledMember(self.folder, precision, self.threads)
 
     def extra_repr(self) -> str:
         """Shown by ``repr``: the precision and cache folder."""
-        return f"precision={self.precision}, threads={self.threads}, folder={self.folder.name}"
+        rest = f" (float parts {self.float_precision})" if self.precision == "int8" else ""
+        return f"precision={self.precision}{rest}, threads={self.threads}, folder={self.folder.name}"
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CompiledMember:
         """A compiled model is not copyable: a copy is compiled again from the cache folder."""
-        return CompiledMember(self.folder, self.precision, self.threads)
+        return CompiledMember(self.folder, self.precision, self.threads, self.float_precision, self.float_folder)
+
+
+def _member(folder: Path, precision: Literal["f32", "bf16"], int8: bool, root: Path | None) -> CompiledMember:
+    """A compiled member from its f32 cache folder: its int8 copy where asked for and suited."""
+    if int8:
+        from ocm_engine.backends.quantize import int8_folder
+
+        quantized = int8_folder(folder, root)
+        if quantized is not None:
+            return CompiledMember(quantized, "int8", float_precision=precision, float_folder=folder)
+    return CompiledMember(folder, precision)
 
 
 def compile_members(
-    modules: Sequence[torch.nn.Module], precision: Precision, root: Path | None = None
+    modules: Sequence[torch.nn.Module], precision: Literal["f32", "bf16"], root: Path | None = None,
+    *, int8: bool = False,
 ) -> tuple[CompiledMember, ...]:
     """Convert (or find in the cache) and compile every member at ``precision``.
 
@@ -191,6 +217,7 @@ def compile_members(
         modules: PyTorch members (already compiled members are recompiled at ``precision``).
         precision: ``"f32"`` or ``"bf16"``.
         root: The cache folder (default: :func:`~ocm_engine.backends.store.compiled_cache_dir`).
+        int8: Quantize the convolutional members (see :mod:`ocm_engine.backends.quantize`).
 
     Returns:
         One :class:`CompiledMember` per module, in order.
@@ -201,7 +228,11 @@ def compile_members(
     out: list[CompiledMember] = []
     for module in modules:
         if isinstance(module, CompiledMember):
-            out.append(module if module.precision == precision else module.recompiled(precision))
+            if int8 != (module.precision == "int8"):  # into int8, or back to the float model
+                out.append(_member(module.float_folder, precision, int8, root))
+            else:
+                current = module.float_precision if module.precision == "int8" else module.precision
+                out.append(module if current == precision else module.recompiled(precision))
             continue
         try:
             folder = converted_folder(module, root)
@@ -209,16 +240,19 @@ def compile_members(
             raise
         except Exception as err:
             raise BackendError(
-                f"OpenVINO could not convert the member {type(module).__name__} ({err}). "
-                "Use backend='torch' for this model, or report the architecture."
+                f"OpenVINO could not convert the member {type(module).__name__} ({err}).",
+                hints=Hints(python="Use backend='torch' for this model, or report the architecture.",
+                            cli="Use --backend torch for this model, or report the architecture.",
+                            app="Choose the torch backend for this model, or report the architecture."),
             ) from err
-        out.append(CompiledMember(folder, precision))
+        out.append(_member(folder, precision, int8, root))
     return tuple(out)
 
 
 def compile_files(
-    entries: Sequence[tuple[str | None, Path]], precision: Precision,
+    entries: Sequence[tuple[str | None, Path]], precision: Literal["f32", "bf16"],
     load: Callable[[Path, str | None], tuple[str, torch.nn.Module]], root: Path | None = None,
+    *, int8: bool = False,
 ) -> tuple[tuple[str, ...], tuple[CompiledMember, ...]]:
     """Compile weight files at ``precision``, converting only the files not yet cached.
 
@@ -227,6 +261,7 @@ def compile_files(
         precision: ``"f32"`` or ``"bf16"``.
         load: ``load(path, arch) -> (name, module)`` for files not in the cache.
         root: The cache folder.
+        int8: Quantize the convolutional members (see :mod:`ocm_engine.backends.quantize`).
 
     Returns:
         The member names and the compiled members, in order.
@@ -243,9 +278,11 @@ def compile_files(
             raise
         except Exception as err:
             raise BackendError(
-                f"OpenVINO could not convert the weights {path.name} ({err}). "
-                "Use backend='torch' for this model, or report the architecture."
+                f"OpenVINO could not convert the weights {path.name} ({err}).",
+                hints=Hints(python="Use backend='torch' for this model, or report the architecture.",
+                            cli="Use --backend torch for this model, or report the architecture.",
+                            app="Choose the torch backend for this model, or report the architecture."),
             ) from err
         names.append(name)
-        members.append(CompiledMember(folder, precision))
+        members.append(_member(folder, precision, int8, root))
     return tuple(names), tuple(members)

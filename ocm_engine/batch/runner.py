@@ -33,8 +33,8 @@ from ocm_engine.batch.worker import (
     scene_outputs,
 )
 from ocm_engine.errors import BatchError, ModelLoadError
-from ocm_engine.export import atomic_path, write_json
-from ocm_engine.options import InferenceOptions
+from ocm_engine.options import InferenceOptions, ReadOptions
+from ocm_engine.outputs.atomic import atomic_path, write_json
 
 SUMMARY_NAME = "ocm_batch_summary"
 SUMMARY_FIELDS = (
@@ -272,8 +272,8 @@ def run_batch(
     scene_list = resolve_scenes(scenes, stac_assets=stac_assets)
     opts = (options or InferenceOptions()).replace(patch_px=patch_px, overlap_px=overlap_px,
                                                    batch_size=batch_size, device=device, dtype=dtype)
-    job = SceneJob(str(out), str(model), sensor, _band_map(bands), nodata, resolution_m, opts,
-                   probabilities, png, overwrite)
+    read = ReadOptions(sensor, _band_map(bands), nodata, resolution_m)
+    job = SceneJob(str(out), str(model), read, opts, probabilities, png, overwrite)
     results: dict[str, SceneResult] = {}
     todo: list[BatchScene] = []
     for scene in scene_list:

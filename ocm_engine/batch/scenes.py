@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ocm_engine.constants import RASTER_SUFFIXES
-from ocm_engine.errors import SceneListError
+from ocm_engine.errors import Hints, SceneListError
+from ocm_engine.options import ReadOptions
 from ocm_engine.pipeline import scene_stem
 
 HREF_COLUMNS = ("href", "path", "url", "file")
@@ -61,6 +62,10 @@ class BatchScene:
     def source(self) -> str | list[str]:
         """What :func:`ocm_engine.predict_file` takes: one path, or a list of band files."""
         return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    def read_options(self, batch: ReadOptions) -> ReadOptions:
+        """The batch's read options with this scene's own sensor and bands, where it has them."""
+        return batch.replace(sensor=self.sensor, bands=self.bands)
 
 
 def gdal_path(href: str, base_dir: Path | None = None) -> str:
@@ -203,8 +208,12 @@ def _pick_assets(item: dict[str, Any], keys: Sequence[str] | None, source: str) 
         f"STAC item {item.get('id', '?')!r} in {source} has assets {sorted(assets)}; "
         + (f"it lacks {[k for k in candidates[0] if k not in assets]}. " if keys else
            f"none of the default band sets {[list(c) for c in DEFAULT_STAC_BAND_ASSETS]} fit. ")
-        + "Pick assets with stac_assets=('KEY',) for one multiband asset or ('RED','GREEN','NIR') "
-        "for one asset per band (CLI: --stac-assets KEY or RED,GREEN,NIR)."
+        .rstrip(),
+        hints=Hints(python="Pick assets with stac_assets=('KEY',) for one multiband asset or "
+                           "('RED','GREEN','NIR') for one asset per band.",
+                    cli="Pick assets with --stac-assets KEY for one multiband asset or RED,GREEN,NIR for one "
+                        "asset per band.",
+                    app="Pick the item's assets: one multiband asset, or one asset per band (Red, Green, NIR)."),
     )
 
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ocm_engine.batch.scenes import BandMap, BatchScene
+from ocm_engine.batch.scenes import BatchScene
 from ocm_engine.errors import collect_warnings
 from ocm_engine.models.cache import cached_ensemble
 from ocm_engine.models.ensemble import Ensemble
-from ocm_engine.options import InferenceOptions
-from ocm_engine.pipeline import OutputPaths, output_paths, predict_file
+from ocm_engine.options import InferenceOptions, ReadOptions
+from ocm_engine.outputs.report import OutputPaths, SceneOutputs, output_paths
+from ocm_engine.pipeline import predict_file
 
 SceneStatus = Literal["done", "skipped", "failed", "cancelled"]
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +35,9 @@ class SceneJob:
         output_dir: Output folder, as the workers see it.
         model: Model source for :func:`ocm_engine.load_ensemble` (``"default"``,
             ``"official"`` or a weights file/folder the workers can read).
-        sensor: Sensor preset key.
-        bands: 1-based Red, Green, NIR positions.
-        nodata: Nodata value.
-        resolution_m: Inference resolution in metres.
+        read: Sensor, 1-based Red, Green, NIR positions, nodata and inference resolution
+            (:class:`ReadOptions`); a scene's own sensor or bands override them
+            (:meth:`BatchScene.read_options`).
         options: Patch, overlap, batch, device, dtype, TTA (:class:`InferenceOptions`); a
             ``None`` device means the worker's GPU (by worker index) or the CPU.
         probabilities: Also write probability GeoTIFFs.
@@ -49,10 +48,7 @@ class SceneJob:
 
     output_dir: str
     model: str = "default"
-    sensor: str | None = None
-    bands: BandMap | None = None
-    nodata: float | None = None
-    resolution_m: float | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
     options: InferenceOptions = field(default_factory=InferenceOptions)
     probabilities: bool = False
     png: bool = True
@@ -112,20 +108,32 @@ def is_complete(paths: OutputPaths) -> bool:
 
 def completed_result(scene: BatchScene, paths: OutputPaths, status: SceneStatus = "skipped",
                      worker: str = "", notes: tuple[str, ...] = ()) -> SceneResult:
-    """A result built from a scene's statistics JSON."""
+    """A result built from the statistics JSON of a scene completed earlier (a skipped scene)."""
     data: dict[str, Any] = json.loads(paths.stats.read_text())
-    stats = data.get("statistics", {})
     seconds = float(data.get("run", {}).get("seconds", 0.0) or 0.0)
-    return SceneResult(
-        scene.scene_id, scene.inputs, status, str(paths.classes),
-        _pct(stats, "cloud_percent"), _pct(stats, "cloud_shadow_percent"),
-        _pct(stats, "clear_percent"), _pct(stats, "nodata_percent"), seconds, worker, "", notes,
-    )
+    return completed_result_of(scene, paths, data.get("statistics", {}), seconds, status, worker, notes)
 
 
 def _pct(stats: dict[str, Any], key: str) -> float | None:
     value = stats.get(key)
     return None if value is None else round(float(value), 4)
+
+
+def outputs_result(scene: BatchScene, outputs: SceneOutputs, worker: str = "",
+                   notes: tuple[str, ...] = ()) -> SceneResult:
+    """A ``done`` result from the value :func:`~ocm_engine.predict_file` returned (no file read back)."""
+    return completed_result_of(scene, outputs.paths, outputs.statistics.as_dict(), outputs.seconds,
+                               "done", worker, notes)
+
+
+def completed_result_of(scene: BatchScene, paths: OutputPaths, stats: dict[str, Any], seconds: float,
+                        status: SceneStatus, worker: str, notes: tuple[str, ...]) -> SceneResult:
+    """A result from a scene's flat statistics (:meth:`ClassStatistics.as_dict` or the JSON's)."""
+    return SceneResult(
+        scene.scene_id, scene.inputs, status, str(paths.classes),
+        _pct(stats, "cloud_percent"), _pct(stats, "cloud_shadow_percent"),
+        _pct(stats, "clear_percent"), _pct(stats, "nodata_percent"), round(seconds, 3), worker, "", notes,
+    )
 
 
 def _worker_name() -> str:
@@ -193,15 +201,13 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
             device = worker_device(job.options.device)
             ensemble = worker_ensemble(job.model, device, job.options.dtype, job.torch_threads,
                                        job.options.backend)
-            predict_file(
-                scene.source, job.output_dir, sensor=scene.sensor or job.sensor,
-                bands=scene.bands or job.bands, nodata=job.nodata, resolution_m=job.resolution_m,
-                ensemble=ensemble, options=replace(job.options, device=None, dtype=None),
-                probabilities=job.probabilities, png=job.png,
-                overwrite=True, progress=False, stem=scene.scene_id,
+            outputs = predict_file(
+                scene.source, job.output_dir, read=scene.read_options(job.read), ensemble=ensemble,
+                options=replace(job.options, device=None, dtype=None), probabilities=job.probabilities,
+                png=job.png, overwrite=True, progress=False, stem=scene.scene_id,
             )
         notes = tuple(dict.fromkeys(str(w) for w in caught))
-        result = completed_result(scene, paths, "done", worker, notes)
+        result = outputs_result(scene, outputs, worker, notes)
     except Exception as err:  # one scene's failure must not stop the batch: report it
         return SceneResult(scene.scene_id, scene.inputs, "failed",
                            seconds=round(time.perf_counter() - start, 3), worker=worker,

@@ -61,7 +61,7 @@ def batch_scenes(args: argparse.Namespace) -> tuple[list[Any], int]:
                                  assets=keys, timeout_s=args.timeout)
         except OcmError as err:
             failures += 1
-            print(f"error: {summary.id}: {one_line(err)}", file=sys.stderr)
+            print(f"error: {summary.id}: {one_line(err, frontend='cli')}", file=sys.stderr)
             continue
         stem = item_stem(summary.id)
         vrt = write_vrt(window, folder / f"{stem}.vrt")

@@ -58,6 +58,10 @@ def add_inference_options(parser: argparse.ArgumentParser, *, weights_help: str,
     parser.add_argument("--backend", choices=["auto", "torch", "openvino"], default="auto",
                         help="what runs the models: auto (OpenVINO on the CPU when installed, else PyTorch), "
                              "torch, or openvino (converted once, cached on disk)")
+    parser.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
+                        help="int8-quantize the convolutional members (OpenVINO on the CPU; quantized once, "
+                             "cached); default: on for the embedded default model on CPUs with VNNI, where "
+                             "its accuracy was measured (see its model card), off otherwise")
     parser.add_argument("--probabilities", action="store_true", help="also write the 4-band probability GeoTIFF")
     parser.add_argument("--nodata", type=float,
                         help="nodata value (default: the file's, else the preset's, else 0)")
@@ -78,7 +82,7 @@ def inference_options(args: argparse.Namespace) -> InferenceOptions:
     return InferenceOptions(
         patch_px=args.patch, overlap_px=args.overlap, batch_size=args.batch_size,
         device=args.device, dtype=args.dtype, tta=bool(getattr(args, "tta", False)),
-        backend=getattr(args, "backend", None) or "auto",
+        backend=getattr(args, "backend", None) or "auto", int8=getattr(args, "int8", None),
     )
 
 

@@ -8,14 +8,13 @@ and counted, and the next input runs. The model is loaded once, after the inputs
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocm_engine.cli.options import (
     DEFAULT_WINDOW_M,
@@ -29,6 +28,9 @@ from ocm_engine.cli.options import (
 from ocm_engine.cli.weights import add_download_flag, prepare_weights
 from ocm_engine.constants import RASTER_SUFFIXES
 from ocm_engine.errors import CatalogError, OcmError, OutputExistsError, one_line
+
+if TYPE_CHECKING:
+    from ocm_engine.outputs.report import SceneOutputs
 
 
 def _asset_keys(text: str) -> list[str]:
@@ -118,18 +120,18 @@ class _Job:
     """One input of ``ocm predict``: how to run it and how to describe its outputs."""
 
     raw: str
-    run: Callable[[], Path]
+    run: Callable[[], SceneOutputs]
     is_item: bool
 
 
-def _summary(out: Path, is_item: bool) -> str:
-    doc = json.loads(out.with_suffix(".json").read_text())
-    stats = doc["statistics"]
-    line = (f"{out}  cloud {stats['cloud_percent']:.1f}%  shadow {stats['cloud_shadow_percent']:.1f}%  "
-            f"nodata {stats['nodata_percent']:.1f}%")
+def _summary(out: SceneOutputs, is_item: bool) -> str:
+    """The input's line, from the returned outputs (nothing is read back from the files)."""
+    stats = out.statistics
+    line = (f"{out.path}  cloud {stats.cloud_percent:.1f}%  shadow {stats.percentages['cloud_shadow']:.1f}%  "
+            f"nodata {stats.nodata_percent:.1f}%")
     if not is_item:
         return line
-    stac = doc.get("stac", {})
+    stac = out.sections.get("stac", {})
     width, height = stac.get("window_px", ["?", "?"])
     return (f"{line}  (window {width}x{height} px at {stac.get('resolution_m', 0):g} m; catalog cloud "
             f"{stac.get('catalog_cloud_percent')}%)")
@@ -142,11 +144,11 @@ def _run_inputs(jobs: Sequence[_Job]) -> int:
         try:
             out = job.run()
         except OutputExistsError as err:
-            print(f"skipped {job.raw}: {one_line(err)}", file=sys.stderr)
+            print(f"skipped {job.raw}: {one_line(err, frontend='cli')}", file=sys.stderr)
             continue
         except OcmError as err:
             failures += 1
-            print(f"error: {job.raw}: {one_line(err)}", file=sys.stderr)
+            print(f"error: {job.raw}: {one_line(err, frontend='cli')}", file=sys.stderr)
             continue
         except Exception as err:  # a bug must not stop a long batch: report it, go on
             if os.environ.get("OCM_DEBUG"):
@@ -162,6 +164,7 @@ def _run_inputs(jobs: Sequence[_Job]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``ocm predict``; returns the exit status (1 when any input failed)."""
     from ocm_engine.models.ensemble import load_ensemble
+    from ocm_engine.options import ReadOptions
     from ocm_engine.pipeline import predict_file
     from ocm_engine.stac.predict import predict_item
 
@@ -169,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     _check_stems(rasters, args.output)
     prepare_weights(args)  # --weights official --download: install the verified pair first
     ensemble = load_ensemble(args.weights or "default", device=args.device, dtype=args.dtype,
-                             backend=getattr(args, "backend", None) or "auto")
+                             backend=getattr(args, "backend", None) or "auto", int8=getattr(args, "int8", None))
     shared: dict[str, Any] = {
         "ensemble": ensemble, "options": inference_options(args), "probabilities": args.probabilities,
         "png": not args.no_png, "overwrite": args.overwrite, "progress": not args.quiet,
@@ -180,10 +183,11 @@ def run(args: argparse.Namespace) -> int:
             raw, args.output, bbox=area(args), resolution_m=args.resolution, catalog_url=args.catalog,
             collection=args.collection, assets=args.stac_assets, timeout_s=args.timeout, **shared), True)
 
+    read = ReadOptions(sensor=args.sensor, bands=None if args.bands is None else tuple(args.bands),
+                       nodata=args.nodata, resolution_m=args.resolution)
+
     def file_job(raw: str) -> _Job:
-        return _Job(raw, lambda: predict_file(
-            scene_inputs(raw), args.output, sensor=args.sensor, bands=args.bands, nodata=args.nodata,
-            resolution_m=args.resolution, **shared), False)
+        return _Job(raw, lambda: predict_file(scene_inputs(raw), args.output, read=read, **shared), False)
 
     jobs = [item_job(raw) for raw in items] + [file_job(raw) for raw in rasters]
     return 1 if _run_inputs(jobs) else 0

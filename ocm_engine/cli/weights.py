@@ -77,7 +77,7 @@ def _print_default() -> None:
     try:
         _members, meta = default_paths()
     except OcmError as err:
-        print(f"default   corrupt  {DEFAULT_WEIGHTS_DIR}: {one_line(err)}")
+        print(f"default   corrupt  {DEFAULT_WEIGHTS_DIR}: {one_line(err, frontend='cli')}")
         return
     print(f"default   found    {DEFAULT_WEIGHTS_DIR} (embedded; {meta.get('name', '?')} "
           f"v{meta.get('version', '?')}, SHA-256 checked)")

@@ -29,12 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ocm_engine.errors import BandMismatchError, OcmWarning
+from ocm_engine.errors import BandMismatchError, Frontend, OcmWarning
 from ocm_engine.sensors import SENSORS, SensorPreset
 
 MappingUnit = Literal["band", "file"]
 MappingOrigin = Literal["given", "pairs", "descriptions", "preset", "colorinterp", "file_names", "guess"]
-Frontend = Literal["python", "cli", "app"]
 ROLES: tuple[str, str, str, str] = ("Red", "Green", "NIR", "Blue")
 
 _ORIGIN_TEXT: dict[str, str] = {
@@ -72,7 +71,7 @@ class BandMapping:
         """Check every number is a 1-based integer."""
         for role, value in zip(ROLES, self.numbers, strict=True):
             if value is None and role in ("Red", "Green"):
-                raise BandMismatchError(f"A {role} band is required; got None.")
+                raise BandMismatchError(reason="required", role=role)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise BandMismatchError(
                     f"{role} is mapped to {value!r}; band and file numbers are 1-based integers (1, 2, ...)."
@@ -194,7 +193,7 @@ class BandMappingError(BandMismatchError):
         self.problem = problem
         self.presets = tuple(presets)
         self.suggestion = None if suggestion is None else tuple(suggestion)
-        super().__init__(f"{problem} {self.hint('python')}".strip())
+        super().__init__(problem)
 
     def __reduce__(self) -> tuple[type[BandMappingError], tuple[str, tuple[str, ...], tuple[int | None, ...] | None]]:
         """Pickle by fields (the app caches layouts that carry this error)."""

@@ -19,7 +19,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from ocm_engine.errors import SceneReadError
-from ocm_engine.export import atomic_path
+from ocm_engine.outputs.atomic import atomic_path
 from ocm_engine.types import CRS, Affine
 
 

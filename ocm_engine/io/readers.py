@@ -24,7 +24,7 @@ from rasterio.io import DatasetReader, MemoryFile
 from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
-from ocm_engine.errors import BandMismatchError, MissingCrsWarning, OcmWarning, SceneReadError, emit
+from ocm_engine.errors import BandMismatchError, Hints, MissingCrsWarning, OcmWarning, SceneReadError, emit
 from ocm_engine.io.mapping import BandMapping, BandRef, FileBands, ResolvedBands, resolve_mapping
 from ocm_engine.sensors import SensorPreset, get_sensor
 
@@ -185,8 +185,10 @@ def _open_one(path: str | Path | bytes, memfiles: list[MemoryFile]) -> DatasetRe
                 raise SceneReadError(f"File not found: {p}. Check the path.")
             if p.is_dir():
                 raise SceneReadError(
-                    f"{p} is a folder, not a raster file. Pass one file, or the list of its "
-                    "single-band files (the `ocm predict` command accepts a folder of band files)."
+                    f"{p} is a folder, not a raster file.",
+                    hints=Hints(python="Pass one file, or the list of its single-band files.",
+                                cli="Pass one file, or a folder that holds only the scene's single-band files.",
+                                app="Choose one file, or upload its single-band files."),
                 )
             if p.is_file() and p.stat().st_size == 0:
                 raise SceneReadError(f"{p} is empty (0 bytes). Re-download or re-export it.")

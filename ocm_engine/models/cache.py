@@ -18,8 +18,8 @@ from ocm_engine.models.ensemble import Ensemble, load_ensemble
 from ocm_engine.models.policy import resolve_device, resolve_dtype
 from ocm_engine.types import DtypeName
 
-CacheKey = tuple[str, str, str, str, str]
-"""``(source, device, dtype, compile, backend)`` as strings (the backend as resolved)."""
+CacheKey = tuple[str, str, str, str, str, str]
+"""``(source, device, dtype, compile, backend, int8)`` as strings (the backend as resolved)."""
 
 _CACHE: dict[CacheKey, Ensemble] = {}
 _LOADS: list[CacheKey] = []
@@ -33,6 +33,7 @@ def cached_ensemble(
     dtype: DtypeName | str | torch.dtype | None = None,
     compile: bool | str = False,
     backend: str | None = "auto",
+    int8: bool | None = None,
 ) -> Ensemble:
     """Return the process's ensemble for ``(source, device, dtype, compile, backend)``, loading it on first use.
 
@@ -47,6 +48,8 @@ def cached_ensemble(
         backend: ``"auto"`` (OpenVINO on the CPU when installed, else PyTorch), ``"torch"`` or
             ``"openvino"`` (see :func:`~ocm_engine.backends.resolve_backend`). Compiled members
             replace the PyTorch ones: only one copy of the weights stays in memory.
+        int8: Quantize convolutional members (OpenVINO); ``None``: where the weights qualified
+            (see :func:`~ocm_engine.models.ensemble.wants_int8`).
 
     Returns:
         The shared ensemble (do not mutate it).
@@ -57,11 +60,11 @@ def cached_ensemble(
     target = resolve_device(device)
     compute = resolve_dtype(dtype, target)
     chosen = resolve_backend(backend, target, compute)
-    key: CacheKey = (str(source), str(target), str(compute).removeprefix("torch."), str(compile), chosen)
+    key: CacheKey = (str(source), str(target), str(compute).removeprefix("torch."), str(compile), chosen, str(int8))
     with _LOCK:
         if key not in _CACHE:
             _CACHE[key] = load_ensemble(source, device=target, dtype=compute, compile=compile,
-                                         backend=chosen)
+                                         backend=chosen, int8=int8)
             _LOADS.append(key)
         return _CACHE[key]
 

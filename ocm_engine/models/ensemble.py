@@ -6,12 +6,12 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import torch
 
 from ocm_engine.backends import resolve_backend
-from ocm_engine.errors import BackendError, ModelLoadError
+from ocm_engine.errors import BackendError, Hints, ModelLoadError
 from ocm_engine.models.policy import (
     cpu_has_native_bf16,
     memory_format,
@@ -114,7 +114,8 @@ class Ensemble:
         if self.backend != "torch":
             if device.type != "cpu":
                 return with_backend(self, "torch", device, dtype)
-            return _compiled_ensemble(self.members, self.names, device, dtype, self.source, self.metadata)
+            return _compiled_ensemble(self.members, self.names, device, dtype, self.source, self.metadata,
+                                      self.int8)
         members = tuple(prepare(copy.deepcopy(m), device, dtype) for m in self.members)
         moved = Ensemble(members, self.names, device, dtype, self.source, dict(self.metadata))
         return moved.compile() if self.compiled else moved
@@ -125,6 +126,18 @@ class Ensemble:
             (self.members[index],), (self.names[index],), self.device, self.dtype, self.source,
             dict(self.metadata), self.compiled, (self.runners[index],), self.backend,
         )
+
+    @property
+    def int8(self) -> bool:
+        """Whether some members run int8-quantized (OpenVINO)."""
+        return any(getattr(m, "precision", "") == "int8" for m in self.members)
+
+    @property
+    def backend_label(self) -> str:
+        """The backend as run facts show it, naming int8 members: ``"openvino (int8: regnety_004)"``."""
+        quantized = [n for n, m in zip(self.names, self.members, strict=True)
+                     if getattr(m, "precision", "") == "int8"]
+        return f"{self.backend} (int8: {', '.join(quantized)})" if quantized else self.backend
 
     @property
     def version(self) -> str:
@@ -174,6 +187,7 @@ def load_ensemble(
     download: bool = False,
     compile: bool | str = False,
     backend: str | None = None,
+    int8: bool | None = None,
 ) -> Ensemble:
     """Load an ensemble of U-Net members.
 
@@ -198,6 +212,9 @@ def load_ensemble(
             converted once, cached on disk, compiled for the CPU; see
             :mod:`ocm_engine.backends.openvino`) or ``"auto"`` (OpenVINO on the CPU when
             installed, see :func:`~ocm_engine.backends.resolve_backend`).
+        int8: Quantize the convolutional members to int8 (OpenVINO backend; see
+            :mod:`ocm_engine.backends.quantize`); ``None``: only weights whose manifest records
+            that int8 qualified (the embedded default), on a CPU with VNNI (:func:`wants_int8`).
 
     Returns:
         The ensemble, in eval mode, on ``device``.
@@ -210,7 +227,12 @@ def load_ensemble(
     compute = resolve_dtype(dtype, target)
     if isinstance(source, Ensemble):
         if backend is not None and resolve_backend(backend, target, compute) != source.backend:
-            return with_backend(source, backend, target, compute)
+            return with_backend(source, backend, target, compute, int8)
+        if int8 is not None and int8 != source.int8:  # into or out of int8, at the given or its own dtype
+            quantize = wants_int8(int8, source.metadata, source.backend)
+            return _compiled_ensemble(source.members, source.names, source.device if device is None else target,
+                                      source.dtype if dtype is None else compute, source.source,
+                                      source.metadata, quantize)
         moved = source.to(target, compute)
         return moved.compile(_compile_mode(compile)) if compile and not moved.compiled else moved
     chosen = resolve_backend(backend or "torch", target, compute)
@@ -241,12 +263,13 @@ def load_ensemble(
         label = "custom"
         if not entries:
             raise ModelLoadError("load_ensemble got an empty list of members; pass at least one.")
+    quantize = wants_int8(int8, meta, chosen)
     if chosen != "torch" and all(isinstance(item, Path) for _, item in entries):
         # Weight files: found in the conversion cache by their SHA-256 without building PyTorch modules.
         files = [(arch, item) for arch, item in entries if isinstance(item, Path)]
         if "weights_sha256" not in meta:
             meta = {**meta, **_file_identity(label, [item for _, item in files])}
-        return _compiled_files(files, target, compute, label, meta)
+        return _compiled_files(files, target, compute, label, meta, quantize)
     members: list[torch.nn.Module] = []
     names: list[str] = []
     for arch, item in entries:
@@ -261,7 +284,7 @@ def load_ensemble(
         meta = {**meta, **_file_identity(label, [item for _, item in entries if isinstance(item, Path)])}
     if chosen != "torch":
         # Convert from the fp32 weights as loaded; the PyTorch modules are dropped afterwards.
-        return _compiled_ensemble(tuple(members), tuple(names), target, compute, label, meta)
+        return _compiled_ensemble(tuple(members), tuple(names), target, compute, label, meta, quantize)
     prepared = tuple(prepare(m, target, compute) for m in members)
     ensemble = Ensemble(prepared, tuple(names), target, compute, label, meta)
     return ensemble.compile(_compile_mode(compile)) if compile else ensemble
@@ -276,7 +299,7 @@ def _file_identity(label: str, paths: Sequence[Path]) -> dict[str, str]:
 
 
 def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None = None,
-                 dtype: torch.dtype | None = None) -> Ensemble:
+                 dtype: torch.dtype | None = None, int8: bool | None = None) -> Ensemble:
     """The ensemble run by another backend (``ensemble`` itself is not changed).
 
     PyTorch members are converted to OpenVINO (from fp32 copies, through the on-disk cache);
@@ -288,6 +311,7 @@ def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None =
         backend: ``"torch"``, ``"openvino"`` or ``"auto"``.
         device: Target device (default: the ensemble's).
         dtype: Target dtype (default: the ensemble's).
+        int8: Quantize convolutional members (OpenVINO; ``None``: see :func:`wants_int8`).
 
     Returns:
         An ensemble on ``backend`` (``ensemble`` when nothing changes).
@@ -303,7 +327,7 @@ def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None =
         return ensemble.to(target, compute)
     if chosen != "torch":
         return _compiled_ensemble(ensemble.members, ensemble.names, target, compute,
-                                  ensemble.source, ensemble.metadata)
+                                  ensemble.source, ensemble.metadata, wants_int8(int8, ensemble.metadata, chosen))
     if ensemble.source == "custom":
         raise BackendError(
             f"This ensemble runs on {ensemble.backend} and was built from modules in memory, so "
@@ -313,23 +337,52 @@ def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None =
     return load_ensemble(source, device=target, dtype=compute, backend="torch")
 
 
+INT8_QUALIFIED: Final = "qualified"
+"""The manifest's ``"int8"`` value for weights whose int8 accuracy was measured and met the bar."""
+
+
+def wants_int8(int8: bool | None, metadata: dict[str, str], backend: str) -> bool:
+    """Whether to quantize members: as asked, or (``None``) where the weights qualified and the CPU has VNNI.
+
+    ``None`` quantizes only weights whose manifest says ``"int8": "qualified"`` (the embedded
+    default: its accuracy cost was measured, see its model card), on the OpenVINO backend of a
+    CPU with int8 dot-product instructions; other weights run in float unless ``int8=True``.
+
+    Raises:
+        BackendError: ``int8=True`` on a backend other than OpenVINO.
+    """
+    if int8 is None:
+        from ocm_engine.backends.quantize import cpu_has_vnni, nncf_installed
+
+        return (backend == "openvino" and metadata.get("int8") == INT8_QUALIFIED and cpu_has_vnni()
+                and nncf_installed())
+    if int8 and backend != "openvino":
+        raise BackendError(
+            f"int8 inference runs on the OpenVINO CPU backend; this ensemble runs on {backend}.",
+            hints=Hints(python="Use backend='openvino' (or 'auto' on the CPU), or int8=False.",
+                        cli="Use --backend openvino (or auto on the CPU), or --no-int8.",
+                        app="Choose the openvino (or auto) backend on the CPU."),
+        )
+    return bool(int8)
+
+
 def _compiled_ensemble(members: Sequence[torch.nn.Module], names: tuple[str, ...], device: torch.device,
-                       dtype: torch.dtype, source: str, metadata: dict[str, str]) -> Ensemble:
+                       dtype: torch.dtype, source: str, metadata: dict[str, str], int8: bool = False) -> Ensemble:
     """An ensemble of OpenVINO-compiled members (``members`` may be PyTorch or compiled)."""
     from ocm_engine.backends.openvino import compile_members
 
     resolve_backend("openvino", device, dtype)  # the clear errors: not CPU, fp16, not installed
-    compiled = compile_members(members, "bf16" if dtype == torch.bfloat16 else "f32")
+    compiled = compile_members(members, "bf16" if dtype == torch.bfloat16 else "f32", int8=int8)
     return Ensemble(compiled, names, device, dtype, source, dict(metadata), backend="openvino")
 
 
 def _compiled_files(files: Sequence[tuple[str | None, Path]], device: torch.device, dtype: torch.dtype,
-                    label: str, metadata: dict[str, str]) -> Ensemble:
+                    label: str, metadata: dict[str, str], int8: bool = False) -> Ensemble:
     """An ensemble of OpenVINO-compiled members from weight files (cached by file digest)."""
     from ocm_engine.backends.openvino import compile_files
 
     resolve_backend("openvino", device, dtype)
-    names, compiled = compile_files(files, "bf16" if dtype == torch.bfloat16 else "f32", load_member)
+    names, compiled = compile_files(files, "bf16" if dtype == torch.bfloat16 else "f32", load_member, int8=int8)
     return Ensemble(compiled, names, device, dtype, label, dict(metadata), backend="openvino")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import Hints, ModelLoadError
 from ocm_engine.models import hub
 from ocm_engine.models import weights as weights_registry
 from ocm_engine.models.weights import WeightSpec, weights_problem
@@ -290,19 +290,23 @@ def resolve_official(
     if download:
         return download_official(weights_dir, progress=progress, stall_timeout_s=stall_timeout_s)
     searched = survey_official(weights_dir)
-    raise ModelLoadError(not_found_message(searched, download_dir(weights_dir)))
+    raise not_found_error(searched, download_dir(weights_dir))
 
 
-def not_found_message(searched: Sequence[WeightsLocation], dest: Path) -> str:
-    """The one-line error for a missing or corrupt official pair: what is where, what to do."""
+def not_found_error(searched: Sequence[WeightsLocation], dest: Path) -> ModelLoadError:
+    """The error for a missing or corrupt official pair: what is where, and (per front end) what to do."""
     problems = [loc.summary() for loc in searched if any(f.state != "missing" for f in loc.files)]
     corrupt = any(loc.state == "corrupt" for loc in searched)
     looked = ", ".join(str(loc.folder) for loc in searched)
     found = f" Found: {' | '.join(problems)}." if problems else ""
-    fix = "Delete the corrupt file(s), then run" if corrupt else "Run"
-    return (
-        f"The official OmniCloudMask v4 weights are not installed (searched {looked}).{found} {fix} "
-        f"`ocm weights --download` (or load_ensemble('official', download=True)), or {manual_hint(dest)}"
+    then = "Delete the corrupt file(s), then " if corrupt else ""
+    run, use = (f"{then}run", f"{then}use") if corrupt else ("Run", "Use")
+    manual = manual_hint(dest)
+    return ModelLoadError(
+        f"The official OmniCloudMask v4 weights are not installed (searched {looked}).{found}",
+        hints=Hints(python=f"{run} load_ensemble('official', download=True), or {manual}",
+                    cli=f"{run} `ocm weights --download`, or {manual}",
+                    app=f"{use} the weights panel's download button, or {manual}"),
     )
 
 
@@ -361,5 +365,5 @@ def download_official(
                           file_index=index, file_count=len(items), manual_hint=f"Or {manual_hint(dest)}")
     after = check_folder(dest, kind)
     if not after.complete:  # the files changed on disk between download and check
-        raise ModelLoadError(not_found_message([after], dest))
+        raise not_found_error([after], dest)
     return OfficialWeights(after, (after,))

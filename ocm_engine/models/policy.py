@@ -6,7 +6,7 @@ from typing import Final
 
 import torch
 
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import Hints, ModelLoadError
 from ocm_engine.types import DtypeName
 
 _DTYPES: Final[dict[str, torch.dtype]] = {
@@ -36,8 +36,10 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         ) from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(
-            "Device 'cuda' was asked for but PyTorch sees no CUDA GPU here. "
-            "Use --device cpu (or leave the device unset to pick the best available)."
+            "Device 'cuda' was asked for but PyTorch sees no CUDA GPU here.",
+            hints=Hints(python="Use device='cpu' (or leave the device unset to pick the best available).",
+                        cli="Use --device cpu (or leave the device unset to pick the best available).",
+                        app="Choose the CPU device (or leave the device on automatic)."),
         )
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ModelLoadError("Device 'mps' was asked for but is not available; use 'cpu'.")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from ocm_engine.constants import CHANNELS, CLASS_NAMES
-from ocm_engine.errors import ModelLoadError, WeightsCorruptError
+from ocm_engine.errors import Hints, ModelLoadError, WeightsCorruptError
 from ocm_engine.models.registry import MODEL_SPECS
 
 HUB_REPO_ID: Final = "NickWright/OmniCloudMask"
@@ -80,8 +80,11 @@ def default_weights(folder: Path) -> tuple[tuple[WeightSpec, ...], dict[str, str
     manifest = folder / "ensemble.json"
     if not manifest.is_file():
         raise ModelLoadError(
-            f"No default model is packaged in this installation ({manifest} is missing). Train one "
-            "with `ocm train`, or load official weights with load_ensemble('official', weights_dir=...)."
+            f"No default model is packaged in this installation ({manifest} is missing).",
+            hints=Hints(python="Train one with `ocm train`, or load official weights with "
+                               "load_ensemble('official', weights_dir=...).",
+                        cli="Train one with `ocm train`, or use the official weights (--weights official).",
+                        app="Reinstall the app, or use the official weights (the weights panel)."),
         )
     try:
         info = json.loads(manifest.read_text())
@@ -147,6 +150,11 @@ def verify_weights(spec: WeightSpec, path: Path) -> None:
     if problem:
         raise WeightsCorruptError(
             f"{path.name} in {path.parent} does not match the registered weights {spec.key} ({problem}): "
-            "the file is corrupt, truncated or another version. Delete it and download it again "
-            "(`ocm weights --download` for the official pair), or re-export it."
+            "the file is corrupt, truncated or another version.",
+            hints=Hints(python="Delete it and download it again (load_ensemble('official', download=True) for "
+                               "the official pair), or re-export it.",
+                        cli="Delete it and download it again (`ocm weights --download` for the official pair), "
+                            "or re-export it.",
+                        app="Delete it and download it again (the weights panel's download button for the "
+                            "official pair), or re-export it."),
         )

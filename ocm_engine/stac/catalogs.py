@@ -91,10 +91,7 @@ def get_catalog(name: str) -> CatalogPreset:
     try:
         return CATALOGS[name]
     except KeyError as err:
-        raise UnknownSensorError(
-            f"Unknown catalog preset {name!r}. Valid presets: {', '.join(sorted(CATALOGS))}; or pass a "
-            "catalog URL and collection id."
-        ) from err
+        raise UnknownSensorError(name, sorted(CATALOGS), kind="catalog preset") from err
 
 
 def _same_url(a: str, b: str) -> bool:

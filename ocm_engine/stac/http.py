@@ -14,12 +14,14 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import rasterio
 import requests
 
-from ocm_engine.errors import AssetReadError, CatalogError, one_line
+from ocm_engine.errors import AssetReadError, CatalogError, RequestFailureKind, one_line
+
+_E = TypeVar("_E", CatalogError, AssetReadError)
 
 #: Seconds before a request (JSON or raster range) that gets no answer fails.
 DEFAULT_TIMEOUT_S = 20.0
@@ -78,7 +80,7 @@ def _redact(url: str) -> str:
 
 
 #: Phrases of requests/urllib3, GDAL's curl and the OS, by what happened (checked in this order).
-_FAILURE_PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+_FAILURE_PHRASES: tuple[tuple[RequestFailureKind, tuple[str, ...]], ...] = (
     ("dns", ("nameresolutionerror", "failed to resolve", "could not resolve host", "name or service not known",
              "temporary failure in name resolution", "nodename nor servname", "getaddrinfo failed",
              "no address associated with hostname")),
@@ -112,18 +114,22 @@ def _detail(message: str) -> str:
     return one_line(text, limit=160).strip(" .:;,")
 
 
-def explain_http_failure(message: str, url: str, *, timeout_s: float | None = None) -> str:
-    """One actionable message for a failed request: what was asked, what happened, what to do.
+def request_error(cls: type[_E], message: str, url: str, *, timeout_s: float | None = None) -> _E:
+    """A :class:`CatalogError` or :class:`AssetReadError` for a failed request: what was asked, what happened.
+
+    The library's words are the only description GDAL's curl layer gives, so they are
+    classified here, once (HTTP status, DNS failure, refused connection, TLS, closed
+    connection, unreachable network, timeout), into the error's ``status`` and ``kind``
+    fields; the raw text is never shown raw or cut in the middle of a word.
 
     Args:
-        message: The failure as the library worded it (requests/urllib3, pystac-client, GDAL's curl);
-            it is classified (HTTP status, DNS failure, refused connection, TLS, closed connection,
-            unreachable network, timeout) and never shown raw or cut in the middle of a word.
+        cls: The error type to build.
+        message: The failure as the library worded it (requests/urllib3, pystac-client, GDAL's curl).
         url: What was asked for (its query string, often a signature, is left out).
         timeout_s: The time allowed, when known (said in a timeout's message).
 
     Returns:
-        The message.
+        The error, with ``url``, ``status``, ``kind`` and ``timeout_s`` set (chain it when raising).
     """
     # classify the library's words, not the URL inside them (an item id may hold "404" or "timeout")
     text = _URLS.sub(" ", message).lower()
@@ -131,39 +137,42 @@ def explain_http_failure(message: str, url: str, *, timeout_s: float | None = No
     status = int(code.group(1)) if code else None
     where = _redact(url)
     host, host_port = _host(where)
-    if status == 403 or ("403" in text and "forbidden" in text):
-        return (f"{where} answered 403 Forbidden: the signature (SAS token) expired or is missing, or the "
-                "bucket is private. Search again to get freshly signed hrefs (Planetary Computer "
-                "signatures last about an hour).")
-    if status == 404 or "404" in text:
-        return (f"{where} answered 404 Not Found: the asset is not there (moved or removed from the "
-                "catalog). Pick another item, or tell the catalog's maintainers.")
+    if status is None and "403" in text and "forbidden" in text:
+        status = 403
+    elif status is None and "404" in text:
+        status = 404
+    fields: dict[str, Any] = {"url": where, "status": status, "timeout_s": timeout_s}
+    if status == 403:
+        return cls(f"{where} answered 403 Forbidden: the signature (SAS token) expired or is missing, or the "
+                   "bucket is private. Search again to get freshly signed hrefs (Planetary Computer "
+                   "signatures last about an hour).", kind="status", **fields)
+    if status == 404:
+        return cls(f"{where} answered 404 Not Found: the asset is not there (moved or removed from the "
+                   "catalog). Pick another item, or tell the catalog's maintainers.", kind="status", **fields)
     if status is not None and status >= 500:
-        return f"{where} answered {status}: the server failed. Try again later."
+        return cls(f"{where} answered {status}: the server failed. Try again later.", kind="status", **fields)
     if status is not None:
-        return f"{where} answered HTTP {status}. Check the URL and the request (collection, bbox, dates)."
-    kind = next((kind for kind, phrases in _FAILURE_PHRASES if any(p in text for p in phrases)), None)
+        return cls(f"{where} answered HTTP {status}. Check the URL and the request (collection, bbox, dates).",
+                   kind="status", **fields)
+    kind = next((kind for kind, phrases in _FAILURE_PHRASES if any(p in text for p in phrases)), "other")
     asked = f"Asked for {where}: "
-    if kind == "dns":
-        return (f"{asked}the host name {host} could not be found (DNS lookup failed). Check the URL's "
-                "spelling and that this machine is online.")
-    if kind == "refused":
-        return (f"{asked}could not reach {host_port}: it refused the connection (no server listens there). "
-                "Check the URL and port, and that the server is running.")
-    if kind == "tls":
-        return (f"{asked}the secure connection to {host} failed (TLS/certificate error). Check the URL "
-                "(https or http) and this machine's certificates.")
-    if kind == "closed":
-        return f"{asked}{host} closed the connection before answering. Try again later."
-    if kind == "unreachable":
-        return (f"{asked}{host} cannot be reached from this machine (no route to it). Check the network "
-                "connection, proxy and firewall.")
-    if kind == "timeout":
-        within = f"within {timeout_s:g} s" if timeout_s else "in time"
-        return (f"{asked}{host} did not answer {within} (timeout). Check the network, try again later, or "
-                "allow more time (timeout_s; CLI: --timeout).")
+    problems: dict[RequestFailureKind, str] = {
+        "dns": (f"{asked}the host name {host} could not be found (DNS lookup failed). Check the URL's "
+                "spelling and that this machine is online."),
+        "refused": (f"{asked}could not reach {host_port}: it refused the connection (no server listens "
+                    "there). Check the URL and port, and that the server is running."),
+        "tls": (f"{asked}the secure connection to {host} failed (TLS/certificate error). Check the URL "
+                "(https or http) and this machine's certificates."),
+        "closed": f"{asked}{host} closed the connection before answering. Try again later.",
+        "unreachable": (f"{asked}{host} cannot be reached from this machine (no route to it). Check the "
+                        "network connection, proxy and firewall."),
+        "timeout": f"{asked}{host} did not answer {f'within {timeout_s:g} s' if timeout_s else 'in time'} (timeout).",
+    }
+    if kind in problems:
+        return cls(problems[kind], kind=kind, **fields)
     detail = _detail(message)
-    return f"{asked}the request failed ({detail or 'no reason given'}). Check the network and the URL."
+    return cls(f"{asked}the request failed ({detail or 'no reason given'}). Check the network and the URL.",
+               kind="other", **fields)
 
 
 def asset_error(err: BaseException, url: str) -> AssetReadError:
@@ -173,7 +182,7 @@ def asset_error(err: BaseException, url: str) -> AssetReadError:
     while cause is not None and len(messages) < 8:
         messages.append(str(cause))
         cause = cause.__cause__ or cause.__context__
-    return AssetReadError(explain_http_failure(" | ".join(m for m in messages if m), url))
+    return request_error(AssetReadError, " | ".join(m for m in messages if m), url)
 
 
 def fetch_json(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, session: requests.Session | None = None,
@@ -198,11 +207,11 @@ def fetch_json(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, session: reque
         response = client.request(method, url, json=payload, timeout=(timeout_s, timeout_s),
                                   headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
     except requests.Timeout as err:
-        raise CatalogError(explain_http_failure(f"timed out: {err}", url, timeout_s=timeout_s)) from err
+        raise request_error(CatalogError, f"timed out: {err}", url, timeout_s=timeout_s) from err
     except requests.RequestException as err:
-        raise CatalogError(explain_http_failure(str(err), url, timeout_s=timeout_s)) from err
+        raise request_error(CatalogError, str(err), url, timeout_s=timeout_s) from err
     if response.status_code >= 400:
-        raise CatalogError(explain_http_failure(f"HTTP code {response.status_code}", url))
+        raise request_error(CatalogError, f"HTTP code {response.status_code}", url)
     try:
         return response.json()
     except (ValueError, json.JSONDecodeError) as err:

@@ -2,28 +2,28 @@
 
 The window's VRT (see :mod:`ocm_engine.stac.window`) is handed to
 :func:`ocm_engine.pipeline.predict_file`, so the outputs, their atomic writing and the
-block loop are the pipeline's own; the JSON gains a ``stac`` section (catalog, item,
-assets, window). A network failure in the middle of the read raises
+block loop are the pipeline's own; the JSON report gains a ``stac`` section (catalog, item,
+assets, window), passed to ``predict_file`` so it is in the report's one atomic commit.
+A network failure in the middle of the read raises
 :class:`~ocm_engine.errors.AssetReadError` and leaves no output behind.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocm_engine.errors import AssetReadError, SceneReadError
-from ocm_engine.export import write_json
 from ocm_engine.stac.catalogs import CatalogPreset, find_preset
-from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, explain_http_failure, http_env
+from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, asset_error, http_env
 from ocm_engine.stac.search import BBox, fetch_item
 from ocm_engine.stac.window import ItemWindow, plan_window, write_vrt
 
-_HTTP_HINTS = ("http", "curl", "vsicurl", "timeout", "timed out")
+if TYPE_CHECKING:
+    from ocm_engine.outputs.report import SceneOutputs
 
 
 def item_stem(item_id: str) -> str:
@@ -62,7 +62,7 @@ def predict_item(
     assets: Sequence[str] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     **options: Any,
-) -> Path:
+) -> SceneOutputs:
     """Mask a window of a STAC item and write the outputs.
 
     Args:
@@ -76,10 +76,11 @@ def predict_item(
         assets: Explicit Red, Green, NIR[, Blue] asset keys.
         timeout_s: Seconds per HTTP request.
         **options: Passed on to :func:`ocm_engine.pipeline.predict_file` (``ensemble``,
-            ``probabilities``, ``png``, ``overwrite``, ``patch_px``, ``progress``, ...).
+            ``options``, ``probabilities``, ``png``, ``overwrite``, ``progress``, ...).
 
     Returns:
-        The class GeoTIFF's path (JSON, PNG and probabilities beside it).
+        The scene's outputs (path-like: the class GeoTIFF; JSON, PNG and probabilities beside
+        it); ``sections["stac"]`` holds what the report records about the item and window.
 
     Raises:
         CatalogError: The item cannot be fetched.
@@ -88,6 +89,7 @@ def predict_item(
         WindowError: The bbox misses the item.
         OcmError: The pipeline's errors (existing outputs, no valid data, ...).
     """
+    from ocm_engine.options import ReadOptions
     from ocm_engine.pipeline import predict_file
 
     data = fetch_item(item, catalog_url=catalog_url, collection=collection, timeout_s=timeout_s)
@@ -95,18 +97,15 @@ def predict_item(
     window = plan_window(data, bbox=bbox, resolution_m=resolution_m, preset=found, assets=assets,
                          timeout_s=timeout_s)
     stem = item_stem(window.item_id)
+    read = ReadOptions(bands=(1, 2, 3), nodata=window.nodata, resolution_m=window.resolution_m)
+    sections = {"stac": stac_facts(data, window, catalog_url)}
     with tempfile.TemporaryDirectory(prefix="ocm_stac_") as tmp:
         vrt = write_vrt(window, Path(tmp) / f"{stem}.vrt")
         try:
             with http_env(timeout_s):
-                out = predict_file(str(vrt), output_dir, bands=(1, 2, 3), nodata=window.nodata,
-                                   resolution_m=window.resolution_m, stem=stem, **options)
-        except SceneReadError as err:
-            if isinstance(err, AssetReadError) or not any(h in str(err).lower() for h in _HTTP_HINTS):
-                raise
-            raise AssetReadError(explain_http_failure(str(err), f"an asset of item {window.item_id}")) from err
-    stats = out.with_suffix(".json")
-    payload = json.loads(stats.read_text())
-    payload["stac"] = stac_facts(data, window, catalog_url)
-    write_json(stats, payload, overwrite=True)
+                out = predict_file(str(vrt), output_dir, read=read, stem=stem, sections=sections, **options)
+        except AssetReadError:
+            raise
+        except SceneReadError as err:  # the VRT was just written here: what failed is an asset behind it
+            raise asset_error(err, f"an asset of item {window.item_id}") from err
     return out

@@ -19,10 +19,10 @@ from typing import Any
 import requests
 
 from ocm_engine.checked_http import checked_session
-from ocm_engine.errors import CatalogError, PolicyError, one_line
+from ocm_engine.errors import CatalogError, Hints, PolicyError, WindowError, one_line
 from ocm_engine.netpolicy import NetPolicy, check
 from ocm_engine.stac.catalogs import CatalogPreset, find_preset
-from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, explain_http_failure, fetch_json
+from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, fetch_json, request_error
 
 BBox = tuple[float, float, float, float]
 DEFAULT_LIMIT = 20
@@ -87,21 +87,21 @@ def _numbers(text: str | Sequence[float], what: str) -> list[float]:
     try:
         return [float(v) for v in parts if v != ""]
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{what}; got {text!r}.") from err
+        raise WindowError(f"{what}; got {text!r}.") from err
 
 
 def parse_bbox(text: str | Sequence[float]) -> BBox:
     """Parse ``W,S,E,N`` in degrees.
 
     Raises:
-        ValueError: Not four numbers, or not a valid lon/lat box.
+        WindowError: Not four numbers, or not a valid lon/lat box (also a ``ValueError``).
     """
     values = _numbers(text, "A bbox is west,south,east,north in degrees")
     if len(values) != 4:
-        raise ValueError(f"A bbox is west,south,east,north in degrees (4 numbers); got {text!r}.")
+        raise WindowError(f"A bbox is west,south,east,north in degrees (4 numbers); got {text!r}.")
     west, south, east, north = values
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise ValueError(
+        raise WindowError(
             f"bbox {values} is not west<east and south<north within lon -180..180, lat -90..90 "
             "(order: west,south,east,north)."
         )
@@ -112,11 +112,11 @@ def parse_point(text: str | Sequence[float]) -> tuple[float, float]:
     """Parse ``LON,LAT`` in degrees.
 
     Raises:
-        ValueError: Not two numbers in range.
+        WindowError: Not two numbers in range (also a ``ValueError``).
     """
     values = _numbers(text, "A point is lon,lat in degrees (e.g. 13.4,52.5)")
     if len(values) != 2 or not (-180 <= values[0] <= 180 and -90 <= values[1] <= 90):
-        raise ValueError(f"A point is lon,lat in degrees (e.g. 13.4,52.5); got {text!r}.")
+        raise WindowError(f"A point is lon,lat in degrees (e.g. 13.4,52.5); got {text!r}.")
     return values[0], values[1]
 
 
@@ -249,16 +249,15 @@ def _wrap(err: Exception, url: str) -> CatalogError:
     from pystac_client.exceptions import APIError
 
     if isinstance(err, requests.Timeout):
-        return CatalogError(f"The catalog {url} did not answer in time. Check the URL and the network, or "
-                            "try again later.")
+        return CatalogError(f"The catalog {url} did not answer in time.", url=url, kind="timeout")
     if isinstance(err, APIError):
         status = getattr(err, "status_code", None)
         if status is None:  # pystac-client wraps network errors (timeouts, refused) in APIError too
-            return CatalogError(explain_http_failure(str(err), url))
+            return request_error(CatalogError, str(err), url)
         return CatalogError(f"The catalog {url} answered HTTP {status}: {one_line(err)[:300]}. "
-                            "Check the collection id, bbox and dates.")
+                            "Check the collection id, bbox and dates.", url=url, status=int(status), kind="status")
     if isinstance(err, requests.RequestException | OSError):
-        return CatalogError(explain_http_failure(str(err), url))
+        return request_error(CatalogError, str(err), url)
     return CatalogError(f"The catalog {url} answered something that is not STAC ({type(err).__name__}: "
                         f"{one_line(err)[:200]}). Is the URL a STAC API or catalog root?")
 
@@ -400,8 +399,10 @@ def fetch_item(item: str | Mapping[str, Any], *, catalog_url: str | None = None,
     else:
         if not catalog_url or not collection:
             raise CatalogError(
-                f"{item!r} is not an item URL or file; an item id needs the catalog URL and collection "
-                "(CLI: --item ID --catalog URL --collection C)."
+                f"{item!r} is not an item URL or file; an item id needs the catalog URL and collection.",
+                hints=Hints(python="Pass catalog_url= and collection= with the id, or the item's URL.",
+                            cli="Pass --item ID --catalog URL --collection C, or the item's URL.",
+                            app="Choose the catalog and collection, or paste the item's URL."),
             )
         url = f"{catalog_url.rstrip('/')}/collections/{collection}/items/{item}"
         if policy is not None:

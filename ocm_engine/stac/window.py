@@ -178,7 +178,8 @@ def _sign(href: str, preset: CatalogPreset | None) -> str:
     except Exception as err:  # the token service: network errors, HTTP errors, bad answers
         raise AssetReadError(
             f"Could not sign {href.split('?', 1)[0]} with planetary-computer ({type(err).__name__}: "
-            f"{one_line(err)[:200]}). Check the network, or set PC_SDK_SUBSCRIPTION_KEY."
+            f"{one_line(err)[:200]}). Check the network, or set PC_SDK_SUBSCRIPTION_KEY.",
+            url=href.split("?", 1)[0], kind="other",
         ) from err
 
 
@@ -244,7 +245,8 @@ def _open_source(role: str, asset: BandAsset, item: Mapping[str, Any], preset: C
                 )
             if not 1 <= asset.band <= ds.count:
                 raise BandMismatchError(
-                    f"Asset {asset.key!r} has {ds.count} band(s); {role} was mapped to band {asset.band}."
+                    f"Asset {asset.key!r} has {ds.count} band(s); {role} was mapped to band {asset.band}.",
+                    role=role, asked=asset.band, available=ds.count, file_names=(asset.key,),
                 )
             block_h, block_w = ds.block_shapes[0]
             striped = block_w >= ds.width and block_h < ds.height

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from ocm_engine.errors import InvalidImageError
+from ocm_engine.synthetic import SynthConfig, add_clouds
 from ocm_engine.training import IGNORE, clear_like
 from ocm_engine.training.augment import augment_chip, rescale_crop, sample_target_resolution
 from ocm_engine.training.data import PackedScene
-from ocm_engine.training.synth import PRODUCT_RANGES, SynthConfig, add_clouds, to_product_range
+from ocm_engine.training.synth import PRODUCT_RANGES, to_product_range
 from ocm_engine.types import FloatArray, UInt8Array
 
 

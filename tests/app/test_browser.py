@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.streamlit_server import serve_app
+from tests.helpers.streamlit_server import serve_app
 
 
 def _chromium() -> tuple[str, str] | None:

@@ -65,8 +65,8 @@ def test_batch_rows_show_mapping_and_training_flag(empty_samples: Path, make_geo
 
     spec = samples.builtin_scene()
     row = batch.qa_row(spec, RunOptions(), tiny_ensemble, trained=lambda name: name == spec.dataset)
-    assert row["training"] == "yes" and row["bands"].startswith("R=") and not row["error"]
-    done, _failed = batch.split_rows([row])
-    assert {"training", "bands"} <= set(done[0])
+    assert row.trained and row.bands.startswith("R=") and not row.error and row.cloud is not None
+    done = batch.table([row])
+    assert done[0]["training"] == "yes" and done[0]["bands"] == row.bands and not batch.failed([row])
     assert batch.COLUMNS["scene"]["width"] is None  # sized to the names, never cut off
     assert b"training" in batch.to_csv([row]).splitlines()[0]

@@ -17,6 +17,7 @@ from ocm_engine.xarray_io import predict_dataarray
 from tests.conftest import synthetic_scene
 
 
+@pytest.mark.slow  # moved out of the default set (its 60 s budget); CI runs the slow set too
 def test_builder_imports_no_streamlit() -> None:
     code = "import sys, ocm_app.mapbuilder, ocm_engine.xarray_io; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -55,6 +55,7 @@ def iframes(at: Any) -> list[str]:
     return [f.proto.srcdoc for f in at.get("iframe")]
 
 
+@pytest.mark.slow  # moved out of the default set (its 60 s budget); CI runs the slow set too
 def test_run_page_maps_survive_a_rerun(empty_samples: Path) -> None:
     at = start()
     at.button(key="run.button").click().run()
@@ -72,6 +73,7 @@ def test_run_page_maps_survive_a_rerun(empty_samples: Path) -> None:
     assert iframes(at) == before
 
 
+@pytest.mark.slow  # moved out of the default set (its 60 s budget); CI runs the slow set too
 def test_run_page_test_time_augmentation(empty_samples: Path) -> None:
     at = start()
     at.number_input(key="run.patch").set_value(128)
@@ -210,6 +212,7 @@ def test_multiband_upload_runs(empty_samples: Path, geotiff_bytes: Any, tmp_path
     assert not saved
 
 
+@pytest.mark.slow  # moved out of the default set (its 60 s budget); CI runs the slow set too
 def test_two_sessions_do_not_share_results(empty_samples: Path) -> None:
     first, second = start(), start()
     first.button(key="run.button").click().run()

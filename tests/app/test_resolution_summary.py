@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import numpy as np
 
@@ -14,11 +14,9 @@ from ocm_engine.provenance import Provenance
 
 
 def _row(res: str, pixels: int, seconds: float, thick: float, thin: float, shadow: float, agree: float,
-         edges: float | None) -> dict[str, Any]:
-    return {"resolution": res, "pixels": pixels, "seconds": seconds, "faster than finest (x)": 1.0,
-            "cloud %": thick + thin, "thick cloud %": thick, "thin cloud %": thin, "shadow %": shadow,
-            "pixel agreement %": agree, "cloud/shadow/clear agreement %": agree,
-            "changed pixels at class edges %": edges}
+         edges: float | None) -> compare.ResolutionRow:
+    return compare.ResolutionRow(res, pixels, seconds, 1.0, thick + thin, thick, thin, shadow, edges, agree, agree,
+                                 None, None)
 
 
 def test_summary_says_when_a_class_vanishes() -> None:
@@ -26,7 +24,7 @@ def test_summary_says_when_a_class_vanishes() -> None:
     rows = [_row("10 m", 262144, 2.0, 24.0, 24.0, 6.0, 100.0, None),
             _row("20 m", 65536, 0.6, 24.0, 18.0, 5.0, 90.0, 80.0),
             _row("50 m", 10404, 0.2, 23.5, 0.5, 4.0, 74.0, 35.0)]
-    rows[2]["faster than finest (x)"] = 10.0
+    rows[2] = dataclasses.replace(rows[2], speedup=10.0)
     text = compare.resolution_summary([object(), object(), object()], rows)  # type: ignore[list-item]
     assert "**thin cloud vanishes** (24.0 % → 0.5 %)" in text
     assert "48.0 % to 24.0 %" in text and "-24.0 points" in text
@@ -41,7 +39,7 @@ def test_summary_says_edges_only_when_the_numbers_do() -> None:
     text = compare.resolution_summary([object(), object()], rows)  # type: ignore[list-item]
     assert "88 % of the changed pixels lie within one coarse pixel of a class edge" in text
     assert "mostly at edges" in text and "vanish" not in text
-    rows[1]["thin cloud %"] = 4.0  # less than half of 10 %: largely vanishes
+    rows[1] = dataclasses.replace(rows[1], thin_percent=4.0)  # less than half of 10 %: largely vanishes
     text = compare.resolution_summary([object(), object()], rows)  # type: ignore[list-item]
     assert "**thin cloud largely vanishes** (10.0 % → 4.0 %, 60 % of it lost)" in text
     assert "mostly at edges" not in text
@@ -62,7 +60,8 @@ def test_table_measures_where_changes_lie() -> None:
     coarse = np.zeros((40, 40), np.uint8)
     coarse[18:22, 18:22] = 1  # the thick core survives, the thin cloud does not
     rows, _ = compare.resolution_table([_result(fine, 10.0, 1.0), _result(coarse, 50.0, 0.1)])
-    assert rows[1]["thin cloud %"] == 0.0 and rows[0]["thin cloud %"] == 80.0
-    assert rows[1]["changed pixels at class edges %"] < 30  # most of the 60 % lies inside the area
+    assert rows[1].thin_percent == 0.0 and rows[0].thin_percent == 80.0
+    edges = rows[1].edge_change_percent
+    assert edges is not None and edges < 30  # most of the 60 % lies inside the area
     text = compare.resolution_summary([_result(fine, 10.0, 1.0), _result(coarse, 50.0, 0.1)], rows)
     assert "**thin cloud vanishes**" in text and "mostly at edges" not in text

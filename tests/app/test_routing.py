@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.app.test_browser import _chromium, _driver
-from tests.streamlit_server import REPO, serve_app
+from tests.helpers.streamlit_server import REPO, serve_app
 
 
 def test_no_legacy_pages_folder_and_every_page_exists() -> None:

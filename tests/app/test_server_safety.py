@@ -25,10 +25,10 @@ from rasterio.transform import from_origin
 from ocm_app import config, run_queue, stac_source, uploads
 from ocm_engine.errors import PolicyError, SceneReadError
 from tests.app.conftest import new_app
-from tests.stac_corpus import Site, add_item, band_asset, make_item, png_bytes
-from tests.stac_server import StacServer
+from tests.helpers.stac_corpus import Site, add_item, band_asset, make_item, png_bytes
+from tests.helpers.stac_server import StacServer
 
-pytest_plugins = ("tests.stac_fixtures",)
+pytest_plugins = ("tests.helpers.stac_fixtures",)
 REPO = Path(__file__).resolve().parents[2]
 JUNE = (dt.date(2024, 6, 1), dt.date(2024, 6, 30))
 
@@ -294,6 +294,7 @@ def test_operator_settings_build_the_policy_and_the_run_limit(monkeypatch: pytes
     assert config.max_concurrent_runs() == 5
 
 
+@pytest.mark.slow  # moved out of the default set (its 60 s budget); CI runs the slow set too
 def test_the_session_folder_lives_as_long_as_the_session(empty_samples: Path, geotiff_bytes: Any) -> None:
     root = config.temp_root() / "sessions"
     before = set(root.iterdir()) if root.is_dir() else set()

@@ -9,9 +9,9 @@ import pytest
 
 from ocm_app import stac_source
 from tests.app.conftest import new_app
-from tests.stac_corpus import Site
+from tests.helpers.stac_corpus import Site
 
-pytest_plugins = ("tests.stac_fixtures",)
+pytest_plugins = ("tests.helpers.stac_fixtures",)
 
 JUNE = (dt.date(2024, 6, 1), dt.date(2024, 6, 30))
 

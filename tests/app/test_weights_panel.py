@@ -11,7 +11,7 @@ import pytest
 from ocm_app import weights_panel
 from ocm_engine.models import official
 from ocm_engine.models import weights as registry
-from tests.hub_server import HubServer, tiny_official_specs
+from tests.helpers.hub_server import HubServer, tiny_official_specs
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_get_official_weights_in_chromium(tmp_path: Path, make_weights: Callable
     import sys
 
     from tests.app.test_browser import _chromium, _driver
-    from tests.streamlit_server import REPO, free_port
+    from tests.helpers.streamlit_server import REPO, free_port
 
     found = _chromium()
     if found is None:

@@ -9,9 +9,10 @@ import numpy as np
 from affine import Affine
 from PIL import Image
 
-from ocm_engine import CLASS_COLOURS, predict_file
+from ocm_engine import CLASS_COLOURS, InferenceOptions, predict_file
 from ocm_engine.display import scene_rgb, stretch
 from ocm_engine.io.scene import Scene
+from ocm_engine.options import ReadOptions
 
 
 def _scene(blue: bool) -> Scene:
@@ -42,8 +43,10 @@ def test_cli_quicklook_shows_the_scene_beside_the_mask(
     tmp_path: Path, make_geotiff: Any, tiny_ensemble: Any
 ) -> None:
     src = make_geotiff("in/scene.tif", bands=4, dtype="uint16")
-    out = predict_file(src, tmp_path / "out", bands=(3, 2, 4), ensemble=tiny_ensemble, dtype="fp32")
-    png = np.asarray(Image.open(out.with_suffix(".png")).convert("RGB")).reshape(-1, 3)
+    out = predict_file(src, tmp_path / "out", read=ReadOptions(bands=(3, 2, 4)), ensemble=tiny_ensemble,
+                       options=InferenceOptions(dtype="fp32"))
+    assert out.paths.png is not None
+    png = np.asarray(Image.open(out.paths.png).convert("RGB")).reshape(-1, 3)
     palette = {tuple(c[:3]) for c in CLASS_COLOURS}
     # Beyond the class colours, legend and background, the picture has the scene's own colours.
     # (a mask-only quick-look has about 175 such colours, from anti-aliased legend text)

@@ -58,7 +58,8 @@ def test_agreement_of_different_maps():
     a = np.array([0, 1, 2, 3], np.uint8)
     b = np.array([0, 2, 2, 0], np.uint8)
     assert metrics.agreement(a, b, valid) == pytest.approx(200 / 3)
-    assert metrics.agreement(a, a, valid) == 100.0
+    same_where_invalid = np.array([0, 0, 0, 3], np.uint8)  # agrees with a on one valid pixel and the invalid one
+    assert metrics.agreement(a, same_where_invalid, valid) == pytest.approx(100 / 3)  # the invalid one never counts
     assert metrics.cloud_agreement(a, b, valid) == 100.0  # thick/thin swap only
     assert metrics.iou(a, b, valid, 2) == 50.0
     assert math.isnan(metrics.iou(a, b, valid, 3))
@@ -105,8 +106,10 @@ def test_compare_does_not_score_a_two_class_label_as_four_classes_silently() -> 
     with pytest.raises(LabelSchemeError) as err:
         metrics.compare(pred, np.where(label == 1, 255, 0))
     assert err.value.found == (0, 255) and "38cloud" in err.value.schemes
-    with pytest.raises(UnknownLabelSchemeError, match="oncloudn"):
+    assert "--scheme" in err.value.hint("cli") and "scheme=" in err.value.hint("python")
+    with pytest.raises(UnknownLabelSchemeError) as unknown:
         metrics.compare(pred, label, scheme="on_cloud")
+    assert unknown.value.name == "on_cloud" and "oncloudn" in unknown.value.known
     # another model's four-class map is still compared class by class, with or without the scheme's name
     other = np.array([[0, 3, 1, 2, 1, 0, 3, 1]], np.uint8)
     assert metrics.compare(pred, other).overall_accuracy == metrics.compare(pred, other, scheme="four_class") \

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from ocm_engine.errors import CatalogError, one_line
-from ocm_engine.stac.http import explain_http_failure, fetch_json
-from tests.stac_server import StacServer
+from ocm_engine.stac.http import fetch_json, request_error
+from tests.helpers.stac_server import StacServer
 
 INTERNALS = ("HTTPConnectionPool", "HTTPSConnectionPool", "Max retries", "Caused by", "urllib3", "NewConnectionError",
              "NameResolutionError", "object at 0x", "[Errno")
@@ -55,7 +55,10 @@ def test_timeout_names_the_time_allowed(silent_port: int) -> None:
     url = f"http://127.0.0.1:{silent_port}/catalog.json"
     with pytest.raises(CatalogError) as err:
         fetch_json(url, timeout_s=0.5)
-    _assert_worded(str(err.value), url, "did not answer within 0.5 s", "--timeout")
+    assert (err.value.kind, err.value.timeout_s, err.value.url, err.value.status) == ("timeout", 0.5, url, None)
+    _assert_worded(str(err.value), url, "did not answer within 0.5 s", "timeout_s=")
+    _assert_worded(err.value.describe("cli"), "--timeout")
+    assert "--" not in err.value.describe("app") and "timeout_s" not in err.value.describe("app")
 
 
 def test_unknown_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,19 +79,25 @@ def test_http_status_from_a_loopback_catalog() -> None:
     _assert_worded(str(err.value), "404 Not Found")
 
 
-@pytest.mark.parametrize(("raw", "words"), [
-    ("CURL error: Could not resolve host: tiles.example.org", "could not be found"),
-    ("CURL error: Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server", "refused"),
+@pytest.mark.parametrize(("raw", "kind", "words"), [
+    ("CURL error: Could not resolve host: tiles.example.org", "dns", "could not be found"),
+    ("CURL error: Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server", "refused",
+     "refused"),
     ("HTTPSConnectionPool(host='a.example', port=443): Max retries exceeded with url: /x.tif (Caused by "
-     "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')))", "TLS"),
-    ("('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))", "closed"),
+     "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')))", "tls",
+     "TLS"),
+    ("('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))", "closed",
+     "closed"),
     ("HTTPConnectionPool(host='10.0.0.1', port=80): Max retries exceeded with url: /x (Caused by "
      "NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f>: Failed to establish a new "
-     "connection: [Errno 101] Network is unreachable'))", "cannot be reached"),
-    ("something odd " + "word " * 80, "the request failed"),
+     "connection: [Errno 101] Network is unreachable'))", "unreachable", "cannot be reached"),
+    ("something odd " + "word " * 80, "other", "the request failed"),
 ])
-def test_library_wordings_become_sentences(raw: str, words: str) -> None:
-    message = explain_http_failure(raw, "https://a.example/item-404-timeout.json?sig=secret")
+def test_library_wordings_become_sentences(raw: str, kind: str, words: str) -> None:
+    err = request_error(CatalogError, raw, "https://a.example/item-404-timeout.json?sig=secret")
+    # classified by the library's words, never by the URL (which holds "404" and "timeout")
+    assert (err.kind, err.status, err.url) == (kind, None, "https://a.example/item-404-timeout.json?...")
+    message = str(err)
     _assert_worded(message, words, "https://a.example/item-404-timeout.json")
     assert "secret" not in message  # the query string (a signature) is left out
     if "…" in message:  # shortened: at a whole word

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ocm_engine import load_ensemble, predict_array
+from ocm_engine import InferenceOptions, load_ensemble, predict_array
 
 omnicloudmask = pytest.importorskip("omnicloudmask")
 
@@ -34,7 +34,7 @@ def test_matches_reference(tiny_members: list[torch.nn.Module], shape: tuple[int
     image = (2000 + 800 * smooth[None] + 300 * rng.random(shape)).astype(np.uint16)
     image[:, 40:60, 50:90] = 0  # interior nodata hole
     ens = load_ensemble(tiny_members, device="cpu", dtype="fp32")
-    ours = predict_array(image, ensemble=ens, patch_px=patch, overlap_px=overlap)
+    ours = predict_array(image, ensemble=ens, options=InferenceOptions(patch_px=patch, overlap_px=overlap))
     kw = {"patch_size": patch, "patch_overlap": overlap}
     ref_classes = _reference(image, tiny_members, False, **kw)[0]
     ref_probs = _reference(image, tiny_members, True, **kw)

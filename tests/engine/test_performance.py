@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ocm_engine import load_ensemble, predict_array
+from ocm_engine import InferenceOptions, load_ensemble, predict_array
 from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError
 from ocm_engine.forward import prefetched as _prefetched
 from ocm_engine.models.policy import memory_format as _memory_format
@@ -92,12 +92,13 @@ class _OomAboveOne(torch.nn.Module):
 def test_out_of_memory_halves_the_batch(tiny_members) -> None:
     image = synthetic_scene(3, 96, 120)
     plain = load_ensemble(list(tiny_members), device="cpu", dtype="fp32")
-    want = predict_array(image, ensemble=plain, patch_px=64, overlap_px=16, batch_size=1)
+    options = InferenceOptions(patch_px=64, overlap_px=16, batch_size=1)
+    want = predict_array(image, ensemble=plain, options=options)
     flaky = load_ensemble([_OomAboveOne(m, 1) for m in tiny_members], device="cpu", dtype="fp32")
     with pytest.warns(BatchSizeWarning) as record:
-        got = predict_array(image, ensemble=flaky, patch_px=64, overlap_px=16, batch_size=4)
+        got = predict_array(image, ensemble=flaky, options=options.replace(batch_size=4))
     assert [str(w.message).split("batch_size=")[1] for w in record] == ["2.", "1."]
-    assert got.extra["batch_size"] == "1"
+    assert got.run.batch_size == 1
     assert (got.classes == want.classes).all()
     assert got.probabilities is not None and want.probabilities is not None
     np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-6)
@@ -106,7 +107,7 @@ def test_out_of_memory_halves_the_batch(tiny_members) -> None:
 def test_out_of_memory_at_batch_one_is_a_clear_error(tiny_members) -> None:
     broken = load_ensemble([_OomAboveOne(m, 0) for m in tiny_members], device="cpu", dtype="fp32")
     with pytest.raises(DeviceMemoryError, match="patch_px") as info:
-        predict_array(synthetic_scene(3, 80, 80), ensemble=broken, batch_size=1)
+        predict_array(synthetic_scene(3, 80, 80), ensemble=broken, options=InferenceOptions(batch_size=1))
     assert isinstance(info.value, MemoryError)
 
 
@@ -124,8 +125,8 @@ def test_compiled_ensemble_matches_eager(tiny_members) -> None:
     eager = load_ensemble(list(tiny_members), device="cpu", dtype="fp32")
     compiled = load_ensemble(list(tiny_members), device="cpu", dtype="fp32", compile=True)
     assert compiled.compiled
-    a = predict_array(image, ensemble=eager, patch_px=96)
-    b = predict_array(image, ensemble=compiled, patch_px=96)
+    a = predict_array(image, ensemble=eager, options=InferenceOptions(patch_px=96))
+    b = predict_array(image, ensemble=compiled, options=InferenceOptions(patch_px=96))
     assert a.probabilities is not None and b.probabilities is not None
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
 
@@ -136,8 +137,8 @@ def test_cuda_bf16_channels_last_agrees_with_cpu_fp32(tiny_members) -> None:
     cpu = load_ensemble(list(tiny_members), device="cpu", dtype="fp32")
     gpu = load_ensemble(list(tiny_members), device="cuda", dtype="bf16")
     assert _memory_format(gpu.members[0]) == torch.channels_last
-    a = predict_array(image, ensemble=cpu, patch_px=128, overlap_px=32)
-    b = predict_array(image, ensemble=gpu, patch_px=128, overlap_px=32, batch_size=4)
+    a = predict_array(image, ensemble=cpu, options=InferenceOptions(patch_px=128, overlap_px=32))
+    b = predict_array(image, ensemble=gpu, options=InferenceOptions(patch_px=128, overlap_px=32, batch_size=4))
     assert (a.classes[a.valid] == b.classes[b.valid]).mean() > 0.97
 
 
@@ -158,7 +159,8 @@ def test_cuda_default_batch_size_and_device_memory_does_not_grow_with_height(tin
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        predict_array(image, ensemble=gpu, patch_px=500, overlap_px=100, batch_size=2, return_probabilities=True)
+        predict_array(image, ensemble=gpu,
+                      options=InferenceOptions(patch_px=500, overlap_px=100, batch_size=2, return_probabilities=True))
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
 

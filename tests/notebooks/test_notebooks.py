@@ -35,8 +35,8 @@ def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("OCM_APP_TMP", str(tmp_path / "app_tmp"))
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
     if name.startswith("05"):
-        from tests.stac_corpus import build_site
-        from tests.stac_server import StacServer
+        from tests.helpers.stac_corpus import build_site
+        from tests.helpers.stac_server import StacServer
 
         monkeypatch.setenv("CPL_VSIL_CURL_NON_CACHED", "/vsicurl/http")
         with StacServer() as server:

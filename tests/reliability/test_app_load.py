@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.streamlit_server import serve_app
+from tests.helpers.streamlit_server import serve_app
 
 from .conftest import REPO
 from .corpus import scene, write_tif

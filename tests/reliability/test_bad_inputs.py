@@ -18,6 +18,7 @@ import rasterio
 
 from ocm_engine import errors, predict_array, predict_file
 from ocm_engine.io.readers import open_scene
+from ocm_engine.options import ReadOptions
 
 from .corpus import CASE_IDS, CASES, OK, Case
 
@@ -65,22 +66,21 @@ def test_open_scene(case: Case, corpus: dict[str, Any]) -> None:
         assert image.ndim == 3 and image.shape[0] == 3
 
 
-# Finite values near the float32 maximum (and float64 beyond it) must give a normal result:
-# the on-device z-score rescales each channel by its largest magnitude before summing.
-FILE_CASES = [pytest.param(c, id=c.name) for c in CASES]
-
-
-@pytest.mark.parametrize("case", FILE_CASES)
+# Every case, "extreme_values_f32" included: finite values near the float32 maximum must give a
+# normal result (probabilities summing to 1 below), since the on-device z-score rescales each
+# channel by its largest magnitude before summing.
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_predict_file(case: Case, corpus: dict[str, Any], tiny_ensemble: Any, tmp_path: Path) -> None:
     """``predict_file`` ends in the expected error (and writes nothing), or writes valid outputs."""
     out = tmp_path / "out dir ☁"
-    call = dict(ensemble=tiny_ensemble, probabilities=True, **case.kwargs)
+    call = dict(ensemble=tiny_ensemble, probabilities=True, read=ReadOptions(**case.kwargs))
     if case.expect != OK:
         _expect_error(case, predict_file, corpus[case.name], out, **call)
         leftovers = list(out.glob("*")) if out.exists() else []
         assert leftovers == [], f"{case.name}: a failed run left files behind: {leftovers}"
         return
-    path, caught = _call(predict_file, case, corpus[case.name], out, **call)
+    outputs, caught = _call(predict_file, case, corpus[case.name], out, **call)
+    path = outputs.path
     if case.warns is not None:
         assert any(issubclass(w.category, case.warns) for w in caught), [str(w.message) for w in caught]
     names = sorted(p.name for p in out.iterdir())
@@ -170,5 +170,5 @@ def test_bytes_inputs(tiny_ensemble: Any, tmp_path: Path) -> None:
             predict_file(data, tmp_path / "out", ensemble=tiny_ensemble)
         _check_message(info.value, Case("bytes", lambda f: f, errors.SceneReadError))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
-    path = predict_file(good, tmp_path / "out", ensemble=tiny_ensemble)
+    path = predict_file(good, tmp_path / "out", ensemble=tiny_ensemble).path
     assert path.name == "upload_ocm.tif" and path.exists()

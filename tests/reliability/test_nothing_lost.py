@@ -24,9 +24,10 @@ import numpy as np
 import pytest
 import rasterio
 
-import ocm_engine.export as export_module
+import ocm_engine.outputs.atomic as export_module
 import ocm_engine.pipeline as pipeline_module
 from ocm_engine import errors, predict_file
+from ocm_engine.options import ReadOptions
 
 from .conftest import REPO, run_cli
 from .corpus import scene, write_tif
@@ -36,7 +37,7 @@ def _final_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if ".partial" not in p.name) if folder.exists() else []
 
 
-@pytest.mark.parametrize("step", ["execute", "finish_class_dataset", "_write_preview", "write_json"])
+@pytest.mark.parametrize("step", ["execute", "finish_class_dataset", "_write_preview", "write_report"])
 def test_failure_mid_write_leaves_nothing(step: str, tiny_ensemble: Any, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_tif(tmp_path / "s.tif", scene())
@@ -72,12 +73,14 @@ def test_json_marker_is_moved_last(tiny_ensemble: Any, tmp_path: Path, monkeypat
 def test_incomplete_outputs_are_named_as_such(tiny_ensemble: Any, tmp_path: Path) -> None:
     src = write_tif(tmp_path / "s.tif", scene())
     out = tmp_path / "out"
-    path = predict_file(src, out, ensemble=tiny_ensemble)
-    with pytest.raises(errors.OutputExistsError, match="already exists"):
+    path = predict_file(src, out, ensemble=tiny_ensemble).path
+    with pytest.raises(errors.OutputExistsError) as complete:
         predict_file(src, out, ensemble=tiny_ensemble)
+    assert complete.value.incomplete == () and complete.value.path.parent == out
     path.with_suffix(".json").unlink()  # as if killed between the moves
-    with pytest.raises(errors.OutputExistsError, match="interrupted run"):
+    with pytest.raises(errors.OutputExistsError) as partial:
         predict_file(src, out, ensemble=tiny_ensemble)
+    assert path.name in partial.value.incomplete and partial.value.report_name == path.with_suffix(".json").name
     predict_file(src, out, ensemble=tiny_ensemble, overwrite=True)
     assert path.with_suffix(".json").is_file()
 
@@ -91,7 +94,7 @@ def test_racing_writers_one_wins(tiny_ensemble: Any, tmp_path: Path) -> None:
     def work() -> None:
         barrier.wait()
         try:  # explicit bands: a guess warns, and warnings are errors in ocm_engine's tests
-            predict_file(src, out, ensemble=tiny_ensemble, bands=(1, 2, 3))
+            predict_file(src, out, ensemble=tiny_ensemble, read=ReadOptions(bands=(1, 2, 3)))
             outcomes.append("ok")
         except errors.OutputExistsError:
             outcomes.append("exists")

@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocm_engine import predict_array, valid_mask, zscore_patch
+from ocm_engine import InferenceOptions, predict_array, valid_mask, zscore_patch
 from ocm_engine.normalize import zscore_batch
 from ocm_engine.tiling import blend_weights, fit_patch, patch_windows
 
@@ -88,7 +88,8 @@ def test_predict_array_properties(data: tuple[np.ndarray, np.ndarray], patch: in
     image, nodata = data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = predict_array(image, nodata=0, ensemble=tiny_ensemble, patch_px=patch, overlap_px=overlap)
+        pred = predict_array(image, nodata=0, ensemble=tiny_ensemble,
+                             options=InferenceOptions(patch_px=patch, overlap_px=overlap))
     h, w = image.shape[1:]
     assert pred.classes.shape == (h, w) and pred.valid.shape == (h, w)
     assert pred.probabilities is not None and pred.probabilities.shape == (4, h, w)

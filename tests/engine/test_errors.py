@@ -1,0 +1,80 @@
+"""Engine errors carry fields; each front end gets its own advice; they survive pickling (batch workers)."""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+from ocm_engine import errors
+from ocm_engine.inference import select_bands
+from ocm_engine.io.mapping import BandMapping, BandMappingError
+from ocm_engine.resolution import choose_resolution
+from ocm_engine.sensors import get_sensor
+from ocm_engine.stac.http import request_error
+
+_PYTHON_ARG = re.compile(r"\b[a-z_]+=")
+
+
+def _samples() -> list[errors.OcmError]:
+    return [
+        errors.ResolutionError("too_coarse", 60.0, 10.0),
+        errors.ResolutionError("not_positive", -5.0),
+        errors.ResolutionError("too_large", 10.0, 10.0, size_px=(9000, 9000), limit_px=40_000_000),
+        errors.OutputExistsError("/out/a_ocm.tif"),
+        errors.OutputExistsError("/out/a_ocm.tif", incomplete=["a_ocm.tif"], report_name="a_ocm.json"),
+        errors.UnknownSensorError("sentinel3", ["sentinel2_l2a"]),
+        errors.UnknownSensorError("nope", ["earth_search"], kind="catalog preset"),
+        errors.StacBandError("S2A", ["nir"], {"red": ["red"]}),
+        errors.LabelSchemeError([0, 128, 255], ["cloudsen12", "four_class"]),
+        request_error(errors.CatalogError, "timed out", "https://stac.example/x?sig=s", timeout_s=5),
+        request_error(errors.AssetReadError, "HTTP response code: 404", "https://cog.example/b04.tif"),
+        BandMappingError("a.tif has 2 bands; Red, Green and NIR need 3.", ["sentinel2_l2a"], (1, 2, None)),
+        errors.BandMismatchError(reason="out_of_range", role="NIR", asked=5, available=4),
+        errors.BandMismatchError(reason="required", role="Red"),
+    ]
+
+
+@pytest.mark.parametrize("err", _samples(), ids=lambda e: type(e).__name__)
+def test_each_front_end_gets_its_own_words(err: errors.OcmError) -> None:
+    app = err.describe("app")
+    assert "--" not in app and not _PYTHON_ARG.search(app), app
+    assert not _PYTHON_ARG.search(err.hint("cli")), err.hint("cli")
+    assert str(err) == err.describe("python") and err.problem in app
+    assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize("err", _samples(), ids=lambda e: type(e).__name__)
+def test_errors_pickle_with_their_fields(err: errors.OcmError) -> None:
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and str(back) == str(err) and repr(vars(back)) == repr(vars(err))
+    assert back.describe("cli") == err.describe("cli")
+
+
+def test_fields_from_real_calls() -> None:
+    with pytest.raises(errors.BandMismatchError) as beyond:
+        select_bands(np.zeros((3, 8, 8), np.float32), (0, 1, 5))
+    assert (beyond.value.reason, beyond.value.role, beyond.value.asked, beyond.value.available) == (
+        "out_of_range", "NIR", 5, 3)
+    assert "0..2" in beyond.value.problem and "--bands" in beyond.value.hint("cli")
+    with pytest.raises(errors.BandMismatchError) as no_red:
+        BandMapping(None, 2, 3)  # type: ignore[arg-type]
+    assert (no_red.value.reason, no_red.value.role) == ("required", "Red")
+    with pytest.raises(errors.ResolutionError) as finer:
+        choose_resolution(30.0, 10.0)
+    assert (finer.value.reason, finer.value.asked_m, finer.value.source_m) == ("upsample", 10.0, 30.0)
+    assert (finer.value.low_m, finer.value.high_m) == (5.0, 50.0)
+    with pytest.raises(errors.UnknownSensorError) as unknown:
+        get_sensor("sentinel3")
+    assert str(unknown.value).startswith("Unknown sensor 'sentinel3'")  # no KeyError quotes
+    assert errors.one_line(unknown.value, frontend="cli").endswith(unknown.value.hint("cli"))
+
+
+def test_plain_errors_keep_their_message() -> None:
+    err = errors.InvalidImageError("The image has 2 dimensions; expected (bands, height, width).")
+    assert err.problem == str(err) == err.describe("cli") and err.hint("app") == ""
+    advised = errors.ModelLoadError("No GPU.", hints=errors.Hints("device='cpu'", "--device cpu", "CPU"))
+    assert str(advised) == "No GPU. device='cpu'" and advised.describe("cli") == "No GPU. --device cpu"
+    assert errors.describe(ValueError("x"), "app") == "x"
