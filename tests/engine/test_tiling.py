@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ocm_engine.errors import ImageTooSmallError, InvalidImageError
-from ocm_engine.tiling import blend_weights, fit_patch, patch_windows
+from ocm_engine.tiling import blend_weights, class_argmax, fit_patch, patch_windows
 
 
 @pytest.mark.parametrize(("h", "w", "patch", "overlap"), [(1000, 1000, 1000, 300), (2000, 1700, 1000, 300),
@@ -34,3 +34,14 @@ def test_blend_weights_ramp() -> None:
     assert torch.isclose(w[0, 0], torch.tensor(1 / 16))
     assert w[5, 5] == 1 and w.min() > 0
     assert torch.equal(w, w.T) and torch.equal(w, w.flip(0))
+
+
+def test_class_argmax_equals_torch_argmax_ties_included() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(4, 37, 53)
+    logits[:, :5] = 0.0  # all four tied: the first class, as torch.argmax
+    logits[2:, 5:9] = 3.0  # classes 2 and 3 tied
+    out = class_argmax(logits)
+    assert out.dtype == torch.uint8
+    assert torch.equal(out, torch.argmax(logits, dim=0).to(torch.uint8))
+    assert set(out.unique().tolist()) == {0, 1, 2, 3}

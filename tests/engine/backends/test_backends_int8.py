@@ -16,6 +16,7 @@ from ocm_engine.models.ensemble import INT8_QUALIFIED, Ensemble, wants_int8
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
+from ocm_engine.backends import openvino as ovb
 from ocm_engine.backends import quantize
 
 QUALIFIED = {"int8": INT8_QUALIFIED}
@@ -87,6 +88,20 @@ class _AttentionMember(torch.nn.Module):
         return self.head(self.norm(y).permute(0, 3, 1, 2))
 
 
+class _EncoderDecoderMember(torch.nn.Module):
+    """An attention encoder (LayerNorm) and a convolutional decoder, named as segmentation-models-pytorch names them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = _AttentionMember()
+        self.decoder = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU(),
+                                           torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU())
+        self.segmentation_head = torch.nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.segmentation_head(self.decoder(self.encoder(x)))
+
+
 @pytest.mark.slow  # converts and quantizes two tiny U-Nets: about half a minute on 2 cores
 def test_int8_quantizes_convolutional_members_once(tiny_members: list[torch.nn.Module], tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch, capable_cpu: None) -> None:
@@ -97,7 +112,13 @@ def test_int8_quantizes_convolutional_members_once(tiny_members: list[torch.nn.M
     members = [*tiny_members[:1], _AttentionMember().eval()]
     f32 = load_ensemble(members, device="cpu", dtype="fp32", backend="openvino", int8=False)
     int8 = load_ensemble(members, device="cpu", dtype="fp32", backend="openvino", int8=True)
-    assert [m.precision for m in int8.members] == ["int8", "f32"]  # the LayerNorm member stays float
+    # the LayerNorm member without a recognisable encoder stays float
+    assert [m.precision for m in int8.members] == ["int8", "f32"]
+    mixed = load_ensemble([_EncoderDecoderMember().eval()], device="cpu", dtype="fp32", backend="openvino", int8=True)
+    assert [m.precision for m in mixed.members] == ["int8"]  # its decoder goes int8, its encoder stays float
+    scope = quantize.float_scope(ovb.core().read_model(mixed.members[0].float_folder / ovb.MODEL_FILE))
+    assert scope is not None and scope[1] == [quantize.ENCODER_PATTERN]
+    assert len(scope[0]) == 1 and "segmentation_head" in scope[0][0]  # the head stays float too
     assert int8.backend_label == f"openvino (int8: {int8.names[0]})"
     image = (rng.random((3, 96, 96)) * 3000 + 500).astype(np.uint16)
     options = InferenceOptions(patch_px=64, overlap_px=16)
