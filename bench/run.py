@@ -516,9 +516,10 @@ def roofline(args: argparse.Namespace, n: int = 2048, repeats: int = 5) -> dict[
     model = ov.Model([ops.matmul(param, ops.constant(weight), False, False)], [param], "roofline")
     core = ov.Core()
     out: dict[str, Any] = {"runtime": f"openvino {ov.__version__}", "n": n, "threads": torch.get_num_threads()}
-    for hint in ("f32", "bf16"):
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint,
-                                                     "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+
+    def gflops(matmul: Any, hint: str) -> float:
+        compiled = core.compile_model(matmul, "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                      "INFERENCE_NUM_THREADS": torch.get_num_threads()})
         request = compiled.create_infer_request()
         request.infer({0: data})
         best = float("inf")
@@ -526,7 +527,10 @@ def roofline(args: argparse.Namespace, n: int = 2048, repeats: int = 5) -> dict[
             start = time.perf_counter()
             request.infer({0: data})
             best = min(best, time.perf_counter() - start)
-        out[f"{hint}_gflops"] = round(2 * n**3 / best / 1e9, 1)
+        return round(2 * n**3 / best / 1e9, 1)
+
+    for hint in ("f32", "bf16"):
+        out[f"{hint}_gflops"] = gflops(model, hint)
     try:  # the same matmul quantized to int8 by NNCF (weights and activations), float parts bf16
         import nncf
 
@@ -536,16 +540,7 @@ def roofline(args: argparse.Namespace, n: int = 2048, repeats: int = 5) -> dict[
             quantized = nncf.quantize(model, nncf.Dataset([data]), subset_size=1)
     except ImportError:
         return out
-    compiled = core.compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "bf16",
-                                                      "INFERENCE_NUM_THREADS": torch.get_num_threads()})
-    request = compiled.create_infer_request()
-    request.infer({0: data})
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        request.infer({0: data})
-        best = min(best, time.perf_counter() - start)
-    out["int8_gflops"] = round(2 * n**3 / best / 1e9, 1)
+    out["int8_gflops"] = gflops(quantized, "bf16")
     return out
 
 

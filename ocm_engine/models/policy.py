@@ -46,13 +46,18 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 is faster, not emulated."""
+def cpu_flags() -> str:
+    """The CPU's feature flags as ``/proc/cpuinfo`` lists them (``""`` where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            flags = handle.read()
+            return handle.read()
     except OSError:
-        return False
+        return ""
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 is faster, not emulated."""
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
