@@ -387,7 +387,7 @@ def _pick_ensemble(ensemble: Ensemble | None, options: InferenceOptions) -> Ense
     """The ensemble to run: the given one (a moved copy if options ask for another device/dtype)."""
     if ensemble is None:
         target = resolve_device(options.device)
-        return cached_ensemble("default", device=target, dtype=resolve_dtype(options.dtype, target),
+        return cached_ensemble("default", device=target, dtype=options.dtype,
                                compile=options.compile, backend=options.backend, int8=options.int8)
     if options.backend != "auto" or options.int8 is not None:
         target = resolve_device(options.device) if options.device is not None else ensemble.device

@@ -53,7 +53,8 @@ class InferenceOptions:
             and cached on disk; see :mod:`ocm_engine.backends`).
         int8: Quantize the convolutional members to int8 (OpenVINO on the CPU; see
             :mod:`ocm_engine.backends.quantize`). ``None``: int8 for weights whose manifest
-            records that it qualified (the embedded default) on a CPU with VNNI, float otherwise.
+            records that it qualified (the embedded default) on a CPU with VNNI when ``dtype`` is
+            automatic too; float otherwise (an explicit ``dtype`` runs every member in it).
     """
 
     patch_px: int = DEFAULT_PATCH_PX

@@ -61,7 +61,7 @@ def add_inference_options(parser: argparse.ArgumentParser, *, weights_help: str,
     parser.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
                         help="int8-quantize the convolutional members (OpenVINO on the CPU; quantized once, "
                              "cached); default: on for the embedded default model on CPUs with VNNI, where "
-                             "its accuracy was measured (see its model card), off otherwise")
+                             "its accuracy was measured (see its model card), unless --dtype is given; off otherwise")
     parser.add_argument("--probabilities", action="store_true", help="also write the 4-band probability GeoTIFF")
     parser.add_argument("--nodata", type=float,
                         help="nodata value (default: the file's, else the preset's, else 0)")

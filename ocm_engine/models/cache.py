@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ocm_engine.backends import resolve_backend
-from ocm_engine.models.ensemble import Ensemble, load_ensemble
+from ocm_engine.models.ensemble import Ensemble, int8_request, load_ensemble
 from ocm_engine.models.policy import resolve_device, resolve_dtype
 from ocm_engine.types import DtypeName
 
@@ -48,8 +48,8 @@ def cached_ensemble(
         backend: ``"auto"`` (OpenVINO on the CPU when installed, else PyTorch), ``"torch"`` or
             ``"openvino"`` (see :func:`~ocm_engine.backends.resolve_backend`). Compiled members
             replace the PyTorch ones: only one copy of the weights stays in memory.
-        int8: Quantize convolutional members (OpenVINO); ``None``: where the weights qualified
-            (see :func:`~ocm_engine.models.ensemble.wants_int8`).
+        int8: Quantize members (OpenVINO); ``None``: where the weights qualified and ``dtype`` is
+            automatic (see :func:`~ocm_engine.models.ensemble.wants_int8`).
 
     Returns:
         The shared ensemble (do not mutate it).
@@ -60,11 +60,13 @@ def cached_ensemble(
     target = resolve_device(device)
     compute = resolve_dtype(dtype, target)
     chosen = resolve_backend(backend, target, compute)
+    int8 = int8_request(int8, dtype)  # still None only when the dtype is automatic
     key: CacheKey = (str(source), str(target), str(compute).removeprefix("torch."), str(compile), chosen, str(int8))
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_ensemble(source, device=target, dtype=compute, compile=compile,
-                                         backend=chosen, int8=int8)
+            # an automatic dtype is passed on as such, so the automatic int8 can apply
+            _CACHE[key] = load_ensemble(source, device=target, dtype=compute if int8 is not None else None,
+                                         compile=compile, backend=chosen, int8=int8)
             _LOADS.append(key)
         return _CACHE[key]
 

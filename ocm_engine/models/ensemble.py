@@ -214,7 +214,8 @@ def load_ensemble(
             installed, see :func:`~ocm_engine.backends.resolve_backend`).
         int8: Quantize the convolutional members to int8 (OpenVINO backend; see
             :mod:`ocm_engine.backends.quantize`); ``None``: only weights whose manifest records
-            that int8 qualified (the embedded default), on a CPU with VNNI (:func:`wants_int8`).
+            that int8 qualified (the embedded default), on a CPU with VNNI (:func:`wants_int8`),
+            and only when ``dtype`` is automatic too (an explicit float dtype runs in float).
 
     Returns:
         The ensemble, in eval mode, on ``device``.
@@ -225,6 +226,7 @@ def load_ensemble(
     """
     target = resolve_device(device)
     compute = resolve_dtype(dtype, target)
+    int8 = int8_request(int8, dtype)
     if isinstance(source, Ensemble):
         if backend is not None and resolve_backend(backend, target, compute) != source.backend:
             return with_backend(source, backend, target, compute, int8)
@@ -339,6 +341,17 @@ def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None =
 
 INT8_QUALIFIED: Final = "qualified"
 """The manifest's ``"int8"`` value for weights whose int8 accuracy was measured and met the bar."""
+
+
+def int8_request(int8: bool | None, dtype: object) -> bool | None:
+    """``int8`` as asked; ``None`` (automatic) only when the dtype is automatic too.
+
+    An explicit float dtype (``"fp32"``, ``"bf16"``, a ``torch.dtype``) runs every member in that
+    precision, so it turns the automatic int8 off.
+    """
+    if int8 is not None:
+        return int8
+    return None if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto") else False
 
 
 def wants_int8(int8: bool | None, metadata: dict[str, str], backend: str) -> bool:

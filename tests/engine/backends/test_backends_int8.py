@@ -11,7 +11,7 @@ import torch
 
 from ocm_engine import InferenceOptions, load_ensemble, predict_array
 from ocm_engine.errors import BackendError
-from ocm_engine.models.ensemble import INT8_QUALIFIED, Ensemble, wants_int8
+from ocm_engine.models.ensemble import INT8_QUALIFIED, Ensemble, int8_request, wants_int8
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
@@ -37,6 +37,12 @@ def test_int8_by_default_only_for_qualified_weights_on_openvino_with_vnni(monkey
     assert wants_int8(True, {}, "openvino")
     monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: False)
     assert not wants_int8(None, QUALIFIED, "openvino")  # no int8 dot products: no gain
+
+
+def test_an_explicit_float_dtype_turns_the_automatic_int8_off() -> None:
+    assert int8_request(None, None) is None and int8_request(None, "auto") is None
+    assert int8_request(None, "fp32") is False and int8_request(None, torch.bfloat16) is False
+    assert int8_request(True, "fp32") is True and int8_request(False, None) is False
 
 
 def test_int8_on_pytorch_is_refused_with_the_fix() -> None:
