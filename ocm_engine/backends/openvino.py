@@ -207,6 +207,16 @@ def _member(folder: Path, precision: Literal["f32", "bf16"], int8: bool, root: P
     return CompiledMember(folder, precision)
 
 
+def _conversion_error(what: str, err: Exception) -> BackendError:
+    """The error for a member OpenVINO could not convert, with the way back to PyTorch per front end."""
+    return BackendError(
+        f"OpenVINO could not convert {what} ({err}).",
+        hints=Hints(python="Use backend='torch' for this model, or report the architecture.",
+                    cli="Use --backend torch for this model, or report the architecture.",
+                    app="Choose the torch backend for this model, or report the architecture."),
+    )
+
+
 def compile_members(
     modules: Sequence[torch.nn.Module], precision: Literal["f32", "bf16"], root: Path | None = None,
     *, int8: bool = False,
@@ -239,12 +249,7 @@ def compile_members(
         except (BackendError, ModelLoadError):
             raise
         except Exception as err:
-            raise BackendError(
-                f"OpenVINO could not convert the member {type(module).__name__} ({err}).",
-                hints=Hints(python="Use backend='torch' for this model, or report the architecture.",
-                            cli="Use --backend torch for this model, or report the architecture.",
-                            app="Choose the torch backend for this model, or report the architecture."),
-            ) from err
+            raise _conversion_error(f"the member {type(module).__name__}", err) from err
         out.append(_member(folder, precision, int8, root))
     return tuple(out)
 
@@ -277,12 +282,7 @@ def compile_files(
         except (BackendError, ModelLoadError):
             raise
         except Exception as err:
-            raise BackendError(
-                f"OpenVINO could not convert the weights {path.name} ({err}).",
-                hints=Hints(python="Use backend='torch' for this model, or report the architecture.",
-                            cli="Use --backend torch for this model, or report the architecture.",
-                            app="Choose the torch backend for this model, or report the architecture."),
-            ) from err
+            raise _conversion_error(f"the weights {path.name}", err) from err
         names.append(name)
         members.append(_member(folder, precision, int8, root))
     return tuple(names), tuple(members)
