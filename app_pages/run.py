@@ -87,7 +87,7 @@ cols[5].metric("Time", f"{result.seconds:.1f} s")
 res_text = f"{result.resolution_m:g} m" if result.resolution_m == result.resolution_m else "source grid"
 st.caption(f"{result.shape[1]} x {result.shape[0]} px at {res_text} · nodata {pred.nodata_percent:.1f} % · "
            f"{pred.model} · patch {pred.run.patch_px} px, overlap {pred.run.overlap_px} px · "
-           f"{pred.run.device} {pred.run.dtype}"
+           f"{pred.run.device} {pred.run.dtype} · backend {pred.run.backend}"
            + (f" · test-time augmentation over {pred.run.tta_transforms} flips/rotations"
               if pred.run.tta_transforms else ""))
 weights_panel.default_run_note(pred.model)

@@ -46,6 +46,7 @@ def test_run_page_end_to_end(empty_samples: Path) -> None:
     labels = [m.label for m in at.metric]
     assert labels[:5] == ["Cloud", "Thick cloud", "Thin cloud", "Cloud shadow", "Clear"]
     assert len(at.get("iframe")) == 3, "map, image | mask swipe, experts | model swipe"
+    assert any("backend torch" in c.value for c in at.caption), "the run facts name what ran the members"
     assert list(frame(at, "percent of valid pixels")["class"])[-1] == "Cloud shadow"
     keys = {b.key for b in at.get("download_button")}
     assert keys == {"dl.classes", "dl.probabilities", "dl.png", "dl.json"}
