@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,13 +49,6 @@ def run(name: str, cmd: list[str], *, cwd: Path, env: dict[str, str], ok: tuple[
         fail(f"{name}: {expect!r} not in its output", both)
     print(f"smoke: ok  {name}  ({TIMINGS[-1][1]:.1f} s)")
     return proc
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (nothing listens on it once this returns)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_scene(folder: Path) -> tuple[Path, Path]:
@@ -110,6 +102,8 @@ def check_cli(repo: Path, work: Path, env: dict[str, str]) -> None:
     # No training data and no network here: each must end in a clear one-line error, not a missing module.
     run("ocm train (no packed data)", [ocm, "train", "--pack-dir", str(work / "nopack"), "--steps", "1",
                                        "--time-budget-s", "1"], cwd=work, env=env, ok=(2,), expect="error:")
+    from ocm_app.server import free_port  # nothing listens on it once this returns
+
     port = free_port()
     run("ocm search (refused port)", [ocm, "search", "--catalog", f"http://127.0.0.1:{port}/",
                                       "--bbox", "13.3,52.4,13.5,52.6", "--timeout", "5"],
@@ -148,44 +142,22 @@ def _get(url: str, timeout: float = 30) -> tuple[int, str]:
 
 
 def check_server(repo: Path, work: Path, env: dict[str, str], start_timeout_s: float = 180) -> None:
-    """``streamlit run app.py`` on a loopback port: health and every page URL answer 200."""
+    """``streamlit run app.py`` on a loopback port (``ocm_app.server``): health and every page URL answer 200."""
+    from ocm_app.server import AppServerError, serve
+
     paths = ["/", *(f"/{p}" for p in re.findall(r'url_path="([^"]+)"', (repo / "app.py").read_text()))]
-    port = free_port()
     log_path = work / "streamlit.log"
     t0 = time.perf_counter()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.time() + start_timeout_s
-            while True:
-                if proc.poll() is not None:
-                    fail(f"streamlit exited with {proc.returncode} before answering", log_path.read_text())
-                try:
-                    status, body = _get(f"{base}/_stcore/health", timeout=5)
-                    if status == 200 and body.strip() == "ok":
-                        break
-                except OSError:
-                    pass
-                if time.time() > deadline:
-                    fail(f"streamlit did not answer /_stcore/health in {start_timeout_s:g} s", log_path.read_text())
-                time.sleep(0.5)
+    try:
+        with serve(log_path, env=env, start_timeout_s=start_timeout_s) as server:
             print(f"smoke: ok  GET /_stcore/health -> 200 ok ({time.perf_counter() - t0:.1f} s after start)")
             for path in paths:
-                status, body = _get(base + path)
+                status, body = _get(server.url.rstrip("/") + path)
                 if status != 200 or 'id="root"' not in body:
                     fail(f"GET {path} answered {status}", body[:2000])
                 print(f"smoke: ok  GET {path} -> 200")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    except AppServerError as err:
+        fail(err.problem, err.log_tail)
     text = log_path.read_text()
     if "Traceback" in text or "No module named" in text:
         fail("the server logged an error", text)

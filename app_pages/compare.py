@@ -19,7 +19,7 @@ if st.button("Compare members", type="primary", key="cmp.button", icon=":materia
     if ensemble is not None:
         opts = state.options().with_resolution(resolution)
         # One pass: the ensemble's logits are the mean of the members', so every member's map comes with it.
-        full = run_controls.run_scene(spec, opts, ensemble, "Ensemble and members:", return_members=True)
+        full = run_controls.run_with_progress(spec, opts, ensemble, "Ensemble and members:", return_members=True)
         if full is not None:
             state.set_compare_run(compare.CompareRun(
                 full, compare.compare_members(full.prediction, compare.member_labels(ensemble))))

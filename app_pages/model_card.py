@@ -3,10 +3,11 @@
 import streamlit as st
 
 from ocm_app import model_info
+from ocm_engine.errors import OcmError
 
 facts = model_info.default_model()
 st.caption(f"{facts.name} v{facts.version} · `ocm_engine/weights/{facts.card.name}`")
 try:
-    st.markdown(facts.card.read_text(encoding="utf-8"))
-except OSError:
-    st.error(f"The model card `{facts.card.name}` is missing from this installation.")
+    st.markdown(model_info.card_text(facts))
+except OcmError as err:
+    st.error(err.describe("app"))

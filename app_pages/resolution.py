@@ -38,7 +38,7 @@ if st.button("Run at every resolution", type="primary", key="res.button", icon="
             for resolution in sorted(chosen, key=lambda r: -1 if r is None else r):
                 opts = stored.with_resolution(resolution)
                 label = compare.resolution_label(resolution, source)
-                result = run_controls.run_scene(spec, opts, ensemble, f"{label}:", return_probabilities=False)
+                result = run_controls.run_with_progress(spec, opts, ensemble, f"{label}:", return_probabilities=False)
                 if result is None:
                     break
                 results.append(result)

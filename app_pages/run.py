@@ -42,8 +42,7 @@ with right:
         st.error(scenes.describe_error(err, spec))
         st.stop()
     c1, c2 = st.columns(2)
-    true_note = "" if layout.mapping is None or layout.mapping.blue else " (no Blue band: Green shown as blue)"
-    c1.image(render.true_colour(preview), caption=f"True colour{true_note}", width="stretch")
+    c1.image(render.true_colour(preview), caption=render.true_colour_caption(preview), width="stretch")
     c2.image(render.false_colour(preview), caption="False colour (NIR, Red, Green)", width="stretch")
     st.caption("Vegetation is red in false colour when NIR is mapped right; clouds are white in both.")
     bands.mapping_notice(spec, layout)
@@ -62,7 +61,7 @@ run_controls.training_flag(spec)
 if st.button("Run cloud mask", type="primary", key="run.button", icon=":material/play_arrow:"):
     ensemble = run_controls.ensemble_or_error()
     if ensemble is not None:
-        result = run_controls.run_scene(spec, opts, ensemble, "Masking...")
+        result = run_controls.run_with_progress(spec, opts, ensemble, "Masking...")
         if result is not None:
             state.set_run_result(result)
             state.set_run_downloads(None)

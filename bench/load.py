@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from ocm_app import server as app_server
+
 SCENE_NAME = "load_4mpx"
 WAIT_S = 1500.0
 _PLACE = re.compile(r"place (\d+) in the queue")
@@ -116,12 +115,6 @@ def write_weights(folder: Path) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve(work: Path, limit: int, memory_mb: float,
           settings: dict[str, str | None] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
@@ -129,39 +122,14 @@ def serve(work: Path, limit: int, memory_mb: float,
 
     ``settings`` overrides environment variables of the server (``None`` removes one).
     """
-    port = _free_port()
-    env = dict(os.environ, OCM_APP_MODEL=str(work / "weights"), OCM_SAMPLES_DIR=str(work / "samples"),
-               OCM_APP_TMP=str(work / "apptmp"), OCM_DEMO_DIR=str(work / "no_demo"),
-               OCM_MAX_CONCURRENT_RUNS=str(limit), OCM_APP_MEMORY_MB=str(memory_mb), OMP_NUM_THREADS="1")
-    env.pop("OCM_TRUSTED_LOCAL", None)
-    for key, value in (settings or {}).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    log = (work / "streamlit.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.3)
-        else:
-            raise RuntimeError(f"streamlit did not start: {(work / 'streamlit.log').read_text()[-2000:]}")
-        yield f"http://127.0.0.1:{port}/", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+    env: dict[str, str | None] = {
+        "OCM_APP_MODEL": str(work / "weights"), "OCM_SAMPLES_DIR": str(work / "samples"),
+        "OCM_APP_TMP": str(work / "apptmp"), "OCM_DEMO_DIR": str(work / "no_demo"),
+        "OCM_MAX_CONCURRENT_RUNS": str(limit), "OCM_APP_MEMORY_MB": str(memory_mb), "OMP_NUM_THREADS": "1",
+        "OCM_TRUSTED_LOCAL": None, **(settings or {})}
+    with app_server.serve(work / "streamlit.log", env=env, extra_args=("--server.fileWatcherType", "none"),
+                          start_timeout_s=90) as server:
+        yield server.url, server.process
 
 
 def _browser() -> Any:

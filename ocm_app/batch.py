@@ -18,9 +18,11 @@ from typing import Any
 import streamlit as st
 
 from ocm_app import config, render, run_queue, scenes, uploads
-from ocm_app.runs import RunOptions, run_scene
+from ocm_app.runs import RunOptions, run_prediction
 from ocm_engine import Ensemble
+from ocm_engine.display import thumbnail
 from ocm_engine.errors import OcmError
+from ocm_engine.io.scene import SceneLayout
 
 COLUMNS: dict[str, Any] = {
     # sized to the names (never cut off) and pinned, so the scene stays in view when scrolling sideways
@@ -118,17 +120,19 @@ def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble,
         trained: Tells from ``spec.dataset`` whether the model was trained on the scene; every
             scene counts as unseen when ``None``.
     """
-    row = QaRow(spec.label, spec.sensor or "guessed", trained is not None and trained(spec.dataset),
-                mapping_text(spec))
-    try:
+    row = QaRow(spec.label, spec.sensor or "guessed", trained is not None and trained(spec.dataset), "")
+    try:  # one opening of the files: the layout, the scene (with Blue) and the thumbnail all come from it
+        layout, scene = scenes.read_with_layout(spec, options.resolution_m, blue=True)
+        row = dataclasses.replace(row, bands=mapping_text(layout))
         with run_queue.gate().slot():  # one slot of the server's run limit per scene
-            result = run_scene(spec, options, ensemble, return_probabilities=False)
+            result = run_prediction(spec, options, ensemble, scene, None,
+                                    options.inference(return_probabilities=False))
     except OcmError as err:
-        return dataclasses.replace(row, error=scenes.describe_error(err, spec))
+        return dataclasses.replace(row, bands=row.bands or _failed_mapping_text(spec),
+                                   error=scenes.describe_error(err, spec))
     pred = result.prediction
     pct = pred.class_percentages
-    display = scenes.read_display(spec, config.THUMBNAIL_PX)
-    image = render.true_colour(display)
+    image = render.true_colour(thumbnail(scene, config.THUMBNAIL_PX))
     mask = render.thumbnail(render.class_rgba(pred.classes, pred.valid), config.THUMBNAIL_PX)
     mask = render.resize_rgba(mask, image.shape[:2])
     return dataclasses.replace(
@@ -139,12 +143,16 @@ def qa_row(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble,
         seconds=round(result.seconds, 2))
 
 
-def mapping_text(spec: scenes.SceneSpec) -> str:
-    """The band mapping the engine reads for a scene, in words (``"(guessed)"`` when it is a guess)."""
+def _failed_mapping_text(spec: scenes.SceneSpec) -> str:
+    """The mapping column of a scene that could not be read (the headers may still say what it would be)."""
     try:
-        layout = scenes.scene_layout(spec)
+        return mapping_text(scenes.scene_layout(spec))
     except OcmError as err:
         return f"unreadable: {type(err).__name__}"
+
+
+def mapping_text(layout: SceneLayout) -> str:
+    """The band mapping the engine reads for a scene, in words (``"(guessed)"`` when it is a guess)."""
     text = layout.mapping_text or "unknown"
     return text if not layout.guessed or "guess" in text else f"{text} (guessed)"
 

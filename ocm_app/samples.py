@@ -59,7 +59,9 @@ class UnsafePathError(OcmError, ValueError):
         self.relative = relative
         self.escapes = escapes
         where = "leads outside the samples folder" if escapes else "is not a folder inside the samples folder"
-        super().__init__(f"{relative!r} {where}.")
+        arrived = "a path leading outside it (through a link)" if escapes else "an absolute path or one with '..'"
+        super().__init__("Sample path", arrived=arrived, expected="a folder inside the samples folder",
+                         problem=f"{relative!r} {where}.")
 
 
 def safe_join(root: Path, relative: str) -> Path:

@@ -13,9 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
 from ocm_app import config
 from ocm_engine import Scene
 from ocm_engine.errors import ResolutionError, SceneReadError, describe
@@ -109,29 +106,41 @@ def read_inference(spec: SceneSpec, resolution_m: float | None) -> Scene:
         ResolutionError: An impossible resolution, or a grid over the app's in-memory limit.
         OcmError: Unreadable files or a bad mapping.
     """
+    return read_with_layout(spec, resolution_m)[1]
+
+
+def read_with_layout(spec: SceneSpec, resolution_m: float | None, *,
+                     blue: bool = False) -> tuple[SceneLayout, Scene]:
+    """:func:`read_inference` and the scene's layout from one opening of its files (Batch QA's one read).
+
+    Args:
+        spec: The scene and its mapping.
+        resolution_m: The resolution asked for; ``None``: the engine's default.
+        blue: Also read Blue (for a true-colour thumbnail drawn from the same read).
+
+    Raises:
+        ResolutionError: An impossible resolution, or a grid over the app's in-memory limit.
+        OcmError: Unreadable files or a bad mapping.
+    """
     with open_reader(spec, resolution_m) as reader:
         if reader.height * reader.width > config.MAX_INFERENCE_PIXELS:
             raise ResolutionError("too_large", reader.resolution_m, reader.source.resolution_m,
                                   size_px=(reader.width, reader.height), limit_px=config.MAX_INFERENCE_PIXELS)
-        return reader.read(blue=False)
+        return reader.layout, reader.read(blue=blue)
 
 
-def read_display(spec: SceneSpec, max_px: int = config.DISPLAY_MAX_PX) -> npt.NDArray[np.float32]:
-    """Read Red, Green, Blue (Green again when no Blue) and NIR at display size.
+def read_display(spec: SceneSpec, max_px: int = config.DISPLAY_MAX_PX) -> Scene:
+    """Read the scene at display size (the engine's overview: Red, Green, NIR, Blue when mapped).
 
     Returns:
-        float32 ``(4, height, width)``: Red, Green, Blue, NIR; NaN on nodata pixels.
+        The overview :class:`~ocm_engine.Scene`; draw it with :func:`ocm_app.render.true_colour`
+        and :func:`ocm_app.render.false_colour` (the engine's one colour rule).
 
     Raises:
         OcmError: Unreadable files or a bad mapping.
     """
     with open_reader(spec) as reader:
-        overview = reader.read_overview(max_px)
-    red, green, nir = overview.data
-    blue = overview.blue if overview.blue is not None else green
-    out = np.stack([red, green, blue, nir]).astype(np.float32)
-    out[:, ~overview.valid] = np.nan
-    return out
+        return reader.read_overview(max_px)
 
 
 def safe_suffix(name: str) -> str:
@@ -152,7 +161,7 @@ def upload_spec(key: str, files: Sequence[tuple[str, Path]], sensor: str | None)
         SceneReadError: If nothing was uploaded.
     """
     if not files:
-        raise SceneReadError("No file uploaded. Upload a multiband GeoTIFF or one file per band.")
+        raise SceneReadError("Upload", arrived="no file", expected="a multiband GeoTIFF or one file per band")
     names = tuple(n for n, _ in files)
     label = names[0] if len(names) == 1 else f"{len(names)} band files ({names[0]}, ...)"
     return SceneSpec(key, label, tuple(str(p) for _, p in files), names, sensor=sensor,

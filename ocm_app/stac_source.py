@@ -80,7 +80,7 @@ def parse_place(text: str, window_km: float) -> BBox:
         return point_bbox(lon, lat, window_km * 1000)
     if len(parts) == 4:
         return parse_bbox(text)
-    raise WindowError(f"Type a place as lon,lat (e.g. {DEFAULT_PLACE}) or west,south,east,north; got {text!r}.")
+    raise WindowError("Place", arrived=repr(text), expected=f"lon,lat (e.g. {DEFAULT_PLACE}) or west,south,east,north")
 
 
 @st.cache_data(show_spinner=False, ttl=3600, max_entries=128)

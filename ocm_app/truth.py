@@ -188,7 +188,8 @@ def read_labels(scheme_key: str, path: str) -> LabelMap:
                 return LABEL_SCHEMES["ukis"].encode(data["msk"][..., 0])
         _info, data = read_raster(path)
     except (OSError, KeyError, ValueError) as err:  # SceneReadError is an OSError too
-        raise SceneReadError(f"Could not read the labels {name}: {err}") from err
+        raise SceneReadError(f"Labels {name}", arrived=f"a read error ({err})",
+                             expected="a readable label file (a raster, or the ukis .npz)") from err
     band = data[0]
     if scheme.key == "alberta":  # painted shadow = pure green pixels of an RGB picture -> 0/1
         r, g, b = data[0].astype(int), data[1].astype(int), data[2].astype(int)

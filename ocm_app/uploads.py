@@ -32,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 
 from ocm_app import config
-from ocm_engine.errors import OcmError, PolicyError, SceneReadError
+from ocm_engine.errors import Hints, OcmError, PolicyError, SceneReadError
 from ocm_engine.io.raster import raster_info
 
 _LOG = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ def check_quota(folder: Path, incoming: int, name: str) -> None:
     used = folder_bytes(folder)
     if used + incoming > quota:
         raise PolicyError(
-            f"{name} ({incoming / 1e6:.1f} MB) would take this session past its {quota / 1e6:.1f} MB disk quota "
-            f"({used / 1e6:.1f} MB used). Remove uploads you no longer need (reload the page for a new session)."
+            f"Upload {name}", arrived=f"{incoming / 1e6:.1f} MB with {used / 1e6:.1f} MB of this session's space used",
+            expected=f"at most {quota / 1e6:.1f} MB per session in all",
+            hints=Hints.same("Remove uploads you no longer need (reload the page for a new session)."),
         )
 
 
@@ -87,16 +88,20 @@ def check_declared_size(path: Path, name: str, *, trusted: bool = False) -> None
     except SceneReadError as err:
         _LOG.info("upload %s (%s) refused: %s", name, path, err.__cause__ or err)
         allowed = "" if trusted else " (this server opens GeoTIFF and JPEG 2000 uploads only; no VRTs)"
-        raise SceneReadError(f"Could not open {name} as a raster{allowed}. Upload a GeoTIFF.") from err
+        # The engine's text names the saved copy's server path: the visitor sees their own file name only.
+        raise SceneReadError(f"Upload {name}", arrived="a file that does not open as a raster",
+                             expected=f"a GeoTIFF or JPEG 2000{allowed}",
+                             hints=Hints.same("Upload a GeoTIFF.")) from err
     width, height, count = info.width, info.height, info.count
     itemsize = int(np.dtype(info.dtype).itemsize)
     pixels = width * height
     decoded = pixels * count * itemsize
     if pixels > config.MAX_UPLOAD_PIXELS or decoded > config.MAX_UPLOAD_DECODED_MB * 1024 * 1024:
         raise PolicyError(
-            f"{name} declares {width} x {height} px x {count} band(s) ({decoded / 1e9:.1f} GB decoded), over the "
-            f"app's {config.MAX_UPLOAD_PIXELS / 1e6:.0f} Mpx / {config.MAX_UPLOAD_DECODED_MB / 1024:.0f} GB limit. "
-            "Crop it, or use `ocm predict` on your own machine."
+            f"Upload {name}", arrived=f"{width} x {height} px x {count} band(s) ({decoded / 1e9:.1f} GB decoded)",
+            expected=(f"at most {config.MAX_UPLOAD_PIXELS / 1e6:.0f} Mpx and "
+                      f"{config.MAX_UPLOAD_DECODED_MB / 1024:.0f} GB decoded"),
+            hints=Hints.same("Crop it, or use `ocm predict` on your own machine."),
         )
 
 
@@ -117,8 +122,9 @@ def save_upload(name: str, data: bytes, folder: Path, prefix: str = "upload") ->
         PolicyError: Over the session's quota, or a header declaring too large a raster.
     """
     if len(data) > config.MAX_UPLOAD_MB * 1024 * 1024:
-        raise SceneReadError(f"{name} is {len(data) / 1e6:.0f} MB, over the app's {config.MAX_UPLOAD_MB} MB limit. "
-                             "Crop it, or use `ocm predict`.")
+        raise SceneReadError(f"Upload {name}", arrived=f"{len(data) / 1e6:.0f} MB",
+                             expected=f"at most {config.MAX_UPLOAD_MB} MB",
+                             hints=Hints.same("Crop it, or use `ocm predict` on your own machine."))
     digest = hashlib.sha256(data).hexdigest()[:20]
     suffix = Path(name).suffix.lower()
     suffix = suffix if suffix in config.UPLOAD_SUFFIXES else ".tif"

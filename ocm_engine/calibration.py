@@ -28,11 +28,12 @@ from typing import Any, Final
 
 import torch
 
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import Hints, ModelLoadError
 
 #: Key of the calibration in ``ensemble.json`` (and in ``Ensemble.metadata``).
 CALIBRATION_KEY: Final = "calibration"
 NUM_CLASSES: Final = 4
+_FIX = Hints.same('Fix or remove "calibration" in ensemble.json.')
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +80,9 @@ def _parse_text(text: str) -> Calibration:
             data = ast.literal_eval(text)
         except (ValueError, SyntaxError) as err:
             raise ModelLoadError(
-                f"The weights' calibration {text[:80]!r} is neither JSON nor a literal mapping; expected "
-                '{"logit_bias": [clear, thick, thin, shadow]}. Fix or remove "calibration" in ensemble.json.'
+                "The weights' calibration", arrived=text[:80],
+                expected='{"logit_bias": [clear, thick, thin, shadow]} as JSON or a literal mapping',
+                hints=_FIX,
             ) from err
     return _parse_mapping(data)
 
@@ -92,8 +94,9 @@ def _parse_mapping(data: object) -> Calibration:
         isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in numbers
     ):
         raise ModelLoadError(
-            f"The weights' calibration is {data!r}; expected {{\"logit_bias\": [clear, thick, thin, shadow]}} "
-            f"with {NUM_CLASSES} finite numbers. Fix or remove \"calibration\" in ensemble.json."
+            "The weights' calibration", arrived=data,
+            expected=f'{{"logit_bias": [clear, thick, thin, shadow]}} with {NUM_CLASSES} finite numbers',
+            hints=_FIX,
         )
     b0, b1, b2, b3 = (float(b) for b in numbers)
     return Calibration((b0, b1, b2, b3))

@@ -32,7 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ocm_engine.errors import PolicyError
-from ocm_engine.netpolicy import Decision, NetPolicy, Resolver, decide
+from ocm_engine.netpolicy import Decision, NetPolicy, Resolver, decide, refused_again
 
 MAX_REDIRECTS = 5
 #: Bytes fetched per range request of a raster read through the checked layer.
@@ -82,10 +82,11 @@ class CheckedAdapter(HTTPAdapter):
         url = request.url or ""
         found = self.decision(url)
         if not found.allowed:
-            raise PolicyError(found.reason)
+            raise found.error()
         if self.policy.hosted:
             if found.scheme not in ("http", "https") or not found.addresses:
-                raise PolicyError(f"Refused {found.target}: not an http(s) URL with a checked address.")
+                raise PolicyError(found.subject, arrived="a target without a checked address",
+                                  expected="an http(s) URL whose addresses were checked")
             netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
             request.headers["Host"] = netloc
             proxies = {}
@@ -150,14 +151,14 @@ def get_limited(session: requests.Session, url: str, *, max_bytes: int, timeout_
     with session.get(url, stream=True, timeout=(timeout_s, timeout_s), headers=headers) as response:
         response.raise_for_status()
         declared = int(response.headers.get("Content-Length") or 0)
+        subject, limit = f"Response of {url.split('?', 1)[0]}", f"at most {max_bytes:,} bytes"
         if declared > max_bytes:
-            raise PolicyError(f"Refused {url.split('?', 1)[0]}: it is {declared:,} bytes, over the "
-                              f"{max_bytes:,}-byte limit.")
+            raise PolicyError(subject, arrived=f"a declared {declared:,} bytes", expected=limit)
         body = bytearray()
         for chunk in response.iter_content(64 * 1024):
             body.extend(chunk)
             if len(body) > max_bytes:
-                raise PolicyError(f"Refused {url.split('?', 1)[0]}: over the {max_bytes:,}-byte limit.")
+                raise PolicyError(subject, arrived=f"more than {max_bytes:,} bytes", expected=limit)
         return bytes(body)
 
 
@@ -171,6 +172,7 @@ class RangeFile(io.RawIOBase):
         session: The session (a :class:`CheckedSession` under a hosted policy).
         timeout_s: Seconds per request.
         on_refusal: Called with a policy refusal met by any request (before it is raised).
+        on_failure: Called with a failed request's error (before an ``OSError`` is raised from it).
 
     Raises:
         PolicyError: The URL is refused.
@@ -179,11 +181,11 @@ class RangeFile(io.RawIOBase):
 
     def __init__(self, url: str, session: requests.Session, timeout_s: float,
                  on_refusal: Callable[[PolicyError], None] | None = None,
-                 on_http_error: Callable[[int], None] | None = None) -> None:
+                 on_failure: Callable[[requests.RequestException], None] | None = None) -> None:
         super().__init__()
         self.url = url
         self._on_refusal = on_refusal
-        self._on_http_error = on_http_error
+        self._on_failure = on_failure
         self._session = session
         self._timeout = (timeout_s, timeout_s)
         self._pos = 0
@@ -200,9 +202,8 @@ class RangeFile(io.RawIOBase):
                 self._on_refusal(err)
             raise
         except requests.RequestException as err:  # GDAL's callbacks expect OSError
-            status = getattr(err.response, "status_code", None)
-            if status is not None and self._on_http_error is not None:
-                self._on_http_error(int(status))
+            if self._on_failure is not None:
+                self._on_failure(err)
             raise OSError(f"{self.url.split('?', 1)[0]}: {err}") from err
         return response
 
@@ -275,8 +276,9 @@ class RangeOpener:
     """A rasterio ``opener`` for one URL: ``opener(url, mode)`` -> a :class:`RangeFile` through ``session``.
 
     Only the URL it was made for opens (GDAL's probes for sidecar files get "not found"), and a
-    policy refusal met while GDAL reads is kept in :attr:`refusal`, and an HTTP error status in
-    :attr:`http_status`, since GDAL turns both into a generic error.
+    policy refusal met while GDAL reads is kept in :attr:`refusal`, and a failed request (its
+    HTTP status, timeout or connection error, as ``requests`` raised it) in :attr:`failure`,
+    since GDAL turns both into a generic error.
 
     Args:
         url: The raster's URL.
@@ -289,7 +291,7 @@ class RangeOpener:
         self.session = session
         self.timeout_s = timeout_s
         self.refusal: PolicyError | None = None
-        self.http_status: int | None = None
+        self.failure: requests.RequestException | None = None
 
     def __call__(self, url: str, mode: str = "rb", **_: Any) -> RangeFile:
         """Open ``url`` for reading.
@@ -301,25 +303,26 @@ class RangeOpener:
         if url != self.url or any(c in mode for c in "wa+"):
             raise FileNotFoundError(f"Not served through the checked layer: {url.split('?', 1)[0]}")
         return RangeFile(url, self.session, self.timeout_s, on_refusal=self._refused,
-                         on_http_error=self._http_error)
+                         on_failure=self._failed)
 
     def _refused(self, err: PolicyError) -> None:
         self.refusal = err
 
-    def _http_error(self, status: int) -> None:
-        self.http_status = status
+    def _failed(self, err: requests.RequestException) -> None:
+        self.failure = err
 
     def reraise(self, err: Exception) -> None:
-        """Raise what GDAL hid behind ``err``: the policy refusal, or the HTTP status in GDAL's wording.
+        """Raise what GDAL hid behind ``err``: the policy refusal, or the failed request itself.
 
         Raises:
             PolicyError: A refusal was met while GDAL read.
-            OSError: The server answered an HTTP error status.
+            OSError: A request failed; raised from the ``requests`` error (its type and response
+                tell the status, timeout or connection failure), with ``err`` as its context.
         """
         if self.refusal is not None:
-            raise PolicyError(str(self.refusal)) from err
-        if self.http_status is not None:
-            raise OSError(f"HTTP response code: {self.http_status}") from err
+            raise refused_again(self.refusal) from err
+        if self.failure is not None:
+            raise OSError(f"{self.url.split('?', 1)[0]}: a range request failed") from self.failure
 
 
 __all__ = ["MAX_REDIRECTS", "CheckedAdapter", "CheckedSession", "RangeFile", "RangeOpener", "checked_session",

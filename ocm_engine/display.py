@@ -1,12 +1,16 @@
-"""Display renderings shared by the PNG quick-look and the app: percentile stretch, true colour.
+"""Display renderings shared by the PNG quick-look, the app and notebook maps: stretch and composites.
 
 Arrays are ``(bands, height, width)``; renderings ``(height, width, 3)`` uint8.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
+from affine import Affine
 
 from ocm_engine.io.scene import Scene
 
@@ -36,17 +40,74 @@ def stretch(
     return np.nan_to_num(out)
 
 
-def scene_rgb(scene: Scene) -> npt.NDArray[np.uint8]:
-    """True colour (Red, Green, Blue) where the scene has Blue, else false colour (NIR, Red, Green).
+#: The two composites: ``"true"`` Red, Green, Blue; ``"false"`` NIR, Red, Green (vegetation red).
+Composite = Literal["true", "false"]
+
+
+def composite_rgba(data: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_],
+                   blue: npt.NDArray[np.floating] | None, kind: Composite) -> npt.NDArray[np.uint8]:
+    """The one colour rule for every picture of a scene (quick-look, app, notebook maps, thumbnails).
+
+    True colour is Red, Green, Blue; a scene without Blue shows Green in Blue's place (see
+    :func:`green_for_blue`). False colour is NIR, Red, Green. Each band is stretched 2-98 %
+    over the valid pixels; nodata is transparent.
+
+    Args:
+        data: ``(3, height, width)`` Red, Green, NIR (a :class:`Scene`'s ``data``).
+        valid: ``(height, width)`` True where the pixel has data.
+        blue: ``(height, width)`` Blue, or ``None``.
+        kind: Which composite.
 
     Returns:
-        ``(height, width, 3)`` uint8, stretched 2-98 % over valid pixels; nodata black.
+        ``(height, width, 4)`` uint8 RGBA; alpha 0 on nodata (and on non-finite pixels).
     """
-    red, green, nir = scene.data.astype(np.float32)
-    if scene.blue is not None:
-        bands = np.stack([red, green, scene.blue.astype(np.float32)])
+    red, green, nir = data
+    if kind == "true":
+        bands = np.stack([red, green, blue if blue is not None else green]).astype(np.float32)
     else:
-        bands = np.stack([nir, red, green])
-    rgb = np.round(stretch(bands, scene.valid) * 255).astype(np.uint8)
-    rgb[:, ~scene.valid] = 0
-    return np.ascontiguousarray(np.moveaxis(rgb, 0, -1))
+        bands = np.stack([nir, red, green]).astype(np.float32)
+    shown = valid & np.isfinite(bands).all(axis=0)
+    rgba = np.zeros((*shown.shape, 4), np.uint8)
+    rgba[..., :3] = np.moveaxis(np.round(stretch(bands, shown) * 255), 0, -1).astype(np.uint8)
+    rgba[..., :3][~shown] = 0
+    rgba[..., 3] = np.where(shown, 255, 0)
+    return rgba
+
+
+def composite(scene: Scene, kind: Composite) -> npt.NDArray[np.uint8]:
+    """:func:`composite_rgba` of a :class:`Scene` (usually an overview, ``SceneReader.read_overview``)."""
+    return composite_rgba(scene.data, scene.valid, scene.blue, kind)
+
+
+def green_for_blue(scene: Scene) -> bool:
+    """Whether the scene's true colour shows Green in Blue's place (it has no Blue band)."""
+    return scene.blue is None
+
+
+def quicklook_kind(scene: Scene) -> Composite:
+    """The composite of a single picture of the scene: true colour with Blue, else false colour."""
+    return "false" if green_for_blue(scene) else "true"
+
+
+def scene_rgb(scene: Scene) -> npt.NDArray[np.uint8]:
+    """The quick-look picture (:func:`quicklook_kind`), nodata black.
+
+    Returns:
+        ``(height, width, 3)`` uint8.
+    """
+    return np.ascontiguousarray(composite(scene, quicklook_kind(scene))[..., :3])
+
+
+def thumbnail(scene: Scene, max_px: int) -> Scene:
+    """The scene subsampled (every n-th pixel) so its longer side is at most ``max_px``, for display.
+
+    A scene already read is shrunk in memory instead of being read again at display size.
+    """
+    step = max(1, -(-max(scene.shape) // max_px))
+    if step == 1:
+        return scene
+    rows = cols = slice(None, None, step)
+    return dataclasses.replace(
+        scene, data=scene.data[:, rows, cols], valid=scene.valid[rows, cols],
+        blue=None if scene.blue is None else scene.blue[rows, cols],
+        transform=scene.transform * Affine.scale(step, step), resolution_m=scene.resolution_m * step)

@@ -3,8 +3,11 @@
 Every error derives from :class:`OcmError` and from the builtin it is closest to,
 so callers can catch either (``except OcmError`` or ``except ValueError``).
 
-An error keeps what arrived and what was expected as attributes and builds its message
-from them in ``__init__`` (so every raise site states the same facts). The advice on how to
+Every error carries three named fields, whatever its class: ``subject`` (what was checked),
+``arrived`` (what was found) and ``expected`` (what would have been right), and builds its
+message from them in ``__init__``; a raise site gives facts, never a finished sentence. Error
+classes with richer fields (:class:`ResolutionError`, :class:`OutputExistsError`, ...) also keep
+those and word their message from them. The advice on how to
 fix it depends on who asked: a Python caller passes an argument, a CLI user a flag, an app
 user moves a widget. :meth:`OcmError.hint` words it for one front end and
 :meth:`OcmError.describe` gives problem and hint together; ``str(err)`` is the Python
@@ -55,20 +58,44 @@ def _restore(cls: type[OcmError], args: tuple[Any, ...], state: dict[str, Any]) 
     return err
 
 
+def show(value: object) -> str:
+    """A field's value as the message shows it: text as it is, other values as ``repr``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
 class OcmError(Exception):
     """Root of every error raised on purpose by ``ocm_engine`` (and the app).
 
+    Args:
+        subject: What was checked, e.g. ``"Image array"``, ``"Weights folder /models"``.
+        arrived: What was found there (a value, or its description).
+        expected: What would have been right.
+        hints: Advice per front end, when the raise site has advice (classes with richer
+            fields derive it from their fields instead).
+        problem: Only for error classes that word the message from richer fields of their
+            own; raise sites leave it out and the message is built from the three fields.
+
     Attributes:
-        problem: What arrived and what was expected, without advice.
-        hints: Advice per front end when the raise site gives it (subclasses with fields
-            derive it from the fields instead).
+        subject: As given.
+        arrived: As given.
+        expected: As given.
+        problem: What arrived and what was expected, in words, without advice.
+        hints: As given.
     """
 
-    def __init__(self, problem: str, *, hints: Hints | None = None) -> None:
-        self.problem = problem
+    def __init__(self, subject: str, *, arrived: object, expected: object, hints: Hints | None = None,
+                 problem: str | None = None) -> None:
+        self.subject = subject
+        self.arrived = arrived
+        self.expected = expected
+        self.problem = problem if problem is not None else f"{subject}: got {show(arrived)}; expected {show(expected)}."
         self.hints = hints
         advice = self.hint("python")
-        super().__init__(f"{problem} {advice}" if advice else problem)
+        super().__init__(f"{self.problem} {advice}" if advice else self.problem)
 
     def hint(self, frontend: Frontend) -> str:
         """How to fix it, in the words of ``frontend`` ("" when the problem says all)."""
@@ -111,7 +138,8 @@ class UnknownSensorError(OcmError, KeyError):
             problem = f"Unknown sensor {name!r}. Expected one of: {listed}."
         else:
             problem = f"Unknown catalog preset {name!r}. Valid presets: {listed}."
-        super().__init__(problem)
+        super().__init__("Sensor" if kind == "sensor" else "Catalog preset", arrived=name, expected=self.known,
+                         problem=problem)
 
     def hint(self, frontend: Frontend) -> str:
         """The alternative to a preset."""
@@ -130,8 +158,8 @@ BandMismatchReason = Literal["required", "out_of_range"]
 class BandMismatchError(OcmError, ValueError):
     """The image does not have the bands the mapping asks for.
 
-    Raised with ``reason`` the message is built from the fields; other raise sites (files that
-    disagree on CRS or extent, malformed pairs) give ``problem`` text and fill what fields apply.
+    Raised with ``reason`` the message is built from the role fields; other raise sites (files
+    that disagree on CRS or extent, malformed pairs) give ``subject``, ``arrived`` and ``expected``.
 
     Attributes:
         reason: ``"required"`` (Red or Green mapped to nothing) or ``"out_of_range"`` (a band
@@ -143,9 +171,10 @@ class BandMismatchError(OcmError, ValueError):
         file_names: The files concerned.
     """
 
-    def __init__(self, problem: str = "", *, reason: BandMismatchReason | None = None, role: str | None = None,
+    def __init__(self, subject: str = "", *, arrived: object = None, expected: object = None,
+                 reason: BandMismatchReason | None = None, role: str | None = None,
                  asked: int | None = None, available: int | None = None, base: Literal[0, 1] = 0,
-                 file_names: Sequence[str] = (), hints: Hints | None = None) -> None:
+                 file_names: Sequence[str] = (), hints: Hints | None = None, problem: str | None = None) -> None:
         self.reason = reason
         self.role = role
         self.asked = asked
@@ -153,14 +182,19 @@ class BandMismatchError(OcmError, ValueError):
         self.base = base
         self.file_names = tuple(file_names)
         if reason == "required":
+            subject, arrived, expected = f"{role} band", None, "a band"
             problem = f"A {role} band is required; got None."
         elif reason == "out_of_range":
             count = available or 0
             where = f"{self.file_names[0]} has" if self.file_names else "the image has"
             noun = "indices" if base == 0 else "numbers"
+            subject = f"{role} band {'index' if base == 0 else 'number'}"
+            arrived, expected = asked, f"{base}-based {noun} {base}..{count - 1 + base}"
             problem = (f"{role} band {'index' if base == 0 else 'number'} {asked} is out of range: {where} "
                        f"{count} band(s) (valid {base}-based {noun} {base}..{count - 1 + base}).")
-        super().__init__(problem, hints=hints)
+        elif not subject or expected is None:
+            raise TypeError("BandMismatchError needs reason=, or subject, arrived= and expected=")
+        super().__init__(subject, arrived=arrived, expected=expected, hints=hints, problem=problem)
 
     def hint(self, frontend: Frontend) -> str:
         """For a mapping that asks too much: where the mapping is set."""
@@ -230,7 +264,13 @@ class ResolutionError(OcmError, ValueError):
             res = f"{asked_m:g} m" if asked_m is not None and math.isfinite(asked_m) else "its own resolution"
             width, height = size_px or (0, 0)
             problem = f"At {res} the scene is {width} x {height} px, over the app's {limit_px or 0:,} px limit."
-        super().__init__(problem)
+        expected = {"not_positive": "a finite positive number of metres",
+                    "too_coarse": f"{low_m:g}-{high_m:g} m", "too_fine": f"{low_m:g}-{high_m:g} m",
+                    "upsample": f"{max(self.source_m, low_m):.4g} m or coarser",
+                    "no_crs": "an input with a CRS", "too_large": f"at most {limit_px or 0:,} px"}[reason]
+        arrived: object = size_px if reason == "too_large" else asked_m
+        super().__init__("Grid size" if reason == "too_large" else "Resolution (m)", arrived=arrived,
+                         expected=expected, problem=problem)
 
     def hint(self, frontend: Frontend) -> str:
         """Which resolution to choose, named as the front end sets it."""
@@ -301,7 +341,9 @@ class OutputExistsError(OcmError, FileExistsError):
             problem = f"{self.path} already exists (another run wrote it meanwhile)."
         else:
             problem = f"{self.path} already exists."
-        super().__init__(problem)
+        arrived = f"incomplete outputs ({', '.join(self.incomplete)})" if self.incomplete else "an existing file"
+        super().__init__(f"Output {self.path}", arrived=arrived, expected="no file there, or overwriting allowed",
+                         problem=problem)
 
     def hint(self, frontend: Frontend) -> str:
         """How to replace it: ``overwrite=True``, ``--overwrite``, or another folder."""
@@ -337,14 +379,14 @@ class _RequestFailed(OcmError):
         timeout_s: The time allowed, when known.
     """
 
-    def __init__(self, problem: str, *, url: str = "", status: int | None = None,
-                 kind: RequestFailureKind | None = None, timeout_s: float | None = None,
-                 hints: Hints | None = None) -> None:
+    def __init__(self, subject: str, *, arrived: object, expected: object, url: str = "",
+                 status: int | None = None, kind: RequestFailureKind | None = None,
+                 timeout_s: float | None = None, hints: Hints | None = None) -> None:
         self.url = url
         self.status = status
         self.kind = kind
         self.timeout_s = timeout_s
-        super().__init__(problem, hints=hints)
+        super().__init__(subject, arrived=arrived, expected=expected, hints=hints)
 
     def hint(self, frontend: Frontend) -> str:
         """For a timeout: allow more time (``timeout_s``, ``--timeout``) or try again later."""
@@ -374,9 +416,11 @@ class StacBandError(BandMismatchError):
         self.found = {key: tuple(names) for key, names in found.items()}
         listed = ", ".join(f"{key} ({'/'.join(names) or 'no common name'})" for key, names in self.found.items())
         super().__init__(
-            f"STAC item {item_id!r} has no asset for {', '.join(self.missing)} (looked for eo:bands / bands "
-            f"common names red, green, nir or nir08, and the collection's preset asset keys). Found: "
-            f"{listed or 'no raster assets'}."
+            f"STAC item {item_id!r}", arrived=f"assets {listed or '(no raster assets)'}",
+            expected=f"assets for {', '.join(self.missing)}",
+            problem=(f"STAC item {item_id!r} has no asset for {', '.join(self.missing)} (looked for eo:bands / "
+                     f"bands common names red, green, nir or nir08, and the collection's preset asset keys). "
+                     f"Found: {listed or 'no raster assets'}."),
         )
 
     def hint(self, frontend: Frontend) -> str:
@@ -411,8 +455,10 @@ class LabelSchemeError(OcmError, ValueError):
         self.found = tuple(int(v) for v in found)
         self.schemes = tuple(schemes)
         super().__init__(
-            f"The reference labels hold the values {list(self.found)}, which are not the model's class codes "
-            "(0 clear, 1 thick cloud, 2 thin cloud, 3 cloud shadow)."
+            "Reference label values", arrived=list(self.found),
+            expected="the model's class codes 0-3, or a named class scheme",
+            problem=(f"The reference labels hold the values {list(self.found)}, which are not the model's class "
+                     "codes (0 clear, 1 thick cloud, 2 thin cloud, 3 cloud shadow)."),
         )
 
     def hint(self, frontend: Frontend) -> str:
@@ -437,7 +483,8 @@ class UnknownLabelSchemeError(OcmError, KeyError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
         self.name = name
         self.known = tuple(known)
-        super().__init__(f"Unknown label scheme {name!r}; known schemes: {', '.join(self.known)}.")
+        super().__init__("Label scheme", arrived=name, expected=self.known,
+                         problem=f"Unknown label scheme {name!r}; known schemes: {', '.join(self.known)}.")
 
 
 class OcmWarning(UserWarning):

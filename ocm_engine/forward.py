@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError, emit
+from ocm_engine.errors import BatchSizeWarning, DeviceMemoryError, Hints, emit
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.normalize import zscore_batch
 from ocm_engine.tiling import Window
@@ -185,9 +185,15 @@ class Forward:
             except torch.cuda.OutOfMemoryError as err:
                 if self.batch_size == 1:
                     raise DeviceMemoryError(
-                        f"{dev} ran out of memory with 1 patch of {part.shape[-1]} px per forward "
-                        f"pass{_free_memory_note(dev)}. Use a smaller patch_px, dtype='bf16' or "
-                        "'fp16', free the GPU (other processes), or device='cpu'."
+                        f"Memory of {dev}", arrived=f"out of memory{_free_memory_note(dev)}",
+                        expected=f"room for 1 patch of {part.shape[-1]} px per forward pass",
+                        hints=Hints(
+                            python=("Use a smaller patch_px, dtype='bf16' or 'fp16', free the GPU (other "
+                                    "processes), or device='cpu'."),
+                            cli=("Use a smaller --patch, --dtype bf16 or fp16, free the GPU (other processes), "
+                                 "or --device cpu."),
+                            app="Free the GPU (other processes), or choose the CPU in the sidebar's Device.",
+                        ),
                     ) from err
                 self.batch_size = max(1, self.batch_size // 2)
                 torch.cuda.empty_cache()

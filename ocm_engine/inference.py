@@ -30,6 +30,7 @@ from ocm_engine.constants import (
 )
 from ocm_engine.errors import (
     BandMismatchError,
+    Hints,
     InvalidImageError,
     MissingNirWarning,
     NoValidDataError,
@@ -145,28 +146,25 @@ class Prediction:
 
 def _check_image(image: object) -> npt.NDArray[np.generic]:
     if not isinstance(image, np.ndarray):
-        raise InvalidImageError(
-            f"Expected a numpy array (bands, height, width); got {type(image).__name__}. "
-            "Convert with np.asarray(...)."
-        )
+        raise InvalidImageError("Image", arrived=type(image).__name__,
+                                expected="a numpy array (bands, height, width)",
+                                hints=Hints.same("Convert with np.asarray(...)."))
     if image.dtype.kind not in "buif":
         raise InvalidImageError(
-            f"Image dtype {image.dtype} is not a real number type. Expected integer or float "
-            "bands (raw DN, reflectance or pre-normalised); take np.abs() or .real of complex data."
+            "Image dtype", arrived=str(image.dtype),
+            expected="integer or float bands (raw DN, reflectance or pre-normalised)",
+            hints=Hints.same("Take np.abs() or .real of complex data."),
         )
     if image.ndim != 3:
-        hint = ""
+        hints = None
         if image.ndim == 2:
-            hint = " For one band add an axis (image[None]); the models need Red, Green, NIR."
-        raise InvalidImageError(
-            f"Expected an array of shape (bands, height, width); got {image.ndim} dimensions "
-            f"{image.shape}.{hint}"
-        )
+            hints = Hints.same("For one band add an axis (image[None]); the models need Red, Green, NIR.")
+        raise InvalidImageError("Image array", arrived=f"{image.ndim} dimensions {image.shape}",
+                                expected="(bands, height, width)", hints=hints)
     if image.shape[0] > 64 and image.shape[2] <= 64:
-        raise InvalidImageError(
-            f"Image shape {image.shape} looks channels-last. Expected (bands, height, width): "
-            "use np.moveaxis(image, -1, 0)."
-        )
+        raise InvalidImageError("Image shape", arrived=image.shape,
+                                expected="(bands, height, width), not channels-last",
+                                hints=Hints.same("Use np.moveaxis(image, -1, 0)."))
     return image
 
 
@@ -181,9 +179,7 @@ def select_bands(
         BandMismatchError: If the mapping does not have 3 entries or an index is out of range.
     """
     if len(bands) != 3:
-        raise BandMismatchError(
-            f"Expected 3 band indices (Red, Green, NIR); got {len(bands)}: {list(bands)}."
-        )
+        raise BandMismatchError("Band indices", arrived=list(bands), expected="3 indices (Red, Green, NIR)")
     count = image.shape[0]
     for role, index in zip(("Red", "Green", "NIR"), bands, strict=True):
         if index is None and role != "NIR":
@@ -268,11 +264,15 @@ def predict_array(
     if valid is None:
         valid = valid_mask(raw, nodata)
     elif valid.shape != raw.shape[1:]:
-        raise InvalidImageError(f"The valid mask is {valid.shape}, the image {raw.shape[1:]}: they must match.")
+        raise InvalidImageError("Valid mask shape", arrived=valid.shape,
+                                expected=f"the image's (height, width) {raw.shape[1:]}")
     if not valid.any():
         raise NoValidDataError(
-            f"All {height * width} pixels of the {height} x {width} image are nodata "
-            f"(nodata={nodata!r}, or NaN). Check the nodata value and the band mapping."
+            f"Image of {height} x {width} px",
+            arrived=f"all {height * width} pixels nodata (the value {nodata!r}, or NaN)",
+            expected="at least one valid pixel",
+            hints=Hints(python="Check nodata= and the band mapping (bands=).", cli="Check --nodata and --bands.",
+                        app="Check the nodata value and the band mapping."),
         )
     members = _pick_ensemble(ensemble, opts)
     windows = [w for w in patch_windows(height, width, patch, overlap) if valid[w.slices].any()]

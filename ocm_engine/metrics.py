@@ -172,7 +172,8 @@ def confusion_matrix(
         InvalidImageError: If the arrays differ in shape.
     """
     if reference.shape != predicted.shape:
-        raise InvalidImageError(f"Reference {reference.shape} and prediction {predicted.shape} differ in shape.")
+        raise InvalidImageError("Prediction shape", arrived=predicted.shape,
+                                expected=f"the reference's shape {reference.shape}")
     ref = reference.astype(np.int64)
     pred = predicted.astype(np.int64)
     keep = (ref >= 0) & (pred >= 0) & (ref < n_classes) & (pred < n_classes)

@@ -16,6 +16,7 @@ internal one for the connection (DNS rebinding).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import socket
@@ -29,6 +30,9 @@ from ocm_engine.errors import PolicyError
 #: ``resolver(host, port)`` -> the host's IP addresses as strings.
 Resolver = Callable[[str, int], Sequence[str]]
 Verdict = Literal["allowed", "refused"]
+#: Why a target was refused: a local path, another scheme, a bad port, no host, a name that does not
+#: resolve (or to nothing), or an address that is not public.
+Refusal = Literal["local", "scheme", "port", "no_host", "unresolved", "no_address", "internal"]
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Cloud metadata services (instance credentials live there).
@@ -128,12 +132,15 @@ class Decision:
 
     Attributes:
         verdict: ``"allowed"`` or ``"refused"``.
-        reason: One line saying why.
+        reason: One line saying why (for a refusal: the :class:`PolicyError`'s problem).
         target: What was asked for (a URL's query string is left out).
         scheme: ``"http"``, ``"https"``, ``"file"`` (local path) or another scheme.
         host: Host name of a URL (``""`` for local paths).
         port: Port of a URL (0 for local paths).
         addresses: The checked addresses to connect to (empty: resolve as usual, e.g. permissive).
+        refusal: Why it was refused (``None`` when allowed).
+        arrived: For a refusal: what the target is (``"a loopback address 127.0.0.1"``).
+        expected: For a refusal: what this policy reads.
     """
 
     verdict: Verdict
@@ -143,21 +150,49 @@ class Decision:
     host: str = ""
     port: int = 0
     addresses: tuple[str, ...] = ()
+    refusal: Refusal | None = None
+    arrived: str = ""
+    expected: str = ""
 
     @property
     def allowed(self) -> bool:
         """Whether the target may be read."""
         return self.verdict == "allowed"
 
+    @property
+    def subject(self) -> str:
+        """The target named as an error's subject: ``"URL https://..."`` or ``"Path /data/x"``."""
+        return f"{'Path' if self.scheme == 'file' else 'URL'} {self.target}"
+
+    def error(self) -> PolicyError:
+        """The :class:`PolicyError` of a refusal, its fields taken from this decision."""
+        return PolicyError(self.subject, arrived=self.arrived, expected=self.expected)
+
     def raise_if_refused(self) -> Decision:
         """This decision when allowed.
 
         Raises:
-            PolicyError: The target is refused (the message is the one-line reason).
+            PolicyError: The target is refused (subject, arrived and expected from this decision).
         """
         if not self.allowed:
-            raise PolicyError(self.reason)
+            raise self.error()
         return self
+
+
+def refused_again(err: PolicyError) -> PolicyError:
+    """A fresh :class:`PolicyError` with the fields of ``err``: a refusal a library caught, raised anew.
+
+    Raise it ``from`` the library's error; raising ``err`` itself again would chain it to an
+    error that already has it as its context.
+    """
+    return PolicyError(err.subject, arrived=err.arrived, expected=err.expected, hints=err.hints)
+
+
+def _refuse(refusal: Refusal, shown: str, arrived: str, expected: str, scheme: str, host: str = "",
+            port: int = 0) -> Decision:
+    """A refusal, its one-line reason worded like the :class:`PolicyError` it raises."""
+    decision = Decision("refused", "", shown, scheme, host, port, (), refusal, arrived, expected)
+    return dataclasses.replace(decision, reason=decision.error().problem)
 
 
 def redact(target: str) -> str:
@@ -196,36 +231,37 @@ def decide(target: str, policy: NetPolicy, *, resolver: Resolver | None = None) 
     shown = redact(target)
     if not policy.hosted:
         return Decision("allowed", f"{shown}: allowed (the user is trusted).", shown)
+    public = "a public http(s) URL"
     if _is_local(target):
         kind = "GDAL virtual path" if target.startswith("/vsi") else "local file or path"
         if policy.allow_local and not target.startswith("/vsi"):
             return Decision("allowed", f"{shown}: local reads are allowed (trusted local install).", shown, "file")
-        return Decision("refused", f"Refused {shown}: a {kind} cannot be read on this server; use an "
-                        "http(s) URL of a public catalog.", shown, "file")
+        return _refuse("local", shown, f"a {kind}, which this server does not read", public, "file")
     parts = urlsplit(target)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        return Decision("refused", f"Refused {shown}: only http and https URLs can be read on this server "
-                        f"(got {scheme}:).", shown, scheme)
+        return _refuse("scheme", shown, f"the scheme {scheme}:", f"{public} (only http and https are read)", scheme)
     host = (parts.hostname or "").lower()
     try:
         port = parts.port or _DEFAULT_PORTS[scheme]
     except ValueError:
-        return Decision("refused", f"Refused {shown}: the URL's port is not a number in 1-65535.", shown, scheme)
+        return _refuse("port", shown, "a port that is not a number in 1-65535", public, scheme)
     if not host:
-        return Decision("refused", f"Refused {shown}: the URL has no host.", shown, scheme)
+        return _refuse("no_host", shown, "no host", public, scheme)
     origin = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    literal = True
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
+        literal = False
         try:
             addresses = [ipaddress.ip_address(a) for a in resolve(host, port)]
         except (OSError, ValueError, UnicodeError) as err:
-            return Decision("refused", f"Refused {shown}: the host {host} does not resolve ({type(err).__name__}).",
-                            shown, scheme, host, port)
+            return _refuse("unresolved", shown, f"a host ({host}) that does not resolve ({type(err).__name__})",
+                           public, scheme, host, port)
     if not addresses:
-        return Decision("refused", f"Refused {shown}: the host {host} resolves to no address.", shown, scheme, host,
-                        port)
+        return _refuse("no_address", shown, f"a host ({host}) that resolves to no address", public, scheme, host,
+                       port)
     pinned = tuple(str(a) for a in addresses)
     if origin in policy.allowed_origins:
         return Decision("allowed", f"{shown}: origin {origin} is allowed by the operator.", shown, scheme, host,
@@ -233,9 +269,9 @@ def decide(target: str, policy: NetPolicy, *, resolver: Resolver | None = None) 
     for address in addresses:
         found = address_kind(address)
         if found is not None:
-            via = "" if str(address) == host else f" (the host {host} resolves to {address})"
-            return Decision("refused", f"Refused {shown}: {found} address{via}; this server only reads public "
-                            "addresses.", shown, scheme, host, port)
+            via = "" if literal else f" (the host {host} resolves to {address})"
+            return _refuse("internal", shown, f"a {found} address{via}",
+                           "a public address (this server only reads public addresses)", scheme, host, port)
     return Decision("allowed", f"{shown}: public address(es) {', '.join(pinned)}.", shown, scheme, host, port, pinned)
 
 
@@ -248,5 +284,5 @@ def check(target: str, policy: NetPolicy, *, resolver: Resolver | None = None) -
     return decide(target, policy, resolver=resolver).raise_if_refused()
 
 
-__all__ = ["METADATA_ADDRESSES", "Decision", "NetPolicy", "Resolver", "address_kind", "check", "decide",
-           "normalise_origin", "redact", "system_resolver"]
+__all__ = ["METADATA_ADDRESSES", "Decision", "NetPolicy", "Refusal", "Resolver", "address_kind", "check", "decide",
+           "normalise_origin", "redact", "refused_again", "system_resolver"]

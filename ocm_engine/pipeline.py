@@ -11,14 +11,11 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from ocm_engine import metrics
@@ -45,8 +42,8 @@ from ocm_engine.outputs.geotiff import (
     probability_profile,
     stats_tags,
 )
-from ocm_engine.outputs.quicklook import write_png
-from ocm_engine.outputs.report import OutputPaths, SceneOutputs, output_paths, write_report
+from ocm_engine.outputs.quicklook import MaskSample, write_png
+from ocm_engine.outputs.report import OutputPaths, ReportSection, SceneOutputs, output_paths, write_report
 from ocm_engine.provenance import RunFacts
 from ocm_engine.resolution import nearest_index
 from ocm_engine.types import DtypeName, GridInfo
@@ -115,7 +112,7 @@ def predict_file(
     progress_callback: ProgressCallback | None = None,
     block_px: int = DEFAULT_BLOCK_PX,
     stem: str | None = None,
-    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    sections: Sequence[ReportSection] = (),
     sensor: str | None = None,
     bands: BandMapping | Sequence[int | None] | None = None,
     nodata: float | None = None,
@@ -145,8 +142,8 @@ def predict_file(
         progress_callback: ``callback(done_patches, total_patches)``.
         block_px: Largest block of the inference grid processed at once.
         stem: Output file-name stem (default: from the input name).
-        sections: Extra JSON report sections by name (STAC items pass ``{"stac": ...}``), written
-            in the report's one atomic commit.
+        sections: Extra typed report sections (STAC items pass their
+            :class:`~ocm_engine.stac.predict.StacFacts`), written in the report's one atomic commit.
         sensor: Deprecated (``DeprecationWarning``): use ``read=ReadOptions(sensor=...)``.
         bands: Deprecated: ``read.bands``.
         nodata: Deprecated: ``read.nodata``.
@@ -197,11 +194,15 @@ def predict_file(
                 if paths.probabilities else None
             )
             png_tmp = stack.enter_context(atomic_path(paths.png, overwrite)) if paths.png else None
-            stats = run.execute(class_tmp, prob_tmp, grid)
+            sample = MaskSample(src.height, src.width, PREVIEW_MAX_PX) if png_tmp is not None else None
+            stats = run.execute(class_tmp, prob_tmp, grid, sample)
             if stats.valid_pixels == 0:
                 raise NoValidDataError(
-                    f"Every pixel of {src.name} is nodata (nodata={src.nodata!r} or NaN). Check "
-                    "the nodata value and band mapping."
+                    f"Pixels of {src.name}", arrived=f"only nodata (the value {src.nodata!r}, or NaN)",
+                    expected="at least one valid pixel",
+                    hints=Hints(python="Check nodata= and the band mapping (bands=, sensor=).",
+                                cli="Check --nodata and the band mapping (--bands, --sensor).",
+                                app="Check the nodata value and the band mapping on the Run page."),
                 )
             provenance = reader.read_provenance().with_model(run.model, run.facts.model_version,
                                                              run.facts.weights)
@@ -209,11 +210,11 @@ def predict_file(
                     **provenance.as_tags(), **run.facts.as_tags()}
             with rasterio.open(class_tmp, "r+") as dst:
                 finish_class_dataset(dst, stats_tags(stats, tags))
-            if png_tmp is not None:
-                _write_preview(class_tmp, png_tmp, scene_rgb(reader.read_overview(PREVIEW_MAX_PX)),
-                               preview_title(path, reader))
+            if png_tmp is not None and sample is not None:
+                write_png(png_tmp, sample.classes, sample.valid, rgb=scene_rgb(reader.read_overview(PREVIEW_MAX_PX)),
+                          title=preview_title(path, reader), overwrite=True)
             outputs = SceneOutputs(paths, stats, provenance, run.facts, tuple(reader.warnings), src.name,
-                                   time.perf_counter() - start, opts, how, sections=dict(sections or {}))
+                                   time.perf_counter() - start, opts, how, sections=tuple(sections))
             write_report(json_tmp, outputs, overwrite=True)
     return outputs
 
@@ -247,24 +248,13 @@ def _check_grid(reader: SceneReader) -> None:
         hints = Hints(python=f"Choose a finer resolution_m ({finest}), or use a larger extent.",
                       cli=f"Choose a finer --resolution ({finest}), or use a larger extent.",
                       app=f"Choose a finer resolution ({finest}), or use a larger extent.")
-    size = f"{src.name} is {src.height} x {src.width} px"
+    size = f"{reader.height} x {reader.width} px"
     if reader.factor != 1.0:
-        size += (f" at {source_m:.4g} m, which is {reader.height} x {reader.width} px at the "
-                 f"{chosen:.4g} m inference resolution")
+        size += f" at the {chosen:.4g} m inference resolution ({src.height} x {src.width} px at {source_m:.4g} m)"
     raise ImageTooSmallError(
-        f"{size}; the models need at least {MIN_PATCH_PX} px on each side (about 96 px for good accuracy).",
-        hints=hints,
+        f"Inference grid of {src.name}", arrived=size,
+        expected=f"at least {MIN_PATCH_PX} px on each side (about 96 px for good accuracy)", hints=hints,
     )
-
-
-def _write_preview(class_path: Path, png_path: Path, rgb: npt.NDArray[np.uint8], title: str) -> None:
-    """The quick-look: the scene's colours beside the mask read back from the class file."""
-    with rasterio.open(class_path) as ds:
-        scale = max(ds.width, ds.height) / PREVIEW_MAX_PX
-        shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
-        data = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
-    valid = data != ds.nodata
-    write_png(png_path, np.where(valid, data, 0).astype(np.uint8), valid, rgb=rgb, title=title, overwrite=True)
 
 
 class _Run:
@@ -285,7 +275,8 @@ class _Run:
         self.model = ""
         self.facts = RunFacts()
 
-    def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo) -> metrics.ClassStatistics:
+    def execute(self, class_tmp: Path, prob_tmp: Path | None, grid: GridInfo,
+                sample: MaskSample | None = None) -> metrics.ClassStatistics:
         stats = metrics.statistics_from_counts([0] * NUM_CLASSES, 0, 0)
         blocks = _blocks(self.inf_h, self.inf_w, self.block_px)
         with contextlib.ExitStack() as stack:
@@ -300,6 +291,8 @@ class _Run:
                 if pdst is not None and probs is not None:
                     pdst.write(np.where(valid[None], probs, np.float32(np.nan)), window=out_win)
                 stats = stats + metrics.class_statistics(classes, valid)
+                if sample is not None:
+                    sample.add(classes, valid, int(out_win.row_off), int(out_win.col_off))
         return stats
 
     def _block(self, core: Window, want_probs: bool, index: int, total: int) -> tuple[

@@ -172,7 +172,7 @@ def add_clouds(
         InvalidImageError: If ``background`` is not ``(3, h, w)``.
     """
     if background.ndim != 3 or background.shape[0] != 3:
-        raise InvalidImageError(f"Background must be (3, height, width) Red, Green, NIR; got {background.shape}.")
+        raise InvalidImageError("Background", arrived=background.shape, expected="(3, height, width) Red, Green, NIR")
     cfg = config or SynthConfig()
     _, height, width = background.shape
     image = background.astype(np.float32).copy()

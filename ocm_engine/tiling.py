@@ -16,7 +16,7 @@ import numpy.typing as npt
 import torch
 
 from ocm_engine.constants import MIN_PATCH_PX, WARN_PATCH_PX
-from ocm_engine.errors import ImageTooSmallError, InvalidImageError, SmallPatchWarning, emit
+from ocm_engine.errors import Hints, ImageTooSmallError, InvalidImageError, SmallPatchWarning, emit
 
 
 def class_argmax(logits: torch.Tensor) -> torch.Tensor:
@@ -77,16 +77,19 @@ def fit_patch(height: int, width: int, patch_px: int, overlap_px: int) -> tuple[
     """
     if min(height, width) < MIN_PATCH_PX:
         raise ImageTooSmallError(
-            f"The image is {height} x {width} px; the models need at least {MIN_PATCH_PX} px "
-            f"on each side (about 96 px for good accuracy). Use a larger extent, a finer "
-            f"inference resolution, or pad the image with nodata to {MIN_PATCH_PX} px."
+            "Image", arrived=f"{height} x {width} px",
+            expected=f"at least {MIN_PATCH_PX} px on each side (about 96 px for good accuracy)",
+            hints=Hints(
+                python=f"Use a larger extent, a finer resolution_m, or pad the image with nodata to {MIN_PATCH_PX} px.",
+                cli="Use a larger extent or a finer --resolution.",
+                app="Use a larger extent or a finer resolution.",
+            ),
         )
     if patch_px < MIN_PATCH_PX:
-        raise InvalidImageError(
-            f"patch_px={patch_px} is too small; use at least {MIN_PATCH_PX} (1000 is the default)."
-        )
+        raise InvalidImageError("Patch size (px)", arrived=patch_px,
+                                expected=f"at least {MIN_PATCH_PX} (1000 is the default)")
     if overlap_px < 0:
-        raise InvalidImageError(f"overlap_px={overlap_px} must be >= 0 (300 is the default).")
+        raise InvalidImageError("Patch overlap (px)", arrived=overlap_px, expected=">= 0 (300 is the default)")
     patch = min(patch_px, height, width)
     overlap = min(overlap_px, patch // 2)
     if patch < WARN_PATCH_PX:

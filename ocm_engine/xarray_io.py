@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
-from ocm_engine.errors import BandMismatchError, InvalidImageError, MissingCrsWarning, ResolutionError, emit
+from ocm_engine.errors import BandMismatchError, Hints, InvalidImageError, MissingCrsWarning, ResolutionError, emit
 from ocm_engine.inference import Prediction
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.options import InferenceOptions
@@ -55,6 +55,7 @@ __all__ = ["OcmDataArrayAccessor", "OcmDatasetAccessor", "compute", "predict_dat
 
 _EARTH_M_PER_DEG = 111_320.0
 _ROLES: tuple[BandRole, ...] = ("red", "green", "nir", "blue")
+_ROLE_NAME: dict[str, str] = {"red": "Red", "green": "Green", "nir": "NIR", "blue": "Blue"}
 #: Common (STAC eo) names per role, in order of preference.
 _COMMON: dict[str, tuple[str, ...]] = {
     "red": ("red",), "green": ("green",), "nir": ("nir", "nir08", "nir narrow", "nir_narrow"),
@@ -65,6 +66,11 @@ _S2_TOKENS: dict[str, tuple[str, ...]] = {"red": ("b4",), "green": ("b3",), "nir
 BandKey = str | int | None
 _REGISTER_DATAARRAY: Any = xr.register_dataarray_accessor
 _REGISTER_DATASET: Any = xr.register_dataset_accessor
+
+
+def _python(advice: str) -> Hints:
+    """Advice for Python callers only: the command line and the app never hand xarray objects in."""
+    return Hints(python=advice, cli="", app="")
 
 
 def _token(label: object) -> str:
@@ -83,8 +89,8 @@ def _spatial_dims(obj: xr.DataArray | xr.Dataset) -> tuple[Hashable, Hashable]:
         return obj.rio.y_dim, obj.rio.x_dim
     except Exception as err:  # rioxarray raises its own MissingSpatialDimensionError
         raise InvalidImageError(
-            f"Expected spatial dimensions named y and x (or latitude/longitude); got {_dims_text(obj)}. "
-            "Rename them (da.rename(rows='y', cols='x')) or set them with da.rio.set_spatial_dims(...)."
+            "Spatial dimensions", arrived=_dims_text(obj), expected="dimensions named y and x (or latitude/longitude)",
+            hints=_python("Rename them (da.rename(rows='y', cols='x')) or set them with da.rio.set_spatial_dims(...)."),
         ) from err
 
 
@@ -95,8 +101,9 @@ def _stack(obj: xr.DataArray | xr.Dataset, band_dim: str) -> tuple[xr.DataArray,
         names = [name for name, var in obj.data_vars.items() if {y_dim, x_dim} <= set(var.dims)]
         if not names:
             raise InvalidImageError(
-                f"The Dataset has no variable with dimensions ({y_dim}, {x_dim}); got variables "
-                f"{list(obj.data_vars)}. Pass a Dataset with one (time, y, x) variable per band."
+                "Dataset variables", arrived=[str(n) for n in obj.data_vars],
+                expected=f"a variable with dimensions ({y_dim}, {x_dim})",
+                hints=_python("Pass a Dataset with one (time, y, x) variable per band."),
             )
         arrays = [obj[name] for name in names]
         da = xr.concat(arrays, dim=band_dim, coords="minimal", compat="override", join="override")
@@ -106,21 +113,23 @@ def _stack(obj: xr.DataArray | xr.Dataset, band_dim: str) -> tuple[xr.DataArray,
         return da, [str(n) for n in names]
     if not isinstance(obj, xr.DataArray):
         raise InvalidImageError(
-            f"Expected an xarray DataArray or Dataset; got {type(obj).__name__}. Wrap numpy arrays "
-            "with xr.DataArray(array, dims=('band', 'y', 'x')) or use ocm_engine.predict_array."
+            "Input", arrived=type(obj).__name__, expected="an xarray DataArray or Dataset",
+            hints=_python("Wrap numpy arrays with xr.DataArray(array, dims=('band', 'y', 'x')) or use "
+                          "ocm_engine.predict_array."),
         )
     y_dim, x_dim = _spatial_dims(obj)
     if band_dim not in obj.dims:
         raise InvalidImageError(
-            f"Expected a {band_dim!r} dimension (band, y, x) or (time, band, y, x); got "
-            f"{_dims_text(obj)}. For one variable per band pass a Dataset; for another band "
-            "dimension name pass band_dim=...; the models need Red, Green and NIR."
+            "Input dimensions", arrived=_dims_text(obj),
+            expected=f"a {band_dim!r} dimension: (band, y, x) or (time, band, y, x)",
+            hints=_python("For one variable per band pass a Dataset; for another band dimension name pass "
+                          "band_dim=...; the models need Red, Green and NIR."),
         )
     others = [d for d in obj.dims if d not in (band_dim, y_dim, x_dim)]
     if len(others) > 1:
         raise InvalidImageError(
-            f"Expected (band, y, x) or (time, band, y, x); got {_dims_text(obj)}. Select or stack "
-            f"the extra dimensions first (da.isel({others[-1]}=0))."
+            "Input dimensions", arrived=_dims_text(obj), expected="(band, y, x) or (time, band, y, x)",
+            hints=_python(f"Select or stack the extra dimensions first (da.isel({others[-1]}=0))."),
         )
     labels = list(obj[band_dim].values) if band_dim in obj.coords else list(range(obj.sizes[band_dim]))
     return obj, labels
@@ -162,8 +171,7 @@ def resolve_bands(labels: Sequence[object], *, sensor: SensorPreset | None = Non
     if bands is not None:
         if not 3 <= len(bands) <= 4:
             raise BandMismatchError(
-                f"bands= needs Red, Green, NIR[, Blue]; got {len(bands)} entries {list(bands)}. "
-                f"The input has bands [{shown}]."
+                "bands=", arrived=list(bands), expected=f"Red, Green, NIR[, Blue] of the input's bands [{shown}]",
             )
         picked: list[int | None] = []
         for role, key in zip(_ROLES, bands, strict=False):
@@ -174,16 +182,16 @@ def resolve_bands(labels: Sequence[object], *, sensor: SensorPreset | None = Non
         picked += [None] * (4 - len(picked))
         red, green, nir, blue = picked
         if red is None or green is None:
-            raise BandMismatchError(f"Red and Green are required; got bands={list(bands)}.")
+            raise BandMismatchError(reason="required", role="Red" if red is None else "Green")
         return red, green, nir, blue
     if sensor is not None and not _named(labels):
         positions = (sensor.red_band, sensor.green_band, sensor.nir_band, sensor.blue_band)
         too_far = [f"{role}={p}" for role, p in zip(_ROLES, positions, strict=True) if p is not None and p > count]
         if too_far[:2] or (too_far and not too_far[0].startswith("blue")):
             raise BandMismatchError(
-                f"The input has {count} unnamed band(s) but preset {sensor.key} puts "
-                f"{', '.join(too_far)} (1-based). Select the bands first or pass bands=(r, g, n) as "
-                "0-based positions."
+                f"Unnamed bands for preset {sensor.key}", arrived=f"{count} band(s)",
+                expected=f"{', '.join(too_far)} (1-based) among them",
+                hints=_python("Select the bands first or pass bands=(r, g, n) as 0-based positions."),
             )
         red, green, nir, blue = (None if p is None or p > count else p - 1 for p in positions)
         assert red is not None and green is not None
@@ -194,17 +202,17 @@ def resolve_bands(labels: Sequence[object], *, sensor: SensorPreset | None = Non
         if count == 3:
             return 0, 1, 2, None
         raise BandMismatchError(
-            f"The input has {count} band(s) [{shown}]; Red, Green and NIR need at least 3. Pass "
-            "bands=(red, green, nir) or a sensor preset."
+            f"Band count of the input [{shown}]", arrived=count, expected="at least 3 (Red, Green, NIR)",
+            hints=_python("Pass bands=(red, green, nir) or a sensor preset."),
         )
     found = [_role_position(role, labels, extra, sensor) for role in _ROLES]
     missing = [role for role, pos in zip(_ROLES[:2], found[:2], strict=True) if pos is None]
     if missing:
-        hint = f" (preset {sensor.key}: {sensor.red}, {sensor.green}, {sensor.nir})" if sensor else ""
+        preset = f", or preset {sensor.key}'s {sensor.red}, {sensor.green}, {sensor.nir}" if sensor else ""
         raise BandMismatchError(
-            f"No {' or '.join(missing)} band among the input's bands [{shown}]: looked for the common "
-            f"names red, green, nir/nir08 and Sentinel-2 style B04, B03, B08/B8A{hint}. Pass "
-            "bands=('name_of_red', 'name_of_green', 'name_of_nir') or a sensor preset."
+            f"{' and '.join(_ROLE_NAME[role] for role in missing)} band", arrived=f"bands [{shown}]",
+            expected=f"a band named red, green, nir/nir08 or Sentinel-2 style B04, B03, B08/B8A{preset}",
+            hints=_python("Pass bands=('name_of_red', 'name_of_green', 'name_of_nir') or a sensor preset."),
         )
     red, green, nir, blue = found
     assert red is not None and green is not None
@@ -214,17 +222,17 @@ def resolve_bands(labels: Sequence[object], *, sensor: SensorPreset | None = Non
 def _key_position(key: BandKey, role: str, labels: Sequence[object], extra: Sequence[Sequence[object]]) -> int:
     count = len(labels)
     if isinstance(key, bool) or key is None:
-        raise BandMismatchError(f"{role} band {key!r} is not a band name or a 0-based position.")
+        raise BandMismatchError(f"{_ROLE_NAME[role]} band", arrived=key, expected="a band name or a 0-based position")
     if isinstance(key, int | np.integer):
         if not 0 <= int(key) < count:
-            raise BandMismatchError(reason="out_of_range", role=role, asked=int(key), available=count)
+            raise BandMismatchError(reason="out_of_range", role=_ROLE_NAME[role], asked=int(key), available=count)
         return int(key)
     for names in (labels, *extra):
         pos = _find(names, [str(key)])
         if pos is not None:
             return pos
     shown = ", ".join(repr(str(label)) for label in labels)
-    raise BandMismatchError(f"No band named {key!r} for {role}; the input has bands [{shown}].")
+    raise BandMismatchError(f"{_ROLE_NAME[role]} band", arrived=key, expected=f"one of the input's bands [{shown}]")
 
 
 def _role_position(role: str, labels: Sequence[object], extra: Sequence[Sequence[object]],
@@ -278,8 +286,8 @@ def _grid(da: xr.DataArray, positions: tuple[int, int, int | None, int | None], 
         transform = da.rio.transform(recalc=True)
     except Exception as err:  # rioxarray: coordinates that are not a regular grid
         raise InvalidImageError(
-            f"Cannot derive an affine transform from the {y_dim}/{x_dim} coordinates ({err}). The "
-            "input must be on a regular grid; write one with da.rio.write_transform(...)."
+            f"Coordinates {y_dim}/{x_dim}", arrived=f"no affine transform ({err})", expected="a regular grid",
+            hints=_python("Write one with da.rio.write_transform(...)."),
         ) from err
     if crs is None:
         if resolution_m is not None:
@@ -300,7 +308,8 @@ def _grid(da: xr.DataArray, positions: tuple[int, int, int | None, int | None], 
 
 def _model_spec(ensemble: ModelSpec, model: str | Path | None) -> ModelSpec:
     if ensemble is not None and model is not None:
-        raise InvalidImageError("Pass either ensemble= (loaded models) or model= (a weights source), not both.")
+        raise InvalidImageError("Model arguments", arrived="both ensemble= and model=",
+                                expected="one of ensemble= (loaded models) or model= (a weights source)")
     return ensemble if ensemble is not None else (model if model is not None else None)
 
 
@@ -491,15 +500,16 @@ def to_raster(ds: xr.Dataset, path: str | Path, *, probabilities_path: str | Pat
     """
     if not isinstance(ds, xr.Dataset) or "classes" not in ds:
         raise InvalidImageError(
-            f"Expected the Dataset predict_dataarray returns (with a 'classes' variable); got "
-            f"{type(ds).__name__}{' with ' + str(list(ds.data_vars)) if isinstance(ds, xr.Dataset) else ''}."
+            "Prediction Dataset",
+            arrived=f"{type(ds).__name__}{' with ' + str(list(ds.data_vars)) if isinstance(ds, xr.Dataset) else ''}",
+            expected="the Dataset predict_dataarray returns (with a 'classes' variable)",
         )
     classes = ds["classes"]
     if classes.ndim != 2:
         extra = [d for d in classes.dims if d not in classes.dims[-2:]]
         raise InvalidImageError(
-            f"A GeoTIFF holds one class map; this Dataset has {_dims_text(classes)}. Select one "
-            f"step first, e.g. ds.isel({extra[0]}=0).ocm.to_raster(...)."
+            "Class map dimensions", arrived=_dims_text(classes), expected="one class map (y, x) per GeoTIFF",
+            hints=_python(f"Select one step first, e.g. ds.isel({extra[0]}=0).ocm.to_raster(...)."),
         )
     values = np.asarray(classes.values, dtype=np.uint8)
     valid = values != OUTPUT_NODATA
@@ -510,7 +520,9 @@ def to_raster(ds: xr.Dataset, path: str | Path, *, probabilities_path: str | Pat
                         overwrite=overwrite)
     if probabilities_path is not None:
         if "probabilities" not in ds:
-            raise InvalidImageError("This Dataset has no probabilities: predict with probabilities=True.")
+            raise InvalidImageError("Prediction Dataset", arrived=[str(n) for n in ds.data_vars],
+                                    expected="a 'probabilities' variable",
+                                    hints=_python("Predict with probabilities=True."))
         probs = np.asarray(ds["probabilities"].transpose("class", *classes.dims).values, dtype=np.float32)
         write_probability_geotiff(Path(probabilities_path), probs, valid, grid, overwrite=overwrite)
     return target

@@ -47,37 +47,36 @@ def resolve_backend(name: str | None, device: torch.device, dtype: torch.dtype) 
     """
     requested = (name or "auto").lower()
     if requested not in BACKEND_NAMES:
-        raise BackendError(f"Unknown backend {name!r}. Expected one of: {', '.join(BACKEND_NAMES)}.")
+        raise BackendError("Backend", arrived=name, expected=f"one of {', '.join(BACKEND_NAMES)}")
     if requested == "auto":
         env = os.environ.get(BACKEND_ENV, "").strip().lower()
         if env in ("torch", "openvino"):
             requested = env
         elif env not in ("", "auto"):
-            raise BackendError(
-                f"${BACKEND_ENV}={env!r} is not a backend. Expected one of: {', '.join(BACKEND_NAMES)}; "
-                f"unset it for the automatic choice."
-            )
+            raise BackendError(f"${BACKEND_ENV}", arrived=env, expected=f"one of {', '.join(BACKEND_NAMES)}",
+                               hints=Hints.same(f"Unset ${BACKEND_ENV} for the automatic choice."))
         else:
             usable = device.type == "cpu" and dtype in (torch.float32, torch.bfloat16)
             return "openvino" if usable and openvino_installed() else "torch"
     if requested == "openvino":
         if device.type != "cpu":
             raise BackendError(
-                f"The OpenVINO backend runs on the CPU; the device is {device}.",
+                "Device for the OpenVINO backend", arrived=str(device), expected="cpu",
                 hints=Hints(python="Use device='cpu', or backend='torch' (or 'auto') on a GPU.",
                             cli="Use --device cpu, or --backend torch (or auto) on a GPU.",
                             app="Choose the CPU device (sidebar), or the torch or auto backend on a GPU."),
             )
         if dtype not in (torch.float32, torch.bfloat16):
             raise BackendError(
-                f"The OpenVINO backend computes in fp32 or bf16; got {str(dtype).removeprefix('torch.')}.",
+                "Compute dtype for the OpenVINO backend", arrived=str(dtype).removeprefix("torch."),
+                expected="fp32 or bf16",
                 hints=Hints(python="Use dtype='fp32' or 'bf16', or backend='torch'.",
                             cli="Use --dtype fp32 or bf16, or --backend torch.",
                             app="Choose fp32 or bf16 precision (sidebar), or the torch backend."),
             )
         if not openvino_installed():
             raise BackendError(
-                "The OpenVINO backend was asked for but the 'openvino' package is not installed.",
+                "Package 'openvino' (for the OpenVINO backend)", arrived="not installed", expected="installed",
                 hints=Hints(python="Install it with `pip install -r requirements.txt`, or use backend='torch'.",
                             cli="Install it with `pip install -r requirements.txt`, or use --backend torch.",
                             app="Choose the torch backend, or ask the operator to install openvino."),

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ocm_engine.backends.store import cache_key, cached_folder, module_digest
-from ocm_engine.errors import BackendError, Hints, ModelLoadError
+from ocm_engine.errors import BackendError, Hints, ModelLoadError, one_line
 
 Precision = Literal["f32", "bf16", "int8"]
 SHAPE_POLICY: Final = "dynamic-n3hw"
@@ -44,7 +44,7 @@ def _openvino() -> Any:
         import openvino
     except ImportError as err:
         raise BackendError(
-            "The OpenVINO backend was asked for but the 'openvino' package is not installed.",
+            "Package 'openvino' (for the OpenVINO backend)", arrived="not installed", expected="installed",
             hints=Hints(python="Install it with `pip install -r requirements.txt` (or `pip install openvino`), "
                                "or use backend='torch'.",
                         cli="Install it with `pip install -r requirements.txt` (or `pip install openvino`), "
@@ -210,7 +210,8 @@ def _member(folder: Path, precision: Literal["f32", "bf16"], int8: bool, root: P
 def _conversion_error(what: str, err: Exception) -> BackendError:
     """The error for a member OpenVINO could not convert, with the way back to PyTorch per front end."""
     return BackendError(
-        f"OpenVINO could not convert {what} ({err}).",
+        f"OpenVINO conversion of {what}", arrived=f"a failure ({type(err).__name__}: {one_line(err, limit=300)})",
+        expected="a converted model",
         hints=Hints(python="Use backend='torch' for this model, or report the architecture.",
                     cli="Use --backend torch for this model, or report the architecture.",
                     app="Choose the torch backend for this model, or report the architecture."),

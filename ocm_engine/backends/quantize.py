@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ocm_engine.backends.store import cache_key, cached_folder
-from ocm_engine.errors import BackendError, Hints
+from ocm_engine.errors import BackendError, Hints, one_line
 
 POLICY: Final = "ptq-minmax-biascorr-synthetic12x3-384px-v3"
 """The quantization recipe, part of every int8 cache key."""
@@ -54,8 +54,10 @@ def _nncf() -> Any:
             import nncf
     except ImportError as err:
         raise BackendError(
-            "int8 inference was asked for but the 'nncf' package (which quantizes the members) is not "
-            "installed. Install it with `pip install -r requirements.txt`, or run without int8."
+            "Package 'nncf' (quantizes the members for int8 inference)", arrived="not installed", expected="installed",
+            hints=Hints(python="Install it with `pip install -r requirements.txt`, or run without int8 (int8=False).",
+                        cli="Install it with `pip install -r requirements.txt`, or run without int8 (--no-int8).",
+                        app="Run without int8, or ask the operator to install nncf."),
         ) from err
     return nncf
 
@@ -181,7 +183,8 @@ def int8_folder(f32_folder: Path, root: Path | None = None) -> Path | None:
         raise
     except Exception as err:
         raise BackendError(
-            f"NNCF could not quantize the member in {f32_folder.name} ({err}).",
+            f"NNCF quantization of the member in {f32_folder.name}",
+            arrived=f"a failure ({type(err).__name__}: {one_line(err, limit=300)})", expected="an int8 model",
             hints=Hints(python="Run without int8 (int8=False).", cli="Run without int8 (--no-int8).",
                         app="Run without int8."),
         ) from err

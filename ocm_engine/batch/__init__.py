@@ -3,8 +3,9 @@
 Example::
 
     from ocm_engine.batch import run_batch
+    from ocm_engine.options import ReadOptions
 
-    result = run_batch("tiles/*.tif", "out/", sensor="sentinel2_l2a", model="default")
+    result = run_batch("tiles/*.tif", "out/", read=ReadOptions(sensor="sentinel2_l2a"), model="default")
     result.failed, result.summary_csv          # per-scene status, cloud %, time
 
 Dask is imported only when a batch runs, so this package imports without it. The

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,13 @@ from ocm_engine.batch.worker import (
     SceneJob,
     SceneResult,
     completed_result,
+    failed_result,
     is_complete,
     process_scene,
     scene_outputs,
 )
-from ocm_engine.errors import BatchError, ModelLoadError
-from ocm_engine.options import InferenceOptions, ReadOptions
+from ocm_engine.errors import BatchError, Frontend, Hints, ModelLoadError
+from ocm_engine.options import InferenceOptions, ReadOptions, warn_legacy_keywords
 from ocm_engine.outputs.atomic import atomic_path, write_json
 
 SUMMARY_NAME = "ocm_batch_summary"
@@ -116,9 +117,8 @@ def _connect(scheduler: Any, n_workers: int | None, device: str | None,
     try:
         from distributed import Client, LocalCluster
     except ImportError as err:
-        raise BatchError(
-            "Batches run on Dask distributed, which is not installed: pip install 'dask[distributed]'."
-        ) from err
+        raise BatchError("Dask distributed", arrived="not installed", expected="installed (batches run on it)",
+                         hints=Hints.same("Install it: pip install 'dask[distributed]'.")) from err
     if isinstance(scheduler, Client):
         yield scheduler, None
         return
@@ -126,10 +126,14 @@ def _connect(scheduler: Any, n_workers: int | None, device: str | None,
         try:
             client = Client(scheduler, timeout="20s")  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError) as err:
+            start = ("Start one with `dask scheduler` and `dask worker ADDRESS` on each machine (with "
+                     "ocm_engine installed), or ")
             raise BatchError(
-                f"Cannot reach the Dask scheduler at {scheduler!r} ({err}). Start one with "
-                "`dask scheduler` and `dask worker ADDRESS` on each machine (with ocm_engine "
-                "installed), or leave the scheduler out to run on a local cluster."
+                f"Dask scheduler {scheduler}", arrived=f"no connection ({err})",
+                expected="a scheduler that answers within 20 s",
+                hints=Hints(python=f"{start}pass scheduler=None to run on a local cluster.",
+                            cli=f"{start}leave --scheduler out to run on a local cluster.",
+                            app=f"{start}leave the scheduler out to run on a local cluster."),
             ) from err
         with client:
             yield client, None
@@ -150,17 +154,24 @@ def _dashboard(client: Any) -> str | None:
 
 
 def _failure(scene: BatchScene, err: BaseException) -> SceneResult:
-    name = type(err).__name__
-    if name == "KilledWorker":
-        text = ("KilledWorker: every worker that ran this scene died (a crash, or out of memory); "
-                "see the worker logs. The other scenes went on; rerun the batch to retry it.")
-    else:
-        text = f"{name}: {err}"
-    return SceneResult(scene.scene_id, scene.inputs, "failed", error=text)
+    if type(err).__name__ == "KilledWorker":
+        return failed_result(scene, err, text=(
+            "KilledWorker: every worker that ran this scene died (a crash, or out of memory); "
+            "see the worker logs. The other scenes went on; rerun the batch to retry it."))
+    return failed_result(scene, err)
+
+
+def _summary_row(result: SceneResult, frontend: Frontend) -> dict[str, Any]:
+    """A result's summary fields (the error in ``frontend``'s words; the error object left out)."""
+    row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "failure"}
+    row["inputs"] = list(result.inputs)
+    row["warnings"] = list(result.warnings)
+    row["error"] = result.describe(frontend)
+    return row
 
 
 def write_summary(results: Sequence[SceneResult], output_dir: Path, name: str = SUMMARY_NAME,
-                  batch: dict[str, Any] | None = None) -> tuple[Path, Path]:
+                  batch: dict[str, Any] | None = None, frontend: Frontend = "python") -> tuple[Path, Path]:
     """Write the per-scene summary CSV and JSON, atomically.
 
     Args:
@@ -168,20 +179,20 @@ def write_summary(results: Sequence[SceneResult], output_dir: Path, name: str = 
         output_dir: Folder to write in.
         name: File-name stem of both files.
         batch: Batch-level facts for the JSON.
+        frontend: Whose words the errors' fix advice is in (see :meth:`SceneResult.describe`).
 
     Returns:
         ``(csv_path, json_path)``.
     """
     csv_path, json_path = output_dir / f"{name}.csv", output_dir / f"{name}.json"
+    rows = [_summary_row(r, frontend) for r in results]
     with atomic_path(csv_path, overwrite=True) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SUMMARY_FIELDS)
-        for r in results:
-            row = asdict(r)
-            row["inputs"] = ";".join(r.inputs)
-            row["warnings"] = " | ".join(r.warnings)
-            writer.writerow(["" if row[f] is None else row[f] for f in SUMMARY_FIELDS])
-    write_json(json_path, {"batch": batch or {}, "scenes": [asdict(r) for r in results]}, overwrite=True)
+        for row in rows:
+            flat = {**row, "inputs": ";".join(row["inputs"]), "warnings": " | ".join(row["warnings"])}
+            writer.writerow(["" if flat[f] is None else flat[f] for f in SUMMARY_FIELDS])
+    write_json(json_path, {"batch": batch or {}, "scenes": rows}, overwrite=True)
     return csv_path, json_path
 
 
@@ -197,10 +208,8 @@ def run_batch(
     output_dir: str | Path,
     *,
     model: str | Path = "default",
-    sensor: str | None = None,
-    bands: Sequence[int | None] | None = None,
-    nodata: float | None = None,
-    resolution_m: float | None = None,
+    read: ReadOptions | None = None,
+    options: InferenceOptions | None = None,
     scheduler: Any = None,
     n_workers: int | None = None,
     device: str | None = None,
@@ -208,14 +217,18 @@ def run_batch(
     probabilities: bool = False,
     png: bool = True,
     overwrite: bool = False,
-    options: InferenceOptions | None = None,
-    patch_px: int | None = None,
-    overlap_px: int | None = None,
-    batch_size: int | None = None,
     stac_assets: Sequence[str] | None = None,
     progress: bool = True,
     on_scene: SceneCallback | None = None,
     summary_name: str = SUMMARY_NAME,
+    frontend: Frontend = "python",
+    sensor: str | None = None,
+    bands: Sequence[int | None] | None = None,
+    nodata: float | None = None,
+    resolution_m: float | None = None,
+    patch_px: int | None = None,
+    overlap_px: int | None = None,
+    batch_size: int | None = None,
 ) -> BatchResult:
     """Mask many scenes on Dask distributed: one set of outputs per scene, plus a summary.
 
@@ -229,10 +242,9 @@ def run_batch(
         output_dir: Output folder; workers must see it at the same path (shared disk).
         model: Model source every worker loads once: ``"default"``, ``"official"`` or a
             weights file/folder readable by the workers (not a loaded ``Ensemble``).
-        sensor: Sensor preset key.
-        bands: 1-based Red, Green, NIR positions.
-        nodata: Nodata value.
-        resolution_m: Inference resolution in metres.
+        read: Sensor, 1-based Red, Green, NIR positions, nodata and inference resolution
+            (:class:`~ocm_engine.options.ReadOptions`); a scene's own sensor or bands override them.
+        options: Patch, overlap, batch, device, dtype, TTA (see :class:`InferenceOptions`).
         scheduler: ``None`` (a ``LocalCluster``), a scheduler address such as
             ``"tcp://10.0.0.5:8786"``, or a ``distributed.Client``.
         n_workers: Local workers (default: one per GPU, else one per 4 cores).
@@ -241,14 +253,22 @@ def run_batch(
         probabilities: Also write probability GeoTIFFs.
         png: Also write PNG previews.
         overwrite: Redo scenes whose outputs are complete.
-        options: Patch, overlap, batch, device, dtype, TTA (see :class:`InferenceOptions`).
-        patch_px: Overrides ``options.patch_px``.
-        overlap_px: Overrides ``options.overlap_px``.
-        batch_size: Overrides ``options.batch_size``.
         stac_assets: STAC asset key(s): one multiband key, or Red, Green[, NIR] keys.
         progress: Show a progress bar and the dashboard link on stderr.
         on_scene: ``on_scene(result, finished, total)``, called as each scene finishes.
         summary_name: File-name stem of the summary CSV and JSON.
+        frontend: Whose words the fix advice of scene errors is in, on stderr and in the
+            summary (``"cli"`` for ``ocm batch``); the results keep the errors themselves
+            (:attr:`SceneResult.failure`, :meth:`SceneResult.describe`).
+        sensor: Deprecated (pass ``read=ReadOptions(sensor=...)``); overrides ``read.sensor``
+            with a ``DeprecationWarning`` for one release. So do the three below.
+        bands: Deprecated: ``read=ReadOptions(bands=...)``.
+        nodata: Deprecated: ``read=ReadOptions(nodata=...)``.
+        resolution_m: Deprecated: ``read=ReadOptions(resolution_m=...)``.
+        patch_px: Deprecated (pass ``options=InferenceOptions(patch_px=...)``); overrides
+            ``options.patch_px`` with a ``DeprecationWarning`` for one release. So do the two below.
+        overlap_px: Deprecated: ``options=InferenceOptions(overlap_px=...)``.
+        batch_size: Deprecated: ``options=InferenceOptions(batch_size=...)``.
 
     Returns:
         The per-scene results and the summary paths.
@@ -263,17 +283,23 @@ def run_batch(
     start = time.perf_counter()
     if not isinstance(model, str | Path):
         raise ModelLoadError(
-            f"run_batch takes a model source ('default', 'official' or a weights path), got "
-            f"{type(model).__name__}: each worker loads the models once itself, so loaded models "
-            "are not sent over the network."
+            "Batch model", arrived=f"an object of type {type(model).__name__}",
+            expected="a model source: 'default', 'official' or a weights path",
+            hints=Hints.same("Each worker loads the models once itself, so loaded models are not sent over "
+                             "the network: give their source."),
         )
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     scene_list = resolve_scenes(scenes, stac_assets=stac_assets)
-    opts = (options or InferenceOptions()).replace(patch_px=patch_px, overlap_px=overlap_px,
-                                                   batch_size=batch_size, device=device, dtype=dtype)
-    read = ReadOptions(sensor, _band_map(bands), nodata, resolution_m)
-    job = SceneJob(str(out), str(model), read, opts, probabilities, png, overwrite)
+    legacy_read = {"sensor": sensor, "bands": _band_map(bands), "nodata": nodata, "resolution_m": resolution_m}
+    legacy_inference = {"patch_px": patch_px, "overlap_px": overlap_px, "batch_size": batch_size}
+    warn_legacy_keywords("run_batch", legacy_read, "ReadOptions", "read")
+    warn_legacy_keywords("run_batch", legacy_inference, "InferenceOptions", "options")
+    # device and dtype stay keywords: "each worker's GPU" is a batch choice, not an option value
+    opts = (options or InferenceOptions()).replace(**legacy_inference, device=device, dtype=dtype)
+    how = (read or ReadOptions()).replace(**legacy_read)
+    job = SceneJob(str(out), str(model), read=how, options=opts, probabilities=probabilities, png=png,
+                   overwrite=overwrite)
     results: dict[str, SceneResult] = {}
     todo: list[BatchScene] = []
     for scene in scene_list:
@@ -292,7 +318,7 @@ def run_batch(
     address = ""
     try:
         if todo:
-            link, address = _run(todo, job, scheduler, n_workers, results, bar, on_scene, total)
+            link, address = _run(todo, job, scheduler, n_workers, results, bar, on_scene, total, frontend)
     finally:
         bar.close()
         ordered = tuple(results.get(s.scene_id) or SceneResult(s.scene_id, s.inputs, "cancelled",
@@ -304,13 +330,13 @@ def run_batch(
             **{status: sum(r.status == status for r in ordered)
                for status in ("done", "skipped", "failed", "cancelled")},
         }
-        csv_path, json_path = write_summary(ordered, out, summary_name, facts)
+        csv_path, json_path = write_summary(ordered, out, summary_name, facts, frontend)
     return BatchResult(ordered, out, csv_path, json_path, link, round(time.perf_counter() - start, 3))
 
 
 def _run(todo: list[BatchScene], job: SceneJob, scheduler: Any, n_workers: int | None,
          results: dict[str, SceneResult], bar: Any, on_scene: SceneCallback | None,
-         total: int) -> tuple[str | None, str]:
+         total: int, frontend: Frontend = "python") -> tuple[str | None, str]:
     from distributed import as_completed
 
     with _connect(scheduler, n_workers, job.options.device, len(todo)) as (client, threads):
@@ -336,7 +362,7 @@ def _run(todo: list[BatchScene], job: SceneJob, scheduler: Any, n_workers: int |
             results[scene.scene_id] = result
             bar.update(1)
             if result.status == "failed" and not bar.disable:
-                bar.write(f"failed: {scene.scene_id}: {result.error}", file=sys.stderr)
+                bar.write(f"failed: {scene.scene_id}: {result.describe(frontend)}", file=sys.stderr)
             if on_scene is not None:
                 on_scene(result, len(results), total)
     return link, address

@@ -96,8 +96,10 @@ def _band_files(folder: Path) -> tuple[str, ...]:
     files = tuple(sorted(str(p.resolve()) for p in folder.iterdir() if p.suffix.lower() in RASTER_SUFFIXES))
     if not files:
         raise SceneListError(
-            f"Folder {folder} holds no raster files ({', '.join(RASTER_SUFFIXES)}). A folder is one "
-            "scene of single-band files; for a folder of scenes pass a glob such as 'folder/*.tif'."
+            f"Folder {folder}", arrived="no raster files",
+            expected=f"single-band raster files ({', '.join(RASTER_SUFFIXES)})",
+            hints=Hints.same("A folder is one scene of single-band files; for a folder of scenes give a glob "
+                             "such as 'folder/*.tif'."),
         )
     return files
 
@@ -128,7 +130,8 @@ def _local_item(raw: str | Path) -> list[BatchScene]:
     if _GLOB_CHARS.search(text) and not path.exists():
         matches = sorted(glob.glob(str(path), recursive=True))
         if not matches:
-            raise SceneListError(f"The glob {text!r} matches no files. Check the pattern and folder.")
+            raise SceneListError(f"Glob {text!r}", arrived="no matching files", expected="at least one file",
+                                 hints=Hints.same("Check the pattern and folder."))
         return [s for m in matches for s in _local_item(m) if Path(m).is_dir() or
                 Path(m).suffix.lower() in RASTER_SUFFIXES]
     # A missing file is kept: the worker reports it as that scene's failure.
@@ -161,8 +164,9 @@ def read_scene_csv(path: str | Path) -> list[BatchScene]:
         band_cols = [columns[c] for c in BAND_COLUMNS if c in columns]
         if href_col is None and len(band_cols) < 2:
             raise SceneListError(
-                f"{csv_path} has columns {sorted(columns)}; expected one of {list(HREF_COLUMNS)} "
-                "(one raster or band folder per row) or red,green[,nir] (one file per band)."
+                f"Columns of {csv_path}", arrived=sorted(columns),
+                expected=(f"one of {', '.join(HREF_COLUMNS)} (one raster or band folder per row), or red, "
+                          "green[, nir] (one file per band)"),
             )
         scenes: list[BatchScene] = []
         for line, row in enumerate(reader, start=2):
@@ -175,7 +179,10 @@ def read_scene_csv(path: str | Path) -> list[BatchScene]:
                 bands: BandMap = (1, 2, 3 if len(files) == 3 else None)
                 found = [BatchScene(_stem_of(files), files, bands)]
             else:
-                raise SceneListError(f"{csv_path} line {line} has no href (columns {sorted(columns)}).")
+                wanted = [*([f"a value in {href_col!r}"] if href_col else []),
+                          *([f"a file in each of {band_cols}"] if band_cols else [])]
+                raise SceneListError(f"Line {line} of {csv_path}", arrived="no href",
+                                     expected=", or ".join(wanted))
             for scene in found:
                 scenes.append(replace(scene, scene_id=_sanitise(ident) if ident else scene.scene_id,
                                       sensor=sensor))
@@ -191,10 +198,13 @@ def _stac_items(data: Any, source: str) -> list[dict[str, Any]]:
         items = [data]
     else:
         raise SceneListError(
-            f"{source} is not a STAC Item, ItemCollection or list of Items (no 'features' or 'assets')."
+            f"STAC items in {source}", arrived=f"a JSON {type(data).__name__} without 'features' or 'assets'",
+            expected="a STAC Item, ItemCollection or list of Items",
         )
-    if not all(isinstance(i, dict) and isinstance(i.get("assets"), dict) for i in items):
-        raise SceneListError(f"{source}: every STAC Item needs an 'assets' object.")
+    lacking = [i for i in items if not (isinstance(i, dict) and isinstance(i.get("assets"), dict))]
+    if lacking:
+        raise SceneListError(f"STAC items in {source}", arrived=f"{len(lacking)} item(s) without an 'assets' object",
+                             expected="an 'assets' object in every Item")
     return items
 
 
@@ -205,10 +215,9 @@ def _pick_assets(item: dict[str, Any], keys: Sequence[str] | None, source: str) 
         if all(k in assets for k in combo):
             return combo
     raise SceneListError(
-        f"STAC item {item.get('id', '?')!r} in {source} has assets {sorted(assets)}; "
-        + (f"it lacks {[k for k in candidates[0] if k not in assets]}. " if keys else
-           f"none of the default band sets {[list(c) for c in DEFAULT_STAC_BAND_ASSETS]} fit. ")
-        .rstrip(),
+        f"Assets of STAC item {item.get('id', '?')!r} in {source}", arrived=sorted(assets),
+        expected=(f"the assets {list(keys)}" if keys else
+                  f"one of the band sets {', '.join('/'.join(c) for c in DEFAULT_STAC_BAND_ASSETS)}"),
         hints=Hints(python="Pick assets with stac_assets=('KEY',) for one multiband asset or "
                            "('RED','GREEN','NIR') for one asset per band.",
                     cli="Pick assets with --stac-assets KEY for one multiband asset or RED,GREEN,NIR for one "
@@ -240,12 +249,14 @@ def read_stac_items(
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
-            raise SceneListError(f"Cannot read STAC items from {path}: {err}") from err
+            raise SceneListError(f"STAC items file {path}", arrived=f"a read error ({err})",
+                                 expected="a readable JSON file") from err
         base, label = path.parent, str(path)
     else:
-        data, base, label = source, None, "the STAC items"
+        data, base, label = source, None, "the data given"
     if assets is not None and not 1 <= len(assets) <= 3:
-        raise SceneListError(f"stac assets takes 1 key or 2-3 keys (Red, Green[, NIR]); got {list(assets)}.")
+        raise SceneListError("STAC asset keys", arrived=list(assets),
+                             expected="1 key (one multiband asset) or 2-3 keys (Red, Green[, NIR])")
     scenes = []
     for item in _stac_items(data, label):
         keys = _pick_assets(item, assets, label)
@@ -304,5 +315,6 @@ def resolve_scenes(
         else:
             found.extend(_local_item(item))
     if not found:
-        raise SceneListError("The scene list is empty. Pass raster paths, a glob, a CSV or STAC items.")
+        raise SceneListError("Scene list", arrived="no scenes",
+                             expected="raster paths, band-file folders, a glob, a CSV or STAC items")
     return _unique(found)

@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ocm_engine.batch.scenes import BatchScene
-from ocm_engine.errors import collect_warnings
+from ocm_engine.batch.scenes import BandMap, BatchScene
+from ocm_engine.errors import Frontend, OcmError, collect_warnings
 from ocm_engine.models.cache import cached_ensemble
 from ocm_engine.models.ensemble import Ensemble
-from ocm_engine.options import InferenceOptions, ReadOptions
+from ocm_engine.options import InferenceOptions, ReadOptions, warn_legacy_keywords
 from ocm_engine.outputs.report import OutputPaths, SceneOutputs, output_paths
 from ocm_engine.pipeline import predict_file
 
 SceneStatus = Literal["done", "skipped", "failed", "cancelled"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SceneJob:
     """Settings shared by every scene of a batch (small and picklable).
 
@@ -55,6 +56,31 @@ class SceneJob:
     overwrite: bool = False
     torch_threads: int | None = None
 
+    def __init__(self, output_dir: str, model: str = "default", read: ReadOptions | None = None,
+                 options: InferenceOptions | None = None, probabilities: bool = False, png: bool = True,
+                 overwrite: bool = False, torch_threads: int | None = None, *, sensor: str | None = None,
+                 bands: BandMap | None = None, nodata: float | None = None,
+                 resolution_m: float | None = None) -> None:
+        """Build the job (the fields are documented on the class).
+
+        ``sensor``, ``bands``, ``nodata`` and ``resolution_m`` are the fields the job had before
+        ``read``; they still override ``read``'s, with a ``DeprecationWarning``, for one release.
+
+        Raises:
+            TypeError: ``read`` is not a :class:`ReadOptions` (the old positional layout put the
+                sensor there).
+        """
+        if read is not None and not isinstance(read, ReadOptions):
+            raise TypeError(f"SceneJob's third argument is read=ReadOptions(...), got {type(read).__name__} "
+                            f"{read!r}: sensor, bands, nodata and resolution_m moved into ReadOptions.")
+        legacy = {"sensor": sensor, "bands": bands, "nodata": nodata, "resolution_m": resolution_m}
+        warn_legacy_keywords("SceneJob", legacy, "ReadOptions", "read")
+        for name, value in (("output_dir", output_dir), ("model", model),
+                            ("read", (read or ReadOptions()).replace(**legacy)),
+                            ("options", options or InferenceOptions()), ("probabilities", probabilities),
+                            ("png", png), ("overwrite", overwrite), ("torch_threads", torch_threads)):
+            object.__setattr__(self, name, value)
+
 
 @dataclass(frozen=True, slots=True)
 class SceneResult:
@@ -72,8 +98,12 @@ class SceneResult:
         nodata_percent: Nodata, % of all pixels.
         seconds: Processing time (for skipped scenes: the time recorded when made).
         worker: The Dask worker that processed it.
-        error: ``ExceptionType: message`` for failures.
+        error: ``ExceptionType: message`` for failures, the message in a Python caller's
+            words (see :meth:`describe` for another front end's).
         warnings: Engine warnings raised while processing.
+        failure: The :class:`~ocm_engine.errors.OcmError` the scene failed with, rebuilt from its
+            fields (it crosses the network with the result), so each front end can word it;
+            ``None`` when the scene did not fail with one.
     """
 
     scene_id: str
@@ -88,6 +118,53 @@ class SceneResult:
     worker: str = ""
     error: str = ""
     warnings: tuple[str, ...] = ()
+    failure: OcmError | None = field(default=None, compare=False, repr=False)
+
+    def describe(self, frontend: Frontend = "python") -> str:
+        """Why the scene failed, in the words of ``frontend`` (``""`` when it did not fail).
+
+        ``describe()`` is :attr:`error`; ``describe("cli")`` words the fix advice of an
+        :class:`~ocm_engine.errors.OcmError` in flags (what ``ocm batch`` prints).
+        """
+        if self.failure is None:
+            return self.error
+        return f"{type(self.failure).__name__}: {self.failure.describe(frontend)}"
+
+
+def failed_result(scene: BatchScene, err: BaseException, *, text: str = "", seconds: float = 0.0,
+                  worker: str = "") -> SceneResult:
+    """A ``failed`` result that keeps ``err`` (when it is an :class:`OcmError`) for each front end to word.
+
+    Args:
+        scene: The scene.
+        err: What it failed with.
+        text: The :attr:`SceneResult.error` text (default: ``ExceptionType: message``).
+        seconds: Time spent on it.
+        worker: The worker that ran it.
+    """
+    return SceneResult(scene.scene_id, scene.inputs, "failed", seconds=seconds, worker=worker,
+                       error=text or f"{type(err).__name__}: {err}", failure=_portable(err))
+
+
+def _portable(err: BaseException) -> OcmError | None:
+    """``err`` rebuilt from its message and fields, without traceback or cause (no frames kept alive).
+
+    Built from :meth:`OcmError.__reduce__` itself, not by pickling, since Dask installs tblib's
+    reducers, which would carry the traceback and the whole cause chain along.
+
+    Returns:
+        The copy; ``None`` for other errors, and for an error whose fields do not pickle (the
+        result's text stays).
+    """
+    if not isinstance(err, OcmError):
+        return None
+    rebuild, args = err.__reduce__()[:2]
+    copy: OcmError = rebuild(*args)
+    try:
+        pickle.dumps(copy)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+    return copy
 
 
 def scene_outputs(scene: BatchScene, job: SceneJob) -> OutputPaths:
@@ -189,7 +266,8 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
         job: The batch's settings.
 
     Returns:
-        The scene's result; failures carry the exception type and message.
+        The scene's result; failures carry the exception type and message, and the
+        :class:`~ocm_engine.errors.OcmError` itself (:attr:`SceneResult.failure`).
     """
     start = time.perf_counter()
     worker = _worker_name()
@@ -209,7 +287,5 @@ def process_scene(scene: BatchScene, job: SceneJob) -> SceneResult:
         notes = tuple(dict.fromkeys(str(w) for w in caught))
         result = outputs_result(scene, outputs, worker, notes)
     except Exception as err:  # one scene's failure must not stop the batch: report it
-        return SceneResult(scene.scene_id, scene.inputs, "failed",
-                           seconds=round(time.perf_counter() - start, 3), worker=worker,
-                           error=f"{type(err).__name__}: {err}")
+        return failed_result(scene, err, seconds=round(time.perf_counter() - start, 3), worker=worker)
     return replace(result, seconds=round(time.perf_counter() - start, 3))

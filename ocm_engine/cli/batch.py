@@ -14,9 +14,10 @@ from ocm_engine.cli.options import (
     add_search_options,
     area,
     inference_options,
+    read_options,
     run_search,
 )
-from ocm_engine.errors import CatalogError, OcmError, SceneListError, one_line
+from ocm_engine.errors import CatalogError, Hints, OcmError, SceneListError, one_line
 
 #: Sub-folder of the output folder that holds the VRT of each STAC item's window.
 WINDOWS_FOLDER = "stac_windows"
@@ -46,11 +47,15 @@ def batch_scenes(args: argparse.Namespace) -> tuple[list[Any], int]:
     from ocm_engine.stac.window import plan_window, write_vrt
 
     if not (args.bbox or args.point):
-        raise OcmError("A batch over a STAC search needs --bbox or --point (the search area and the window).")
+        raise OcmError("--catalog search area", arrived="neither --bbox nor --point",
+                       expected="--bbox or --point (the search area and each item's window)")
     set_process_defaults(args.timeout)
     items = run_search(args)
     if not items:
-        raise CatalogError(f"The search in {args.catalog} found no items; widen the dates, place or --max-cloud.")
+        raise CatalogError(f"Search in {args.catalog}", arrived="no items", expected="at least one item",
+                           url=args.catalog, hints=Hints(python="Widen the dates, the place or max_cloud_percent=.",
+                                                        cli="Widen --dates, --bbox/--point or --max-cloud.",
+                                                        app="Widen the dates, the place or the cloud limit."))
     folder = Path(args.output) / WINDOWS_FOLDER
     keys = args.stac_assets if args.stac_assets and len(args.stac_assets) >= 3 else None
     scenes, failures = [], 0
@@ -75,17 +80,16 @@ def run(args: argparse.Namespace) -> int:
 
     scenes, stac_failures = batch_scenes(args) if args.catalog else ([], 0)
     if not args.scenes and not scenes:
-        raise SceneListError("Nothing to mask: give scenes, or a STAC search (--catalog URL --collection C --bbox).")
+        raise SceneListError("Scenes to mask", arrived="none",
+                             expected="scene files, or a STAC search (--catalog URL --collection C --bbox)")
     result = run_batch(
-        [*args.scenes, *scenes], args.output, model=args.weights or "default", sensor=args.sensor, bands=args.bands,
-        nodata=args.nodata, resolution_m=args.resolution, scheduler=args.scheduler,
-        n_workers=args.workers, device=args.device, dtype=args.dtype, probabilities=args.probabilities,
-        png=not args.no_png, overwrite=args.overwrite, patch_px=args.patch, overlap_px=args.overlap,
-        batch_size=args.batch_size, stac_assets=args.stac_assets, progress=not args.quiet,
-        options=inference_options(args),
+        [*args.scenes, *scenes], args.output, model=args.weights or "default", read=read_options(args),
+        options=inference_options(args), scheduler=args.scheduler, n_workers=args.workers,
+        probabilities=args.probabilities, png=not args.no_png, overwrite=args.overwrite,
+        stac_assets=args.stac_assets, progress=not args.quiet, frontend="cli",
     )
     for r in result.failed:
-        print(f"{r.status}: {r.scene_id}: {r.error}", file=sys.stderr)
+        print(f"{r.status}: {r.scene_id}: {one_line(r.describe('cli'))}", file=sys.stderr)
     print(f"{len(result.done)} done, {len(result.skipped)} skipped, {len(result.failed)} failed "
           f"in {result.seconds:.1f} s; summary: {result.summary_csv}")
     return 0 if result.ok and not stac_failures else 1

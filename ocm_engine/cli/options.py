@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 
 from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX, RASTER_SUFFIXES
-from ocm_engine.errors import CatalogError, OcmError
-from ocm_engine.options import InferenceOptions
+from ocm_engine.errors import Hints, OcmError, WindowError
+from ocm_engine.options import InferenceOptions, ReadOptions
 from ocm_engine.sensors import SENSORS
 from ocm_engine.stac.http import DEFAULT_TIMEOUT_S
 from ocm_engine.stac.search import BBox, ItemSummary, parse_bbox, parse_point, point_bbox, search_items
@@ -77,6 +77,12 @@ def add_inference_options(parser: argparse.ArgumentParser, *, weights_help: str,
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    """The :class:`ReadOptions` of parsed ``ocm predict`` / ``ocm batch`` arguments."""
+    return ReadOptions(sensor=args.sensor, bands=None if args.bands is None else tuple(args.bands),
+                       nodata=args.nodata, resolution_m=args.resolution)
+
+
 def inference_options(args: argparse.Namespace) -> InferenceOptions:
     """The :class:`InferenceOptions` of parsed ``ocm predict`` / ``ocm batch`` arguments."""
     return InferenceOptions(
@@ -103,8 +109,9 @@ def scene_inputs(raw: str) -> str | list[str]:
         files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
         if not files:
             raise OcmError(
-                f"Folder {path} holds no raster files ({', '.join(RASTER_SUFFIXES)}). Pass a raster "
-                "file, or a folder of one scene's single-band files."
+                f"Folder {path}", arrived="no raster files",
+                expected=f"one scene's single-band files ({', '.join(RASTER_SUFFIXES)})",
+                hints=Hints.same("Pass a raster file, or a folder of one scene's single-band files."),
             )
         return files
     return raw
@@ -114,15 +121,15 @@ def scene_inputs(raw: str) -> str | list[str]:
 def _bbox(text: str) -> BBox:
     try:
         return parse_bbox(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    except WindowError as err:  # argparse prints the message after "argument --bbox:"
+        raise argparse.ArgumentTypeError(err.describe("cli")) from err
 
 
 def _point(text: str) -> tuple[float, float]:
     try:
         return parse_point(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    except WindowError as err:
+        raise argparse.ArgumentTypeError(err.describe("cli")) from err
 
 
 def add_place_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, required: bool,
@@ -167,13 +174,9 @@ def run_search(args: argparse.Namespace) -> list[ItemSummary]:
         The items found.
 
     Raises:
-        CatalogError: The search is malformed or the catalog fails.
+        CatalogError: The catalog fails.
+        WindowError: Malformed ``--dates``.
     """
-    try:
-        return search_items(args.catalog, args.collection, bbox=tuple(args.bbox) if args.bbox else None,
-                            point=tuple(args.point) if args.point else None, dates=args.dates,
-                            max_cloud_percent=args.max_cloud, limit=args.limit, timeout_s=args.timeout)
-    except ValueError as err:
-        if isinstance(err, OcmError):
-            raise
-        raise CatalogError(f"Bad search: {err}") from err
+    return search_items(args.catalog, args.collection, bbox=tuple(args.bbox) if args.bbox else None,
+                        point=tuple(args.point) if args.point else None, dates=args.dates,
+                        max_cloud_percent=args.max_cloud, limit=args.limit, timeout_s=args.timeout)

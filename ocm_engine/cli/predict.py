@@ -23,11 +23,12 @@ from ocm_engine.cli.options import (
     add_timeout_option,
     area,
     inference_options,
+    read_options,
     scene_inputs,
 )
 from ocm_engine.cli.weights import add_download_flag, prepare_weights
 from ocm_engine.constants import RASTER_SUFFIXES
-from ocm_engine.errors import CatalogError, OcmError, OutputExistsError, one_line
+from ocm_engine.errors import CatalogError, Hints, OcmError, OutputExistsError, one_line
 
 if TYPE_CHECKING:
     from ocm_engine.outputs.report import SceneOutputs
@@ -87,12 +88,17 @@ def split_item_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     items = [raw for raw in args.inputs if is_item_input(raw)] + list(getattr(args, "item", []) or [])
     rasters = [raw for raw in args.inputs if not is_item_input(raw)]
     if getattr(args, "item", None) and not (args.catalog and args.collection):
-        raise CatalogError("--item needs --catalog URL and --collection C (or pass the item's URL instead).")
+        missing = " and ".join(flag for flag, value in (("--catalog", args.catalog), ("--collection", args.collection))
+                               if not value)
+        raise CatalogError("--item", arrived=f"an item id without {missing}",
+                           expected="--item ID --catalog URL --collection C, or the item's URL instead")
     if not items and not rasters:
-        raise OcmError("Nothing to mask: give raster files, STAC item URLs, or --item ID --catalog URL "
-                       "--collection C.")
+        raise OcmError("Inputs", arrived="none",
+                       expected="raster files, STAC item URLs, or --item ID --catalog URL --collection C")
     if (args.bbox or args.point) and rasters:
-        raise OcmError("--bbox/--point apply to STAC items only; crop raster files first (gdal_translate -projwin).")
+        raise OcmError("--bbox/--point", arrived=f"raster file input(s) ({', '.join(rasters)})",
+                       expected="STAC item inputs only (a window is read of items)",
+                       hints=Hints.same("Crop raster files first (gdal_translate -projwin)."))
     return items, rasters
 
 
@@ -109,9 +115,9 @@ def _check_stems(rasters: Sequence[str], output: Path) -> None:
         other = by_stem.setdefault(scene_stem(source), raw)
         if other != raw:
             raise OcmError(
-                f"Inputs {other} and {raw} would both write {scene_stem(source)}_ocm.* in "
-                f"{output}, and one would replace (or skip) the other. Rename one, or run "
-                "them into different output folders."
+                f"Output names {scene_stem(source)}_ocm.* in {output}", arrived=f"two inputs: {other} and {raw}",
+                expected="one input per output name (else one replaces, or skips, the other)",
+                hints=Hints.same("Rename one, or run them into different output folders."),
             )
 
 
@@ -131,10 +137,14 @@ def _summary(out: SceneOutputs, is_item: bool) -> str:
             f"nodata {stats.nodata_percent:.1f}%")
     if not is_item:
         return line
-    stac = out.sections.get("stac", {})
-    width, height = stac.get("window_px", ["?", "?"])
-    return (f"{line}  (window {width}x{height} px at {stac.get('resolution_m', 0):g} m; catalog cloud "
-            f"{stac.get('catalog_cloud_percent')}%)")
+    from ocm_engine.stac.predict import StacFacts
+
+    stac = out.section(StacFacts)
+    if stac is None:
+        return line
+    width, height = stac.window_px
+    return (f"{line}  (window {width}x{height} px at {stac.resolution_m:g} m; catalog cloud "
+            f"{stac.catalog_cloud_percent}%)")
 
 
 def _run_inputs(jobs: Sequence[_Job]) -> int:
@@ -164,7 +174,6 @@ def _run_inputs(jobs: Sequence[_Job]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``ocm predict``; returns the exit status (1 when any input failed)."""
     from ocm_engine.models.ensemble import load_ensemble
-    from ocm_engine.options import ReadOptions
     from ocm_engine.pipeline import predict_file
     from ocm_engine.stac.predict import predict_item
 
@@ -183,8 +192,7 @@ def run(args: argparse.Namespace) -> int:
             raw, args.output, bbox=area(args), resolution_m=args.resolution, catalog_url=args.catalog,
             collection=args.collection, assets=args.stac_assets, timeout_s=args.timeout, **shared), True)
 
-    read = ReadOptions(sensor=args.sensor, bands=None if args.bands is None else tuple(args.bands),
-                       nodata=args.nodata, resolution_m=args.resolution)
+    read = read_options(args)
 
     def file_job(raw: str) -> _Job:
         return _Job(raw, lambda: predict_file(scene_inputs(raw), args.output, read=read, **shared), False)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ocm_engine.errors import InvalidImageError, OcmError
+from ocm_engine.errors import InvalidImageError, OcmError, one_line
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -90,9 +90,8 @@ def _chip_sizes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as err:
-        raise InvalidImageError(
-            f"--chip-sizes must be comma-separated integers like 192,288,384; got {text!r}."
-        ) from err
+        raise InvalidImageError("--chip-sizes", arrived=text,
+                                expected="comma-separated integers like 192,288,384") from err
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -320,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _heldout_or_curve(args_list)
         except OcmError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {one_line(err, frontend='cli')}", file=sys.stderr)
             return 2
     if args_list and args_list[0] in ("pack", "export"):
         args_list = ["train", *args_list]
@@ -330,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except OcmError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err, frontend='cli')}", file=sys.stderr)
         return 2
 
 

@@ -131,8 +131,8 @@ def prepare_weights(args: argparse.Namespace) -> None:
     if not getattr(args, "download", False):
         return
     if getattr(args, "weights", None) != "official":
-        raise ModelLoadError(f"--download fetches the official weights only; got --weights {args.weights!r}. "
-                       "Use --weights official --download.")
+        raise ModelLoadError("--download", arrived=f"--weights {args.weights}",
+                             expected="--weights official (--download fetches the official weights only)")
     from ocm_engine.models import official
 
     if official.find_official() is None:

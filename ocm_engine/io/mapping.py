@@ -27,14 +27,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from ocm_engine.errors import BandMismatchError, Frontend, OcmWarning
+from ocm_engine.errors import BandMismatchError, Frontend, Hints, OcmWarning
 from ocm_engine.sensors import SENSORS, SensorPreset
 
 MappingUnit = Literal["band", "file"]
 MappingOrigin = Literal["given", "pairs", "descriptions", "preset", "colorinterp", "file_names", "guess"]
 ROLES: tuple[str, str, str, str] = ("Red", "Green", "NIR", "Blue")
+
+_ONE_BASED = Hints(python="Number bands from 1, as GDAL does: bands=(1, 2, 3) for the first three.",
+                   cli="Number bands from 1, as GDAL does: --bands 1,2,3 for the first three.",
+                   app="Number bands from 1, as GDAL does.")
 
 _ORIGIN_TEXT: dict[str, str] = {
     "given": "as given", "pairs": "as given", "descriptions": "from the band descriptions",
@@ -73,9 +77,8 @@ class BandMapping:
             if value is None and role in ("Red", "Green"):
                 raise BandMismatchError(reason="required", role=role)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise BandMismatchError(
-                    f"{role} is mapped to {value!r}; band and file numbers are 1-based integers (1, 2, ...)."
-                )
+                raise BandMismatchError(f"{role} band number", arrived=value,
+                                        expected="a 1-based integer (1, 2, ...)", hints=_ONE_BASED)
 
     @classmethod
     def of(cls, numbers: Sequence[int | None], unit: MappingUnit = "band",
@@ -87,12 +90,11 @@ class BandMapping:
         """
         values = list(numbers)
         if len(values) not in (3, 4):
-            raise BandMismatchError(
-                f"Expected 3 band numbers (Red, Green, NIR), or 4 with Blue; got {len(values)}: {values}."
-            )
+            raise BandMismatchError("Band numbers", arrived=values,
+                                    expected="3 numbers (Red, Green, NIR), or 4 with Blue")
         red, green, nir, blue = (*values, None) if len(values) == 3 else values
         if red is None or green is None:
-            raise BandMismatchError(f"Red and Green bands are required; got {values}.")
+            raise BandMismatchError(reason="required", role="Red" if red is None else "Green")
         return cls(_as_int(red), _as_int(green), _opt_int(nir), _opt_int(blue), unit, origin)
 
     @property
@@ -120,7 +122,8 @@ class BandMapping:
 
 def _as_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BandMismatchError(f"Band numbers are 1-based integers; got {value!r}.")
+        raise BandMismatchError("Band number", arrived=value, expected="a 1-based integer (1, 2, ...)",
+                                hints=_ONE_BASED)
     return value
 
 
@@ -179,25 +182,37 @@ class ResolvedBands:
         return ", ".join(parts) + " (as given)"
 
 
+def _band_mapping_error(cls: type[BandMappingError], subject: str, arrived: object, expected: object,
+                        presets: tuple[str, ...], suggestion: tuple[int | None, ...] | None) -> BandMappingError:
+    """Rebuild a pickled :class:`BandMappingError` from its fields."""
+    return cls(subject, arrived=arrived, expected=expected, presets=presets, suggestion=suggestion)
+
+
 class BandMappingError(BandMismatchError):
     """A mapping that does not fit the files, with fields each front end words its advice from.
 
-    Attributes:
-        problem: What arrived and what was expected.
+    Args:
+        subject: What was checked, e.g. ``"Red band number"``, ``"Band count of a.tif"``.
+        arrived: What was found (the number asked for, the band count...).
+        expected: What would have fitted (``"1..4 (a.tif has 4 band(s))"``).
         presets: Sensor preset keys that fit the files (may be empty).
         suggestion: 1-based Red, Green, NIR[, Blue] numbers that would work, or ``None``.
+
+    Attributes:
+        presets: As given.
+        suggestion: As given (a tuple), or ``None``.
     """
 
-    def __init__(self, problem: str, presets: Sequence[str] = (),
+    def __init__(self, subject: str, *, arrived: object, expected: object, presets: Sequence[str] = (),
                  suggestion: Sequence[int | None] | None = None) -> None:
-        self.problem = problem
         self.presets = tuple(presets)
         self.suggestion = None if suggestion is None else tuple(suggestion)
-        super().__init__(problem)
+        super().__init__(subject, arrived=arrived, expected=expected)
 
-    def __reduce__(self) -> tuple[type[BandMappingError], tuple[str, tuple[str, ...], tuple[int | None, ...] | None]]:
+    def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by fields (the app caches layouts that carry this error)."""
-        return (type(self), (self.problem, self.presets, self.suggestion))
+        return (_band_mapping_error,
+                (type(self), self.subject, self.arrived, self.expected, self.presets, self.suggestion))
 
     def hint(self, frontend: Frontend) -> str:
         """How to fix it, in the words of a front end (Python arguments, CLI flags, app widgets)."""
@@ -350,7 +365,7 @@ def resolve_mapping(
         BandMappingError: The mapping does not fit the files, or nothing can be guessed.
     """
     if not files:
-        raise BandMappingError("No input files given: pass a multiband file or one file per band.")
+        raise BandMappingError("Input files", arrived="none", expected="a multiband file or one file per band")
     if pairs is not None:
         return _from_pairs(files, pairs)
     unit: MappingUnit = "band" if len(files) == 1 else "file"
@@ -358,8 +373,8 @@ def resolve_mapping(
         mapping = bands if isinstance(bands, BandMapping) else BandMapping.of(bands, unit)
         if mapping.unit != unit:
             raise BandMappingError(
-                f"The mapping numbers {mapping.unit}s, but {len(files)} file(s) were given: map "
-                f"{'band numbers of the file' if unit == 'band' else 'positions in the list of files'}."
+                "Band mapping", arrived=f"{mapping.unit} numbers for {len(files)} file(s)",
+                expected="band numbers of the file" if unit == "band" else "positions in the list of files",
             )
         return _checked(files, mapping, _preset_names(sensor, mapping))
     if unit == "band":
@@ -385,10 +400,8 @@ def _checked(files: Sequence[FileBands], mapping: BandMapping, names: tuple[str,
         if number > limit:
             what = (f"{files[0].name} has {limit} band(s)" if mapping.unit == "band"
                     else f"{limit} files were given ({_numbered(files)})")
-            raise BandMappingError(
-                f"{role} is mapped to {mapping.unit} {number}, but {what} (valid: 1..{limit}).",
-                presets_for(limit, mapping.unit),
-            )
+            raise BandMappingError(f"{role} {mapping.unit} number", arrived=number, expected=f"1..{limit} ({what})",
+                                   presets=presets_for(limit, mapping.unit))
         refs.append(BandRef(0, number) if mapping.unit == "band" else BandRef(number - 1, 1))
     red, green, nir, blue = refs
     assert red is not None and green is not None  # BandMapping requires them
@@ -402,8 +415,8 @@ def _numbered(files: Sequence[FileBands]) -> str:
 def _from_pairs(files: Sequence[FileBands], pairs: Sequence[tuple[int, int] | None]) -> ResolvedBands:
     if len(pairs) not in (3, 4) or pairs[0] is None or pairs[1] is None:
         raise BandMappingError(
-            f"Band pairs give Red, Green, NIR (None when absent) and optionally Blue: 3 or 4 entries, "
-            f"Red and Green required; got {len(pairs)}."
+            "Band pairs", arrived=list(pairs),
+            expected="3 or 4 entries: Red, Green (required), NIR (None when absent) and optionally Blue",
         )
     refs: list[BandRef | None] = []
     for role, pair in zip(ROLES, (*pairs, None) if len(pairs) == 3 else pairs, strict=True):
@@ -413,10 +426,8 @@ def _from_pairs(files: Sequence[FileBands], pairs: Sequence[tuple[int, int] | No
         index, band = pair
         count = files[index].count
         if not 1 <= band <= count:
-            raise BandMappingError(
-                f"{role} is mapped to band {band} of {files[index].name}, which has {count} band(s) "
-                f"(valid: 1..{count}). Band numbers are 1-based."
-            )
+            raise BandMappingError(f"{role} band number of {files[index].name}", arrived=band,
+                                   expected=f"1..{count} ({count} band(s); numbers are 1-based)")
         refs.append(BandRef(index, band))
     red, green, nir, blue = refs
     assert red is not None and green is not None
@@ -439,10 +450,11 @@ def _one_file(file: FileBands, sensor: SensorPreset | None) -> ResolvedBands:
                 near = SENSORS[family[0]]
                 example = (near.red_band, near.green_band, near.nir_band, near.blue_band)
             raise BandMappingError(
-                f"The sensor preset {sensor.key!r} ({sensor.label}) reads Red, Green, NIR from bands "
-                f"{', '.join('-' if b is None else str(b) for b in sensor.band_indices)} of a "
-                f"{sensor.stack_bands or _max_position(sensor)}-band stack, but {file.name} has "
-                f"{file.count} band(s) and no band descriptions that name them.", fits, example)
+                f"Sensor preset {sensor.key!r} ({sensor.label}) on {file.name}",
+                arrived=f"{file.count} band(s) and no band descriptions that name them",
+                expected=(f"a {sensor.stack_bands or _max_position(sensor)}-band stack (Red, Green, NIR at bands "
+                          f"{', '.join('-' if b is None else str(b) for b in sensor.band_indices)})"),
+                presets=fits, suggestion=example)
         return _checked([file], mapping, (sensor.red, sensor.green, sensor.nir or "", sensor.blue or ""))
     coloured = _by_colorinterp(file)
     if coloured is not None:
@@ -504,9 +516,8 @@ def _by_colorinterp(file: FileBands) -> ResolvedBands | None:
 def _guess_one(file: FileBands) -> ResolvedBands:
     guess = _suggest(file.count)
     if guess is None:
-        raise BandMappingError(
-            f"{file.name} has {file.count} band(s); Red, Green and NIR need at least 3 bands in one "
-            "file (or one file per band).")
+        raise BandMappingError(f"Band count of {file.name}", arrived=file.count,
+                               expected="at least 3 (Red, Green, NIR) in one file, or one file per band")
     mapping = BandMapping.of(guess, "band", "guess")
     order = "Red, Green, Blue, NIR" if file.count >= 4 else "Red, Green, NIR"
     reason = (f"it has {file.count} bands and neither band descriptions nor colour "
@@ -521,17 +532,17 @@ def _band_files(files: Sequence[FileBands], sensor: SensorPreset | None) -> Reso
         found = [_match_one(names, band) for band in (sensor.red, sensor.green, sensor.nir, sensor.blue)]
         if found[0] is None or found[1] is None:
             raise BandMappingError(
-                f"Could not find bands {sensor.red}, {sensor.green} of {sensor.label} ({sensor.key!r}) in the "
-                f"file names {names}. Rename the files, or map the files by position: {_numbered(files)}.")
+                f"File names for sensor preset {sensor.key!r} ({sensor.label})", arrived=f"files {_numbered(files)}",
+                expected=f"one file named after each of {sensor.red} (Red) and {sensor.green} (Green)")
         red, green, nir, blue = (None if i is None else i + 1 for i in found)
         assert red is not None and green is not None  # checked above
         mapping = BandMapping(red, green, nir, blue, unit="file", origin="preset")
         return _checked(files, mapping, (sensor.red, sensor.green, sensor.nir or "", sensor.blue or ""))
     if len(files) not in (3, 4):
         raise BandMappingError(
-            f"Got {len(files)} single-band files but no sensor preset or band mapping: choose a sensor "
-            f"preset (its band names are matched in the file names) or map the files by position: "
-            f"{_numbered(files)}.")
+            "Single-band files without a sensor preset or band mapping",
+            arrived=f"{len(files)} files ({_numbered(files)})",
+            expected="3 or 4 files (Red, Green, NIR[, Blue]), or a preset whose band names are in the file names")
     return _guess_files(files)
 
 

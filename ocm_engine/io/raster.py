@@ -59,7 +59,8 @@ def _open(path: str | Path) -> rasterio.io.DatasetReader:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(path)
     except (RasterioError, OSError) as err:
-        raise SceneReadError(f"Could not open {Path(path).name}: {err}. Check that it is a GeoTIFF.") from err
+        raise SceneReadError(f"Raster {Path(path).name}", arrived=f"an open error ({err})",
+                             expected="a GeoTIFF (or another raster GDAL reads)") from err
 
 
 def _info(ds: rasterio.io.DatasetReader) -> RasterInfo:
@@ -91,9 +92,8 @@ def raster_info(path: str | Path, *, drivers: Sequence[str] | None = None) -> Ra
                     return _info(ds)
         except (RasterioError, OSError) as err:
             failure = err
-    raise SceneReadError(
-        f"Could not open {Path(path).name} as a raster with the {', '.join(drivers)} driver(s)."
-    ) from failure
+    raise SceneReadError(f"Raster {Path(path).name}", arrived=f"an open error ({failure})",
+                         expected=f"a raster the {', '.join(drivers)} driver(s) read") from failure
 
 
 def read_raster(path: str | Path) -> tuple[RasterInfo, npt.NDArray[np.generic]]:
@@ -109,7 +109,8 @@ def read_raster(path: str | Path) -> tuple[RasterInfo, npt.NDArray[np.generic]]:
         try:
             data = ds.read()
         except (RasterioError, OSError) as err:
-            raise SceneReadError(f"Could not read {Path(path).name}: {err}. The file is truncated or corrupt.") from err
+            raise SceneReadError(f"Raster {Path(path).name}", arrived=f"a read error ({err})",
+                                 expected="a complete, readable file (not truncated or corrupt)") from err
         return _info(ds), data
 
 

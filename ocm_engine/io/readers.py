@@ -149,8 +149,9 @@ class RasterSource:
                            masked=boundless and not fits)
         except (RasterioError, OSError, ValueError) as err:
             raise SceneReadError(
-                f"Could not read band {ref.band} of {ds.name} ({_root_cause(err)}). The file "
-                "is truncated or corrupt; re-download or re-export it."
+                f"Band {ref.band} of {ds.name}", arrived=f"a read error ({_root_cause(err)})",
+                expected="a complete, readable file (not truncated or corrupt)",
+                hints=Hints.same("Re-download or re-export it."),
             ) from err
         return np.ma.filled(np.ma.asarray(band).astype(np.float32), fill)
 
@@ -175,46 +176,51 @@ def _open_one(path: str | Path | bytes, memfiles: list[MemoryFile]) -> DatasetRe
         if isinstance(path, bytes | bytearray | memoryview):
             data = bytes(path)
             if not data:
-                raise SceneReadError("The uploaded file is empty (0 bytes). Upload a GeoTIFF.")
+                raise SceneReadError("The uploaded file", arrived="0 bytes", expected="a GeoTIFF (or another raster)",
+                                     hints=Hints.same("Upload a GeoTIFF."))
             mem = MemoryFile(data)
             memfiles.append(mem)
             ds = mem.open()
         else:
             p = Path(path)
             if not p.exists():
-                raise SceneReadError(f"File not found: {p}. Check the path.")
+                raise SceneReadError(f"File {p}", arrived="no such file", expected="an existing raster file",
+                                     hints=Hints.same("Check the path."))
             if p.is_dir():
                 raise SceneReadError(
-                    f"{p} is a folder, not a raster file.",
+                    f"File {p}", arrived="a folder", expected="a raster file",
                     hints=Hints(python="Pass one file, or the list of its single-band files.",
                                 cli="Pass one file, or a folder that holds only the scene's single-band files.",
                                 app="Choose one file, or upload its single-band files."),
                 )
             if p.is_file() and p.stat().st_size == 0:
-                raise SceneReadError(f"{p} is empty (0 bytes). Re-download or re-export it.")
+                raise SceneReadError(f"File {p}", arrived="0 bytes", expected="a raster file",
+                                     hints=Hints.same("Re-download or re-export it."))
             ds = rasterio.open(p)
     except SceneReadError:
         raise
     except (RasterioError, OSError) as err:
-        label = "the uploaded bytes" if isinstance(path, bytes | bytearray | memoryview) else str(path)
+        label = "The uploaded file" if isinstance(path, bytes | bytearray | memoryview) else f"Raster {path}"
         raise SceneReadError(
-            f"Could not open {label} as a raster: {err}. Expected a GeoTIFF/COG/JP2 or another "
-            "format GDAL reads; check the file is complete."
+            label, arrived=f"an open error ({err})",
+            expected="a GeoTIFF/COG/JP2 or another format GDAL reads",
+            hints=Hints.same("Check the file is complete."),
         ) from err
     if ds.count < 1 or ds.width < 1 or ds.height < 1:
         ds.close()
-        raise SceneReadError(f"{ds.name} has no raster bands or pixels.")
+        raise SceneReadError(f"Raster {ds.name}", arrived=f"{ds.count} band(s) of {ds.width} x {ds.height} px",
+                             expected="at least one band and one pixel")
     if ds.dtypes[0].startswith("complex"):
         ds.close()
         raise SceneReadError(
-            f"{ds.name} holds complex numbers ({ds.dtypes[0]}); expected real-valued bands "
-            "(DN or reflectance). Convert to amplitude first."
+            f"Data type of {ds.name}", arrived=ds.dtypes[0], expected="real-valued bands (DN or reflectance)",
+            hints=Hints.same("Convert to amplitude first."),
         )
     if ds.width * ds.height > MAX_PIXELS:
         ds.close()
         raise SceneReadError(
-            f"{ds.name} declares {ds.width} x {ds.height} px, over the {MAX_PIXELS:,} px limit. "
-            "Crop it or check its header is not corrupt."
+            f"Size of {ds.name}", arrived=f"{ds.width} x {ds.height} px", expected=f"at most {MAX_PIXELS:,} px",
+            hints=Hints.same("Crop it or check its header is not corrupt."),
         )
     return ds
 
@@ -261,10 +267,19 @@ def _as_pairs(source: object) -> list[BandPair | None] | None:
             pairs.append((item[0], item[1]))
         else:
             raise BandMismatchError(
-                f"Band pairs must all be (file, 1-based band) tuples or None; got {item!r}. "
-                "Example: [('rg.tif', 1), ('rg.tif', 2), ('nir.tif', 1)]."
+                "Band pair", arrived=_shown_pair(item), expected="a (file, 1-based band) tuple or None",
+                hints=Hints.same("Example: [('rg.tif', 1), ('rg.tif', 2), ('nir.tif', 1)]."),
             )
     return pairs
+
+
+def _shown_pair(item: object) -> object:
+    """A malformed pair as a message shows it: as given, but bytes by their size only."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return f"{len(item)} bytes"
+    if isinstance(item, tuple | list) and any(isinstance(x, bytes | bytearray | memoryview) for x in item):
+        return tuple(f"<{len(x)} bytes>" if isinstance(x, bytes | bytearray | memoryview) else x for x in item)
+    return item
 
 
 def _key(item: FileLike) -> object:
@@ -381,14 +396,15 @@ def _items(source: SceneSource) -> tuple[list[FileLike], list[tuple[int, int] | 
     else:
         items = [cast(FileLike, x) for x in source] if isinstance(source, list | tuple) else [cast(FileLike, source)]
     if not items:
-        raise SceneReadError("No input files given. Pass a multiband file or one file per band.")
+        raise SceneReadError("Input files", arrived="none", expected="a multiband file or one file per band")
     return items, indexed
 
 
 def _user_names(items: list[FileLike], names: Sequence[str] | None) -> tuple[str, ...]:
     if names is not None:
         if len(names) != len(items):
-            raise BandMismatchError(f"Got {len(names)} file names for {len(items)} files: give one name per file.")
+            raise BandMismatchError("File names", arrived=f"{len(names)} names for {len(items)} files",
+                                    expected="one name per file")
         return tuple(str(n) for n in names)
     return tuple(_display_name(i) for i in items)
 
@@ -414,12 +430,14 @@ def _check_alignment(datasets: list[DatasetReader], ref: DatasetReader) -> None:
     for ds in datasets:
         if (ds.crs is None) != (ref.crs is None) or (ds.crs and ds.crs != ref.crs):
             raise BandMismatchError(
-                f"Band files disagree on CRS: {ref.name} is {ref.crs}, {ds.name} is {ds.crs}. "
-                "Reproject them to one CRS first (gdalwarp)."
+                f"CRS of band file {ds.name}", arrived=str(ds.crs or "no CRS"),
+                expected=f"{ref.crs or 'no CRS'} (as {ref.name})",
+                file_names=(ref.name, ds.name), hints=Hints.same("Reproject them to one CRS first (gdalwarp)."),
             )
         tol = max(abs(ds.transform.a), abs(ref.transform.a)) * 1.01
         if any(abs(a - b) > tol for a, b in zip(ds.bounds, ref.bounds, strict=True)):
             raise BandMismatchError(
-                f"Band files cover different extents: {ref.name} {tuple(ref.bounds)} vs "
-                f"{ds.name} {tuple(ds.bounds)}. Use bands of one scene, or crop them to one extent."
+                f"Extent of band file {ds.name}", arrived=tuple(ds.bounds),
+                expected=f"{tuple(ref.bounds)} (as {ref.name})", file_names=(ref.name, ds.name),
+                hints=Hints.same("Use bands of one scene, or crop them to one extent."),
             )

@@ -255,16 +255,14 @@ def load_ensemble(
         elif path.is_file():
             entries = [(None, path)]
         else:
-            raise ModelLoadError(
-                f"Model source {str(source)!r} is neither 'default', 'official', nor an existing "
-                "weights file or folder."
-            )
+            raise ModelLoadError(f"Model source {str(source)!r}", arrived="no such file or folder",
+                                 expected="'default', 'official', or an existing weights file or folder")
         label = str(path)
     else:
         entries = [(None, m if isinstance(m, torch.nn.Module) else Path(m)) for m in source]
         label = "custom"
         if not entries:
-            raise ModelLoadError("load_ensemble got an empty list of members; pass at least one.")
+            raise ModelLoadError("Ensemble members", arrived=[], expected="at least one module or weights file")
     quantize = wants_int8(int8, meta, chosen)
     if chosen != "torch" and all(isinstance(item, Path) for _, item in entries):
         # Weight files: found in the conversion cache by their SHA-256 without building PyTorch modules.
@@ -332,8 +330,11 @@ def with_backend(ensemble: Ensemble, backend: str, device: torch.device | None =
                                   ensemble.source, ensemble.metadata, wants_int8(int8, ensemble.metadata, chosen))
     if ensemble.source == "custom":
         raise BackendError(
-            f"This ensemble runs on {ensemble.backend} and was built from modules in memory, so "
-            "its PyTorch members are gone. Load the modules again with backend='torch'."
+            f"Ensemble on {ensemble.backend} built from modules in memory", arrived="no PyTorch members (not kept)",
+            expected="weights it can reload ('default', 'official', a file or folder)",
+            hints=Hints(python="Load the modules again with backend='torch'.",
+                        cli="Load the weights again with --backend torch.",
+                        app="Load the model again with the torch backend."),
         )
     source = "official" if ensemble.source == "official-v4" else ensemble.source
     return load_ensemble(source, device=target, dtype=compute, backend="torch")
@@ -371,7 +372,7 @@ def wants_int8(int8: bool | None, metadata: dict[str, str], backend: str) -> boo
                 and nncf_installed())
     if int8 and backend != "openvino":
         raise BackendError(
-            f"int8 inference runs on the OpenVINO CPU backend; this ensemble runs on {backend}.",
+            "Backend for int8 inference", arrived=backend, expected="openvino (int8 runs on the OpenVINO CPU backend)",
             hints=Hints(python="Use backend='openvino' (or 'auto' on the CPU), or int8=False.",
                         cli="Use --backend openvino (or auto on the CPU), or --no-int8.",
                         app="Choose the openvino (or auto) backend on the CPU."),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ocm_engine.errors import WeightsDownloadError, WeightsOfflineError
+from ocm_engine.errors import Hints, WeightsDownloadError, WeightsOfflineError
 
 DEFAULT_ENDPOINT: Final = "https://huggingface.co"
 PARTIAL_SUFFIX: Final = ".incomplete"
@@ -116,7 +116,7 @@ def download_file(
         stall_timeout_s: Give up when connecting, or any read, takes longer than this.
         file_index: This file's position in a set (for progress).
         file_count: The set's size (for progress).
-        manual_hint: Appended to errors: what to copy where by hand.
+        manual_hint: Appended to the errors' advice: what to copy where by hand.
 
     Returns:
         ``target``, complete and verified.
@@ -129,10 +129,10 @@ def download_file(
     import requests
 
     url = file_url(item)
-    hint = f" {manual_hint}" if manual_hint else ""
     if hub_offline():
         raise WeightsOfflineError(
-            f"HF_HUB_OFFLINE is set, so {item.filename} was not downloaded from {hub_endpoint()}.{hint}"
+            f"Download of {item.filename} from {hub_endpoint()}", arrived="HF_HUB_OFFLINE set",
+            expected="network access to the hub", hints=_advice("Unset HF_HUB_OFFLINE to download.", manual_hint),
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(target)
@@ -154,8 +154,9 @@ def download_file(
                                          file_index=file_index, file_count=file_count, manual_hint=manual_hint)
                 if response.status_code >= 400:
                     raise WeightsDownloadError(
-                        f"The hub answered HTTP {response.status_code} for {url} (expected the file "
-                        f"{item.filename} of {item.repo_id} at revision {item.revision[:12]}).{hint}"
+                        f"Download of {url}", arrived=f"HTTP {response.status_code}",
+                        expected=f"the file {item.filename} of {item.repo_id} at revision {item.revision[:12]}",
+                        hints=_advice("Check HF_ENDPOINT, or try again later.", manual_hint),
                     )
                 if done and response.status_code != 206:  # the server ignored the range
                     done, digest = 0, hashlib.sha256()
@@ -170,18 +171,28 @@ def download_file(
                         report(done)
         except requests.exceptions.Timeout as err:
             raise WeightsDownloadError(
-                f"The download of {item.filename} from {hub_endpoint()} stalled: nothing arrived for "
-                f"{stall_timeout_s:g} s ({done:,} of {item.size_bytes:,} bytes so far, kept for a "
-                f"resume). A firewall or proxy may block the hub; set HTTPS_PROXY, or try again.{hint}"
+                f"Download of {item.filename} from {hub_endpoint()}",
+                arrived=f"a stalled transfer: nothing for {stall_timeout_s:g} s ({done:,} of {item.size_bytes:,} "
+                        "bytes so far, kept for a resume)",
+                expected="data within the stall timeout",
+                hints=_advice("A firewall or proxy may block the hub; set HTTPS_PROXY, or try again.", manual_hint),
             ) from err
         except requests.exceptions.RequestException as err:
             raise WeightsDownloadError(
-                f"Could not download {item.filename} from {hub_endpoint()} ({type(err).__name__}; "
-                f"{done:,} of {item.size_bytes:,} bytes so far, kept for a resume). Check the network "
-                f"(HF_ENDPOINT, HTTPS_PROXY), or try again.{hint}"
+                f"Download of {item.filename} from {hub_endpoint()}",
+                arrived=f"a failed request ({type(err).__name__}; {done:,} of {item.size_bytes:,} bytes so far, "
+                        "kept for a resume)",
+                expected="an answer from the hub",
+                hints=_advice("Check the network (HF_ENDPOINT, HTTPS_PROXY), or try again.", manual_hint),
             ) from err
-    _finish(partial, target, item, done, digest.hexdigest(), hint)
+    _finish(partial, target, item, done, digest.hexdigest(), manual_hint)
     return target
+
+
+def _advice(text: str, manual_hint: str) -> Hints | None:
+    """The advice of a failed download, the caller's manual route appended (the same for every front end)."""
+    joined = " ".join(part for part in (text, manual_hint) if part)
+    return Hints.same(joined) if joined else None
 
 
 def _chunks(response: Any) -> Iterator[bytes]:
@@ -192,8 +203,11 @@ def _chunks(response: Any) -> Iterator[bytes]:
             chunk = raw.read1(CHUNK_BYTES)
         except Exception as err:  # urllib3's ProtocolError/ReadTimeoutError: as requests would raise them
             import requests
+            import urllib3.exceptions
 
-            if "timed out" in str(err).lower():
+            # by type: urllib3's read timeouts, or the socket's own; NewConnectionError is no timeout
+            if isinstance(err, urllib3.exceptions.TimeoutError | TimeoutError) and not isinstance(
+                    err, urllib3.exceptions.NewConnectionError):
                 raise requests.exceptions.Timeout(str(err)) from err
             raise requests.exceptions.ConnectionError(str(err)) from err
         if not chunk:
@@ -223,27 +237,22 @@ def _reporter(progress: ProgressFn | None, item: HubFile, index: int, count: int
     return report
 
 
-def _finish(partial: Path, target: Path, item: HubFile, done: int, actual: str, hint: str) -> None:
+def _finish(partial: Path, target: Path, item: HubFile, done: int, actual: str, manual_hint: str) -> None:
     """Move a complete, verified partial file into place; delete a wrong one."""
+    served = f"File {item.filename} served by {hub_endpoint()} (revision {item.revision[:12]})"
+    another = _advice("The endpoint serves another file; check HF_ENDPOINT.", manual_hint)
     if done > item.size_bytes:
         with contextlib.suppress(OSError):
             partial.unlink()
-        raise WeightsDownloadError(
-            f"The file {item.filename} served by {hub_endpoint()} is longer than the pinned {item.size_bytes:,} "
-            f"bytes (revision {item.revision[:12]}): it was not kept. The endpoint serves another file; check "
-            f"HF_ENDPOINT.{hint}"
-        )
+        raise WeightsDownloadError(served, arrived=f"more than {item.size_bytes:,} bytes (not kept)",
+                                   expected=f"the pinned {item.size_bytes:,} bytes", hints=another)
     if done < item.size_bytes:
         raise WeightsDownloadError(
-            f"The hub's transfer of {item.filename} ended early ({done:,} of {item.size_bytes:,} bytes, "
-            f"kept for a resume). Try again.{hint}"
-        )
+            served, arrived=f"a transfer that ended early at {done:,} bytes (kept for a resume)",
+            expected=f"{item.size_bytes:,} bytes", hints=_advice("Try again.", manual_hint))
     if actual != item.sha256.lower():
         with contextlib.suppress(OSError):
             partial.unlink()
-        raise WeightsDownloadError(
-            f"The file {item.filename} served by {hub_endpoint()} has SHA-256 {actual[:12]}..., not the pinned "
-            f"{item.sha256[:12]}... (revision {item.revision[:12]}): it was not kept. The endpoint serves another "
-            f"file; check HF_ENDPOINT.{hint}"
-        )
+        raise WeightsDownloadError(served, arrived=f"SHA-256 {actual[:12]}... (not kept)",
+                                   expected=f"the pinned SHA-256 {item.sha256[:12]}...", hints=another)
     os.replace(partial, target)

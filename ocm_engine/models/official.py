@@ -55,7 +55,7 @@ class FileStatus:
         spec: The pinned file.
         path: Where it was looked for.
         state: ``"found"`` (size and, when verified, SHA-256 match), ``"missing"`` or ``"corrupt"``.
-        detail: Why a file is corrupt (``"1,024 bytes, expected 27,094,520"``), else ``""``.
+        detail: Why a file is corrupt (``"1,024 bytes, expected 27,094,520 bytes"``), else ``""``.
     """
 
     spec: WeightSpec
@@ -242,7 +242,7 @@ def check_folder(folder: Path, kind: SourceKind, *, verify: bool = True) -> Weig
 def _size_problem(spec: WeightSpec, path: Path) -> str:
     size = path.stat().st_size
     if spec.size_bytes is not None and size != spec.size_bytes:
-        return f"{size:,} bytes, expected {spec.size_bytes:,}"
+        return f"{size:,} bytes, expected {spec.size_bytes:,} bytes"
     return ""
 
 
@@ -298,12 +298,13 @@ def not_found_error(searched: Sequence[WeightsLocation], dest: Path) -> ModelLoa
     problems = [loc.summary() for loc in searched if any(f.state != "missing" for f in loc.files)]
     corrupt = any(loc.state == "corrupt" for loc in searched)
     looked = ", ".join(str(loc.folder) for loc in searched)
-    found = f" Found: {' | '.join(problems)}." if problems else ""
     then = "Delete the corrupt file(s), then " if corrupt else ""
     run, use = (f"{then}run", f"{then}use") if corrupt else ("Run", "Use")
     manual = manual_hint(dest)
     return ModelLoadError(
-        f"The official OmniCloudMask v4 weights are not installed (searched {looked}).{found}",
+        "Official OmniCloudMask v4 weights",
+        arrived=f"no complete, verified pair (found: {' | '.join(problems)})" if problems else "no installed pair",
+        expected=f"the verified pair in one of: {looked}",
         hints=Hints(python=f"{run} load_ensemble('official', download=True), or {manual}",
                     cli=f"{run} `ocm weights --download`, or {manual}",
                     app=f"{use} the weights panel's download button, or {manual}"),
@@ -327,8 +328,8 @@ def hub_files() -> tuple[hub.HubFile, ...]:
     items = []
     for spec in official_specs():
         if spec.size_bytes is None or spec.sha256 is None:
-            raise ModelLoadError(f"The official weight spec {spec.key} pins no size or SHA-256; "
-                                 "it cannot be downloaded safely.")
+            raise ModelLoadError(f"Official weight spec {spec.key}", arrived="no pinned size or SHA-256",
+                                 expected="a size and SHA-256 to verify the download against")
         items.append(hub.HubFile(weights_registry.HUB_REPO_ID, weights_registry.HUB_REVISION, spec.file,
                                  spec.size_bytes, spec.sha256))
     return tuple(items)

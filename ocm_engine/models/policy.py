@@ -31,18 +31,21 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as err:
-        raise ModelLoadError(
-            f"Unknown device {device!r}. Expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'."
-        ) from err
+        raise ModelLoadError("Device", arrived=device, expected="'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(
-            "Device 'cuda' was asked for but PyTorch sees no CUDA GPU here.",
+            "Device", arrived=str(device), expected="a device this machine has (PyTorch sees no CUDA GPU here)",
             hints=Hints(python="Use device='cpu' (or leave the device unset to pick the best available).",
                         cli="Use --device cpu (or leave the device unset to pick the best available).",
                         app="Choose the CPU device (or leave the device on automatic)."),
         )
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ModelLoadError("Device 'mps' was asked for but is not available; use 'cpu'.")
+        raise ModelLoadError(
+            "Device", arrived=str(device), expected="a device this machine has (MPS is not available here)",
+            hints=Hints(python="Use device='cpu' (or leave the device unset to pick the best available).",
+                        cli="Use --device cpu (or leave the device unset to pick the best available).",
+                        app="Choose the CPU device (or leave the device on automatic)."),
+        )
     return resolved
 
 
@@ -83,9 +86,8 @@ def resolve_dtype(dtype: DtypeName | str | torch.dtype | None, device: torch.dev
     try:
         return _DTYPES[str(dtype).lower()]
     except KeyError as err:
-        raise ModelLoadError(
-            f"Unknown dtype {dtype!r}. Expected one of: {', '.join(_DTYPES)}."
-        ) from err
+        raise ModelLoadError("Compute dtype", arrived=dtype,
+                             expected=f"one of {', '.join(_DTYPES)}, or 'auto'") from err
 
 
 _CPU_CHANNELS_LAST: Final = ("edgenext",)

@@ -57,9 +57,7 @@ def get_spec(key: str) -> ModelSpec:
     try:
         return MODEL_SPECS[key]
     except KeyError as err:
-        raise ModelLoadError(
-            f"Unknown model architecture {key!r}. Expected one of: {', '.join(MODEL_SPECS)}."
-        ) from err
+        raise ModelLoadError("Model architecture", arrived=key, expected=f"one of {', '.join(MODEL_SPECS)}") from err
 
 
 def build_member(key: str) -> torch.nn.Module:

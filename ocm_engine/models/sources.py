@@ -13,7 +13,7 @@ from typing import Final
 
 import torch
 
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import Hints, ModelLoadError, one_line
 from ocm_engine.models.registry import (
     MODEL_SPECS,
     ModelSpec,
@@ -35,7 +35,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         ModelLoadError: If the file is missing, unreadable or holds no state dict.
     """
     if not path.is_file():
-        raise ModelLoadError(f"Weights file not found: {path}.")
+        raise ModelLoadError(f"Weights file {path}", arrived="no such file", expected="an existing weights file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -44,8 +44,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ModelLoadError(
-            f"Could not read weights from {path}: {err}. Expected a safetensors file or a "
-            "torch state dict saved with torch.save(model.state_dict(), path)."
+            f"Weights file {path}", arrived=f"a read error ({one_line(err, limit=300)})",
+            expected="a safetensors file or a torch state dict saved with torch.save(model.state_dict(), path)",
         ) from err
     if isinstance(loaded, dict):
         for key in ("state_dict", "model_state_dict", "model"):
@@ -53,9 +53,10 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 loaded = loaded[key]
                 break
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        found = "a dict with values that are not tensors" if isinstance(loaded, dict) else f"a {type(loaded).__name__}"
         raise ModelLoadError(
-            f"{path} does not hold a state dict of tensors. Save weights with "
-            "torch.save(model.state_dict(), path) or safetensors."
+            f"Weights file {path}", arrived=found, expected="a state dict of tensors",
+            hints=Hints.same("Save weights with torch.save(model.state_dict(), path) or safetensors."),
         )
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in loaded.items()}
 
@@ -85,9 +86,9 @@ def load_member(path: Path, arch: str | None = None) -> tuple[str, torch.nn.Modu
             continue
         return spec.key, model
     raise ModelLoadError(
-        f"The weights in {path} fit none of the architectures tried "
-        f"({'; '.join(errors)}). Expected an smp.Unet state dict with one of the encoders "
-        f"{[s.encoder for s in MODEL_SPECS.values()]}; name the file after its encoder."
+        f"Weights file {path}", arrived=f"a state dict that fits none of the architectures tried ({'; '.join(errors)})",
+        expected=f"an smp.Unet state dict with one of the encoders {[s.encoder for s in MODEL_SPECS.values()]}",
+        hints=Hints.same("Name the file after its encoder."),
     )
 
 
@@ -152,7 +153,7 @@ def folder_paths(folder: Path) -> list[tuple[str | None, Path]]:
     files = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES)
     if not files:
         raise ModelLoadError(
-            f"No weight files (*.safetensors, *.pth, *.pt) in {folder}. Expected the member "
-            "files of an ensemble, e.g. the official OCM v4 pair."
+            f"Weights folder {folder}", arrived="no weight files (*.safetensors, *.pth, *.pt)",
+            expected="the member files of an ensemble (e.g. the official OCM v4 pair), or an ensemble.json",
         )
     return [(None, p) for p in files]

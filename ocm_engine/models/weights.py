@@ -80,8 +80,9 @@ def default_weights(folder: Path) -> tuple[tuple[WeightSpec, ...], dict[str, str
     manifest = folder / "ensemble.json"
     if not manifest.is_file():
         raise ModelLoadError(
-            f"No default model is packaged in this installation ({manifest} is missing).",
-            hints=Hints(python="Train one with `ocm train`, or load official weights with "
+            f"Default model folder {folder}", arrived=f"no {manifest.name} (no default model is packaged here)",
+            expected="the packaged ensemble's manifest",
+            hints=Hints(python="Train one (ocm_engine.training.train.train_member), or load official weights with "
                                "load_ensemble('official', weights_dir=...).",
                         cli="Train one with `ocm train`, or use the official weights (--weights official).",
                         app="Reinstall the app, or use the official weights (the weights panel)."),
@@ -95,7 +96,9 @@ def default_weights(folder: Path) -> tuple[tuple[WeightSpec, ...], dict[str, str
             for m in info["members"]
         )
     except (ValueError, KeyError, TypeError) as err:
-        raise ModelLoadError(f"{manifest} is not a valid ensemble manifest ({err}).") from err
+        raise ModelLoadError(f"Manifest {manifest}", arrived=f"invalid JSON or fields ({type(err).__name__}: {err})",
+                             expected='an ensemble manifest ({"name", "version", "members": [{"arch", "file"}]})',
+                             ) from err
     meta = {k: str(v) for k, v in info.items() if k != "members"}
     return specs, meta
 
@@ -124,20 +127,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def weights_problem(spec: WeightSpec, path: Path) -> str:
-    """Why ``path`` is not the file ``spec`` pins (``""`` when it is, or when nothing is pinned).
+def weights_mismatch(spec: WeightSpec, path: Path) -> tuple[str, str] | None:
+    """``(found, pinned)`` when ``path`` is not the file ``spec`` pins, else ``None`` (also when nothing is pinned).
 
     The size is compared first (no hashing for a truncated file), then the SHA-256.
     """
     size = path.stat().st_size
     if spec.size_bytes is not None and size != spec.size_bytes:
-        return f"{size:,} bytes, expected {spec.size_bytes:,}"
+        return f"{size:,} bytes", f"{spec.size_bytes:,} bytes"
     if spec.sha256 is None:
-        return ""
+        return None
     actual = file_sha256(path)
     if actual != spec.sha256.lower():
-        return f"sha256 {actual[:12]}..., expected {spec.sha256[:12]}..."
-    return ""
+        return f"sha256 {actual[:12]}...", f"sha256 {spec.sha256[:12]}..."
+    return None
+
+
+def weights_problem(spec: WeightSpec, path: Path) -> str:
+    """Why ``path`` is not the file ``spec`` pins (``"1,024 bytes, expected 27,094,520 bytes"``; ``""`` when it is)."""
+    mismatch = weights_mismatch(spec, path)
+    return "" if mismatch is None else f"{mismatch[0]}, expected {mismatch[1]}"
 
 
 def verify_weights(spec: WeightSpec, path: Path) -> None:
@@ -146,11 +155,12 @@ def verify_weights(spec: WeightSpec, path: Path) -> None:
     Raises:
         WeightsCorruptError: If the size or SHA-256 differs: the file is corrupt, truncated or another version.
     """
-    problem = weights_problem(spec, path)
-    if problem:
+    mismatch = weights_mismatch(spec, path)
+    if mismatch is not None:
+        found, pinned = mismatch
         raise WeightsCorruptError(
-            f"{path.name} in {path.parent} does not match the registered weights {spec.key} ({problem}): "
-            "the file is corrupt, truncated or another version.",
+            f"Weights file {path}", arrived=f"{found} (corrupt, truncated or another version)",
+            expected=f"{pinned} (the registered weights {spec.key})",
             hints=Hints(python="Delete it and download it again (load_ensemble('official', download=True) for "
                                "the official pair), or re-export it.",
                         cli="Delete it and download it again (`ocm weights --download` for the official pair), "

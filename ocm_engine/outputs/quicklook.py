@@ -15,7 +15,40 @@ import numpy.typing as npt
 from ocm_engine import metrics
 from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES, NUM_CLASSES
 from ocm_engine.outputs.atomic import atomic_path
+from ocm_engine.resolution import nearest_index
 from ocm_engine.types import BoolArray, UInt8Array
+
+
+class MaskSample:
+    """The class map at quick-look size, sampled (nearest pixel) block by block as the blocks are written.
+
+    The quick-look then needs no second read of the class file just written.
+
+    Args:
+        height: Rows of the full class map.
+        width: Columns of the full class map.
+        max_px: Longest side of the sample.
+    """
+
+    def __init__(self, height: int, width: int, max_px: int) -> None:
+        scale = max(1.0, max(width, height) / max_px)
+        shape = (max(1, round(height / scale)), max(1, round(width / scale)))
+        self.rows = nearest_index(shape[0], height)
+        self.cols = nearest_index(shape[1], width)
+        self.classes: UInt8Array = np.zeros(shape, np.uint8)
+        self.valid: BoolArray = np.zeros(shape, bool)
+
+    def add(self, classes: UInt8Array, valid: BoolArray, row_off: int, col_off: int) -> None:
+        """Take the sampled pixels of one written block (``classes``/``valid`` at ``row_off, col_off``)."""
+        height, width = classes.shape
+        picked_rows = np.nonzero((self.rows >= row_off) & (self.rows < row_off + height))[0]
+        picked_cols = np.nonzero((self.cols >= col_off) & (self.cols < col_off + width))[0]
+        if picked_rows.size == 0 or picked_cols.size == 0:
+            return
+        there = np.ix_(picked_rows, picked_cols)
+        source = np.ix_(self.rows[picked_rows] - row_off, self.cols[picked_cols] - col_off)
+        self.valid[there] = valid[source]
+        self.classes[there] = np.where(valid[source], classes[source], 0)
 
 
 def colourise(classes: UInt8Array, valid: BoolArray) -> npt.NDArray[np.uint8]:

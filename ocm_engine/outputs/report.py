@@ -9,16 +9,36 @@ file) and the app's JSON download, so there is one report schema.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ocm_engine.errors import OcmWarning
 from ocm_engine.metrics import ClassStatistics
 from ocm_engine.options import InferenceOptions, ReadOptions
 from ocm_engine.outputs.atomic import json_text, write_json
 from ocm_engine.provenance import Provenance, RunFacts
+
+
+@runtime_checkable
+class ReportSection(Protocol):
+    """An extra section of the report, typed by the layer that knows its facts.
+
+    The STAC layer's :class:`~ocm_engine.stac.predict.StacFacts` (catalog, item, window) is one.
+    The report writes ``as_dict()`` under ``name``.
+    """
+
+    @property
+    def name(self) -> str:
+        """The section's key in the JSON report (``"stac"``)."""
+        ...
+
+    def as_dict(self) -> dict[str, Any]:
+        """The section as JSON values."""
+        ...
+
+
+_Section = TypeVar("_Section", bound=ReportSection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +92,8 @@ class SceneOutputs:
         read_options: The read options asked for (not named ``read``: rasterio and other
             file-openers take any object with a ``read`` attribute for a file object).
         software: What wrote the outputs (``"ocm_engine"``, ``"ocm_studio app"``).
-        sections: Extra report sections by name, JSON values (``"stac"``: catalog, item, window).
+        sections: Extra report sections, typed (:class:`ReportSection`; STAC items carry
+            their catalog, item and window). :meth:`section` finds one by its type.
     """
 
     paths: OutputPaths
@@ -85,7 +106,11 @@ class SceneOutputs:
     options: InferenceOptions = field(default_factory=InferenceOptions)
     read_options: ReadOptions = field(default_factory=ReadOptions)
     software: str = "ocm_engine"
-    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    sections: tuple[ReportSection, ...] = ()
+
+    def section(self, kind: type[_Section]) -> _Section | None:
+        """The extra section of type ``kind`` (``outputs.section(StacFacts)``), or ``None``."""
+        return next((s for s in self.sections if isinstance(s, kind)), None)
 
     @property
     def path(self) -> Path:
@@ -116,12 +141,11 @@ def run_section(outputs: SceneOutputs) -> dict[str, object]:
     }
 
 
-def to_json(outputs: SceneOutputs, sections: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def to_json(outputs: SceneOutputs) -> dict[str, Any]:
     """The JSON report of one scene (the ``*_ocm.json`` schema).
 
     Args:
         outputs: The scene's outputs.
-        sections: Extra sections beside ``outputs.sections`` (same names replace them).
 
     Returns:
         ``statistics``, ``run``, ``provenance``, ``warnings``, ``outputs`` and the extra sections.
@@ -133,7 +157,7 @@ def to_json(outputs: SceneOutputs, sections: Mapping[str, Mapping[str, Any]] | N
         "warnings": [f"{type(w).__name__}: {w}" for w in outputs.warnings],
         "outputs": [str(p) for p in outputs.paths.all()],
     }
-    payload.update({name: dict(body) for name, body in {**outputs.sections, **(sections or {})}.items()})
+    payload.update({section.name: section.as_dict() for section in outputs.sections})
     return payload
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,23 +32,59 @@ def item_stem(item_id: str) -> str:
     return re.sub(r"[^\w.\-]+", "_", item_id).strip("._") or "item"
 
 
-def stac_facts(item: Mapping[str, Any], window: ItemWindow, catalog_url: str | None) -> dict[str, Any]:
-    """What the JSON records about the item and window."""
+@dataclass(frozen=True, slots=True)
+class StacFacts:
+    """What a scene's report records about the STAC item and the window read from it (its ``stac`` section).
+
+    Attributes:
+        catalog: The catalog URL (the item's root link when none was given; ``""`` unknown).
+        collection: The collection id.
+        item: The item id.
+        datetime: The item's acquisition time, as the catalog writes it.
+        catalog_cloud_percent: The catalog's own ``eo:cloud_cover``, when it has one.
+        assets: Role (``red``, ``green``, ``nir``, ``blue``) -> asset key read.
+        hrefs: Role -> asset URL read.
+        bbox_lonlat: The window, ``(west, south, east, north)`` in degrees.
+        window_px: ``(width, height)`` of the window on the inference grid.
+        resolution_m: The inference resolution.
+        source_resolution_m: The assets' own pixel size.
+    """
+
+    catalog: str
+    collection: str
+    item: str
+    datetime: str
+    catalog_cloud_percent: float | None
+    assets: Mapping[str, str]
+    hrefs: Mapping[str, str]
+    bbox_lonlat: tuple[float, float, float, float]
+    window_px: tuple[int, int]
+    resolution_m: float
+    source_resolution_m: float
+    name: str = "stac"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's ``stac`` section (JSON values)."""
+        return {"catalog": self.catalog, "collection": self.collection, "item": self.item,
+                "datetime": self.datetime, "catalog_cloud_percent": self.catalog_cloud_percent,
+                "assets": dict(self.assets), "hrefs": dict(self.hrefs), "bbox_lonlat": list(self.bbox_lonlat),
+                "window_px": list(self.window_px), "resolution_m": self.resolution_m,
+                "source_resolution_m": self.source_resolution_m}
+
+
+def stac_facts(item: Mapping[str, Any], window: ItemWindow, catalog_url: str | None) -> StacFacts:
+    """What the report records about the item and window."""
     props = item.get("properties") or {}
     root = next((link.get("href") for link in item.get("links") or [] if link.get("rel") == "root"), None)
-    return {
-        "catalog": catalog_url or root or "",
-        "collection": item.get("collection") or "",
-        "item": window.item_id,
-        "datetime": props.get("datetime") or "",
-        "catalog_cloud_percent": props.get("eo:cloud_cover"),
-        "assets": {src.role: src.asset.key for src in window.sources},
-        "hrefs": {src.role: src.asset.href for src in window.sources},
-        "bbox_lonlat": list(window.bbox),
-        "window_px": [window.width, window.height],
-        "resolution_m": window.resolution_m,
-        "source_resolution_m": window.source_resolution_m,
-    }
+    cloud = props.get("eo:cloud_cover")
+    west, south, east, north = window.bbox
+    return StacFacts(
+        catalog=catalog_url or root or "", collection=item.get("collection") or "", item=window.item_id,
+        datetime=props.get("datetime") or "", catalog_cloud_percent=None if cloud is None else float(cloud),
+        assets={src.role: src.asset.key for src in window.sources},
+        hrefs={src.role: src.asset.href for src in window.sources},
+        bbox_lonlat=(west, south, east, north), window_px=(window.width, window.height),
+        resolution_m=window.resolution_m, source_resolution_m=window.source_resolution_m)
 
 
 def predict_item(
@@ -80,7 +117,7 @@ def predict_item(
 
     Returns:
         The scene's outputs (path-like: the class GeoTIFF; JSON, PNG and probabilities beside
-        it); ``sections["stac"]`` holds what the report records about the item and window.
+        it); ``section(StacFacts)`` holds what the report records about the item and window.
 
     Raises:
         CatalogError: The item cannot be fetched.
@@ -98,7 +135,7 @@ def predict_item(
                          timeout_s=timeout_s)
     stem = item_stem(window.item_id)
     read = ReadOptions(bands=(1, 2, 3), nodata=window.nodata, resolution_m=window.resolution_m)
-    sections = {"stac": stac_facts(data, window, catalog_url)}
+    sections = (stac_facts(data, window, catalog_url),)
     with tempfile.TemporaryDirectory(prefix="ocm_stac_") as tmp:
         vrt = write_vrt(window, Path(tmp) / f"{stem}.vrt")
         try:

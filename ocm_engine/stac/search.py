@@ -20,9 +20,9 @@ import requests
 
 from ocm_engine.checked_http import checked_session
 from ocm_engine.errors import CatalogError, Hints, PolicyError, WindowError, one_line
-from ocm_engine.netpolicy import NetPolicy, check
+from ocm_engine.netpolicy import NetPolicy, check, refused_again
 from ocm_engine.stac.catalogs import CatalogPreset, find_preset
-from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, fetch_json, request_error
+from ocm_engine.stac.http import DEFAULT_TIMEOUT_S, error_from, fetch_json, request_error
 
 BBox = tuple[float, float, float, float]
 DEFAULT_LIMIT = 20
@@ -82,12 +82,16 @@ def summarise(item: Mapping[str, Any]) -> ItemSummary:
 
 
 # ----------------------------------------------------------------------------- places and dates
-def _numbers(text: str | Sequence[float], what: str) -> list[float]:
+_BBOX_FORM = "west,south,east,north in degrees (4 numbers)"
+_POINT_FORM = "lon,lat in degrees (e.g. 13.4,52.5)"
+
+
+def _numbers(text: str | Sequence[float], subject: str, form: str) -> list[float]:
     parts = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
     try:
         return [float(v) for v in parts if v != ""]
     except (TypeError, ValueError) as err:
-        raise WindowError(f"{what}; got {text!r}.") from err
+        raise WindowError(subject, arrived=text, expected=form) from err
 
 
 def parse_bbox(text: str | Sequence[float]) -> BBox:
@@ -96,15 +100,14 @@ def parse_bbox(text: str | Sequence[float]) -> BBox:
     Raises:
         WindowError: Not four numbers, or not a valid lon/lat box (also a ``ValueError``).
     """
-    values = _numbers(text, "A bbox is west,south,east,north in degrees")
+    values = _numbers(text, "Bbox", _BBOX_FORM)
     if len(values) != 4:
-        raise WindowError(f"A bbox is west,south,east,north in degrees (4 numbers); got {text!r}.")
+        raise WindowError("Bbox", arrived=text, expected=_BBOX_FORM)
     west, south, east, north = values
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise WindowError(
-            f"bbox {values} is not west<east and south<north within lon -180..180, lat -90..90 "
-            "(order: west,south,east,north)."
-        )
+        raise WindowError("Bbox", arrived=(west, south, east, north),
+                          expected="west<east and south<north within lon -180..180, lat -90..90 "
+                                   "(order: west,south,east,north)")
     return west, south, east, north
 
 
@@ -114,9 +117,9 @@ def parse_point(text: str | Sequence[float]) -> tuple[float, float]:
     Raises:
         WindowError: Not two numbers in range (also a ``ValueError``).
     """
-    values = _numbers(text, "A point is lon,lat in degrees (e.g. 13.4,52.5)")
+    values = _numbers(text, "Point", _POINT_FORM)
     if len(values) != 2 or not (-180 <= values[0] <= 180 and -90 <= values[1] <= 90):
-        raise WindowError(f"A point is lon,lat in degrees (e.g. 13.4,52.5); got {text!r}.")
+        raise WindowError("Point", arrived=text, expected=f"{_POINT_FORM}, lon -180..180, lat -90..90")
     return values[0], values[1]
 
 
@@ -132,13 +135,13 @@ def parse_dates(text: str | None) -> tuple[dt.datetime | None, dt.datetime | Non
     """Parse ``A/B`` (ISO dates or datetimes, ``..`` for open) or one date (that whole day).
 
     Raises:
-        ValueError: Unparseable dates or an end before the start.
+        WindowError: Unparseable dates or an end before the start (a time window; also a ``ValueError``).
     """
     if not text:
         return None, None
     parts = text.split("/")
     if len(parts) not in (1, 2):
-        raise ValueError(f"Dates are START/END, e.g. 2024-06-01/2024-06-30; got {text!r}.")
+        raise WindowError("Dates", arrived=text, expected="START/END, e.g. 2024-06-01/2024-06-30")
 
     def one(value: str, end: bool) -> dt.datetime | None:
         value = value.strip()
@@ -147,7 +150,8 @@ def parse_dates(text: str | None) -> tuple[dt.datetime | None, dt.datetime | Non
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as err:
-            raise ValueError(f"{value!r} is not an ISO date (YYYY-MM-DD) in {text!r}.") from err
+            raise WindowError(f"Date {value!r} of {text!r}", arrived=value,
+                              expected="an ISO date (YYYY-MM-DD) or datetime, or '..' for open") from err
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
         if end and len(value) == 10:
@@ -157,7 +161,7 @@ def parse_dates(text: str | None) -> tuple[dt.datetime | None, dt.datetime | Non
     start = one(parts[0], False)
     stop = one(parts[-1], True)
     if start and stop and stop < start:
-        raise ValueError(f"The end of {text!r} is before its start.")
+        raise WindowError("Dates", arrived=f"{text} (its end before its start)", expected="START before END")
     return start, stop
 
 
@@ -245,21 +249,18 @@ def _policy_refusal(err: BaseException) -> PolicyError | None:
     return None
 
 
-def _wrap(err: Exception, url: str) -> CatalogError:
+def _wrap(err: Exception, url: str, timeout_s: float | None = None) -> CatalogError:
     from pystac_client.exceptions import APIError
 
-    if isinstance(err, requests.Timeout):
-        return CatalogError(f"The catalog {url} did not answer in time.", url=url, kind="timeout")
     if isinstance(err, APIError):
         status = getattr(err, "status_code", None)
         if status is None:  # pystac-client wraps network errors (timeouts, refused) in APIError too
-            return request_error(CatalogError, str(err), url)
-        return CatalogError(f"The catalog {url} answered HTTP {status}: {one_line(err)[:300]}. "
-                            "Check the collection id, bbox and dates.", url=url, status=int(status), kind="status")
+            return error_from(CatalogError, err, url, timeout_s=timeout_s)
+        return request_error(CatalogError, url, status=int(status), kind="status", detail=one_line(err, limit=300))
     if isinstance(err, requests.RequestException | OSError):
-        return request_error(CatalogError, str(err), url)
-    return CatalogError(f"The catalog {url} answered something that is not STAC ({type(err).__name__}: "
-                        f"{one_line(err)[:200]}). Is the URL a STAC API or catalog root?")
+        return error_from(CatalogError, err, url, timeout_s=timeout_s)
+    return CatalogError(f"Catalog {url}", arrived=f"an answer that is not STAC ({type(err).__name__}: "
+                        f"{one_line(err, limit=200)})", expected="a STAC API or a static catalog's root", url=url)
 
 
 def search_items(
@@ -294,7 +295,7 @@ def search_items(
     Raises:
         CatalogError: The catalog does not answer, answers an error, or is not STAC.
         PolicyError: The catalog URL, a link or a redirect refused by ``policy``.
-        ValueError: Unparseable dates.
+        WindowError: Unparseable dates (also a ``ValueError``).
     """
     start, stop = parse_dates(dates)
     area = bbox or ((point[0], point[1], point[0], point[1]) if point else None)
@@ -314,8 +315,8 @@ def search_items(
     except Exception as err:  # pystac/pystac-client raise many types for bad answers
         refusal = _policy_refusal(err)
         if refusal is not None:
-            raise PolicyError(str(refusal)) from err
-        raise _wrap(err, catalog_url) from err
+            raise refused_again(refusal) from err
+        raise _wrap(err, catalog_url, timeout_s) from err
     kept = [i for i in found if _matches(i, collection, area, start, stop, max_cloud_percent)]
     return [summarise(i) for i in kept[:limit]]
 
@@ -395,11 +396,13 @@ def fetch_item(item: str | Mapping[str, Any], *, catalog_url: str | None = None,
         try:
             data = json.loads(Path(item).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
-            raise CatalogError(f"Cannot read the STAC item file {item}: {err}") from err
+            raise CatalogError(f"STAC item file {item}", arrived=f"a read error ({one_line(err)})",
+                               expected="a readable item JSON file") from err
     else:
         if not catalog_url or not collection:
             raise CatalogError(
-                f"{item!r} is not an item URL or file; an item id needs the catalog URL and collection.",
+                f"Item {item!r}", arrived="an item id without a catalog URL and collection",
+                expected="an item URL or file, or an id with its catalog URL and collection",
                 hints=Hints(python="Pass catalog_url= and collection= with the id, or the item's URL.",
                             cli="Pass --item ID --catalog URL --collection C, or the item's URL.",
                             app="Choose the catalog and collection, or paste the item's URL."),
@@ -409,7 +412,15 @@ def fetch_item(item: str | Mapping[str, Any], *, catalog_url: str | None = None,
             check(url, policy)
         data = fetch_json(url, timeout_s=timeout_s, session=session)
     if not isinstance(data, dict) or data.get("type") != "Feature" or not isinstance(data.get("assets"), dict):
-        raise CatalogError(f"{url} is not a STAC Item (a GeoJSON Feature with 'assets').")
+        if not isinstance(data, dict):
+            shape = f"a JSON {type(data).__name__}"
+        elif data.get("type") != "Feature":
+            shape = f"a JSON object of type {data.get('type')!r}"
+        else:
+            shape = "a Feature without an 'assets' object"
+        where = f"{data.get('id')!r}" if url == "the item" and isinstance(data, dict) else url
+        raise CatalogError(f"Item {where}", arrived=shape, expected="a STAC Item (a GeoJSON Feature with 'assets')",
+                           url="" if url == "the item" else url)
     return _absolute_hrefs(data, None if url == "the item" else url)
 
 

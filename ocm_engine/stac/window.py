@@ -39,6 +39,7 @@ from ocm_engine.checked_http import RangeOpener, checked_session
 from ocm_engine.errors import (
     AssetReadError,
     BandMismatchError,
+    Hints,
     NotCogWarning,
     PolicyError,
     WindowError,
@@ -176,10 +177,11 @@ def _sign(href: str, preset: CatalogPreset | None) -> str:
     try:
         return str(planetary_computer.sign(href))
     except Exception as err:  # the token service: network errors, HTTP errors, bad answers
+        unsigned = href.split("?", 1)[0]
         raise AssetReadError(
-            f"Could not sign {href.split('?', 1)[0]} with planetary-computer ({type(err).__name__}: "
-            f"{one_line(err)[:200]}). Check the network, or set PC_SDK_SUBSCRIPTION_KEY.",
-            url=href.split("?", 1)[0], kind="other",
+            f"Signature for {unsigned}", arrived=f"a failure of planetary-computer's signing "
+            f"({type(err).__name__}: {one_line(err, limit=200)})", expected="a signed href",
+            url=unsigned, kind="other", hints=Hints.same("Check the network, or set PC_SDK_SUBSCRIPTION_KEY."),
         ) from err
 
 
@@ -240,13 +242,15 @@ def _open_source(role: str, asset: BandAsset, item: Mapping[str, Any], preset: C
         with open_checked(path, policy, timeout_s) as ds:
             if ds.crs is None:
                 raise BandMismatchError(
-                    f"Asset {asset.key!r} of item {item.get('id')!r} ({asset.href}) has no CRS, so a lon/lat "
-                    "window cannot be placed on it. Use a georeferenced collection."
+                    f"CRS of asset {asset.key!r} of item {item.get('id')!r} ({asset.href})", arrived=None,
+                    expected="a CRS, to place a lon/lat window on it", file_names=(asset.key,),
+                    hints=Hints.same("Use a georeferenced collection."),
                 )
             if not 1 <= asset.band <= ds.count:
                 raise BandMismatchError(
-                    f"Asset {asset.key!r} has {ds.count} band(s); {role} was mapped to band {asset.band}.",
-                    role=role, asked=asset.band, available=ds.count, file_names=(asset.key,),
+                    f"{role.capitalize()} band number of asset {asset.key!r}", arrived=asset.band,
+                    expected=f"a band of the asset's {ds.count} (1..{ds.count})",
+                    role=role, asked=asset.band, available=ds.count, base=1, file_names=(asset.key,),
                 )
             block_h, block_w = ds.block_shapes[0]
             striped = block_w >= ds.width and block_h < ds.height
@@ -317,8 +321,10 @@ def plan_window(
     for src in sources[1:]:
         if CRS.from_wkt(src.crs_wkt) != crs:
             raise BandMismatchError(
-                f"Item {item.get('id')!r}: {src.role} ({src.asset.key}) is in another CRS than Red "
-                f"({red.asset.key}); windows across CRSs are not supported."
+                f"CRS of {src.role} asset {src.asset.key!r} of item {item.get('id')!r}",
+                arrived=CRS.from_wkt(src.crs_wkt).to_string(),
+                expected=f"Red's ({red.asset.key}) CRS {crs.to_string()} (windows across CRSs are not supported)",
+                file_names=(red.asset.key, src.asset.key),
             )
     full = array_bounds(red.height, red.width, red.transform)
     if bbox is None:
@@ -329,8 +335,9 @@ def plan_window(
         left, bottom, right, top = max(left, full[0]), max(bottom, full[1]), min(right, full[2]), min(top, full[3])
         if left >= right or bottom >= top:
             raise WindowError(
-                f"The bbox {tuple(round(v, 5) for v in bbox)} does not overlap item {item.get('id')!r} "
-                f"(its footprint: {item.get('bbox')}). Search with this bbox, or pick an item that covers it."
+                f"Bbox on item {item.get('id')!r}", arrived=tuple(round(v, 5) for v in bbox),
+                expected=f"a bbox that overlaps the item's footprint {item.get('bbox')}",
+                hints=Hints.same("Search with this bbox, or pick an item that covers it."),
             )
         lonlat = transform_bounds(crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
     px = abs(red.transform.a)
@@ -346,8 +353,11 @@ def plan_window(
     height = max(1, math.ceil((top - bottom) / step - 1e-6))
     if width * height > max_pixels:
         raise WindowError(
-            f"The window is {width} x {height} px at {chosen_m:g} m, over the {max_pixels:,} px limit. "
-            "Use a smaller bbox or a coarser resolution."
+            f"Window of item {item.get('id')!r} at {chosen_m:g} m", arrived=f"{width} x {height} px",
+            expected=f"at most {max_pixels:,} px",
+            hints=Hints(python="Use a smaller bbox or a coarser resolution (resolution_m=).",
+                        cli="Use a smaller --bbox (or --window-m) or a coarser --resolution.",
+                        app="Choose a smaller area, or a coarser resolution."),
         )
     nodata = red.nodata if red.nodata is not None else (preset.nodata if preset else 0.0)
     return ItemWindow(

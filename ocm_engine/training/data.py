@@ -21,7 +21,7 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ocm_engine.errors import InvalidImageError, SceneReadError
+from ocm_engine.errors import Hints, InvalidImageError, SceneReadError
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN, clear_like, is_soft, soft_code
 from ocm_engine.types import FloatArray, UInt8Array
 
@@ -89,7 +89,8 @@ def _read_band(path: Path) -> npt.NDArray[np.generic]:
             data: npt.NDArray[np.generic] = src.read()
             return data
     except Exception as err:
-        raise SceneReadError(f"Could not read raster {path}: {err}") from err
+        raise SceneReadError(f"Raster {path}", arrived=f"a read error ({err})",
+                             expected="a raster rasterio can open") from err
 
 
 def read_ukis(path: Path) -> RawScene:
@@ -98,7 +99,7 @@ def read_ukis(path: Path) -> RawScene:
     Mask codes: 0 shadow, 4 cloud, 1 and 3 other surfaces (clear).
     """
     if not path.is_file():
-        raise SceneReadError(f"ukis-csmask scene not found: {path}.")
+        raise SceneReadError(f"ukis-csmask scene {path}", arrived="no such file", expected="an existing .npz file")
     data = np.load(path)
     img = data["img"].astype(np.float32)
     image = np.stack([img[..., 2], img[..., 1], img[..., 3], img[..., 0]])
@@ -165,7 +166,8 @@ def read_landsat8_long_island(folder: Path) -> RawScene:
     for band in ("B4", "B3", "B5", "B2", "B6", "B9", "B10"):
         found = sorted(folder.glob(f"*_{band}_toa.tif"))
         if not found:
-            raise SceneReadError(f"No {band} file in {folder}; expected *_{band}_toa.tif.")
+            raise SceneReadError(f"Landsat 8 folder {folder}", arrived=f"no {band} file",
+                                 expected=f"a file *_{band}_toa.tif")
         bands[band] = _read_band(found[0])[0].astype(np.float32)
     image = np.nan_to_num(np.stack([bands[b] for b in ("B4", "B3", "B5", "B2")]), nan=0.0).astype(np.float32)
     temp_c, cirrus, nir, swir, blue = bands["B10"], bands["B9"], bands["B5"], bands["B6"], bands["B2"]
@@ -189,7 +191,8 @@ def read_38cloud(folder: Path) -> RawScene:
     for prefix in ("red", "green", "nir", "blue"):
         found = sorted(folder.glob(f"{prefix}_patch_*.TIF"))
         if not found:
-            raise SceneReadError(f"No {prefix}_patch_*.TIF in {folder}.")
+            raise SceneReadError(f"38-Cloud folder {folder}", arrived=f"no {prefix} file",
+                                 expected=f"a file {prefix}_patch_*.TIF")
         bands.append(_read_band(found[0])[0].astype(np.float32))
     dn = np.stack(bands)
     image = np.clip(dn * LANDSAT8_L1_GAIN + LANDSAT8_L1_OFFSET, 0.0, None).astype(np.float32)
@@ -217,7 +220,12 @@ def iter_raw_scenes(root: Path = DEFAULT_DATA_ROOT) -> Iterator[RawScene]:
         SceneReadError: If ``root`` does not exist.
     """
     if not root.is_dir():
-        raise SceneReadError(f"Data folder {root} not found. Pass --data-root pointing at the shared 'data' folder.")
+        raise SceneReadError(
+            f"Data folder {root}", arrived="no such folder", expected="the shared 'data' folder",
+            hints=Hints(python="Pass data_root= (pack) or root= (iter_raw_scenes): the shared 'data' folder.",
+                        cli="Pass --data-root pointing at the shared 'data' folder.",
+                        app="Point the data folder at the shared 'data' folder."),
+        )
     for path in sorted((root / "labeled" / "ukis_csmask").glob("*.npz")):
         yield read_ukis(path)
     for folder in sorted((root / "labeled" / "oncloudn").glob("chip_id_*")):
@@ -399,6 +407,20 @@ def pack(
     return written
 
 
+#: How to get packed scenes, in each front end's words.
+PACK_FIRST = Hints(
+    python="Pack them first (ocm_engine.training.data.pack()), or pass pack_dir= where they are.",
+    cli="Run `python -m ocm_engine.training.cli pack` first, or pass --pack-dir where they are.",
+    app="Pack the training scenes first.",
+)
+
+
+def no_packed_scenes(pack_dir: Path | str, arrived: str = "no packed scenes (*.npz)") -> InvalidImageError:
+    """The error for a pack folder without the scenes asked for (with :data:`PACK_FIRST`)."""
+    return InvalidImageError(f"Packed-scene folder {pack_dir}", arrived=arrived,
+                             expected="the .npz scenes pack() writes", hints=PACK_FIRST)
+
+
 def scene_names(pack_dir: Path = DEFAULT_PACK_DIR) -> dict[str, list[str]]:
     """Names of the packed scenes per split (for the model card and ``ensemble.json``).
 
@@ -407,7 +429,7 @@ def scene_names(pack_dir: Path = DEFAULT_PACK_DIR) -> dict[str, list[str]]:
     """
     files = sorted(pack_dir.glob("*.npz"))
     if not files:
-        raise InvalidImageError(f"No packed scenes in {pack_dir}. Run `python -m ocm_engine.training.cli pack` first.")
+        raise no_packed_scenes(pack_dir)
     names: dict[str, list[str]] = {}
     for path in files:
         with np.load(path) as data:
@@ -439,7 +461,7 @@ def load_packed(pack_dir: Path = DEFAULT_PACK_DIR, split: Split | None = None) -
     """
     files = sorted(pack_dir.glob("*.npz"))
     if not files:
-        raise InvalidImageError(f"No packed scenes in {pack_dir}. Run `python -m ocm_engine.training.cli pack` first.")
+        raise no_packed_scenes(pack_dir)
     scenes = []
     for path in files:
         with np.load(path) as data:

@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from ocm_engine.errors import InvalidImageError, SceneReadError
+from ocm_engine.errors import Hints, InvalidImageError, SceneReadError
 from ocm_engine.metrics import ClassScore, Scores, confusion_matrix, scores_from_confusion
 
 __all__ = [
@@ -70,16 +70,15 @@ def parse_label_map(text: str | Mapping[int, str]) -> dict[int, str]:
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")
             if not sep:
-                raise InvalidImageError(f"Label map entry {part!r} has no '='; write VALUE=CLASS, e.g. '4=cloud'.")
+                raise InvalidImageError(f"Label map entry {part!r}", arrived="no '='",
+                                        expected="VALUE=CLASS, e.g. '4=cloud'")
             try:
                 items.append((int(float(key)), value.strip().lower()))
             except ValueError as err:
-                raise InvalidImageError(f"Label value {key!r} in {part!r} is not a number.") from err
+                raise InvalidImageError(f"Label value in {part!r}", arrived=key, expected="a number") from err
     for _, name in items:
         if name not in TARGET_NAMES:
-            raise InvalidImageError(
-                f"Unknown class {name!r} in the label map; expected one of {', '.join(TARGET_NAMES)}."
-            )
+            raise InvalidImageError("Label map class", arrived=name, expected=f"one of {', '.join(TARGET_NAMES)}")
     return dict(items)
 
 
@@ -107,8 +106,9 @@ def encode_reference(
         target = "cloud" if name in ("thick", "thin") and name not in scheme else name
         if target == "cloud" and "cloud" not in scheme:
             raise InvalidImageError(
-                "Labels use 'cloud' together with 'thick'/'thin'; map every cloud value to "
-                "thick or thin, or all of them to cloud."
+                "Label map classes", arrived="'cloud' together with 'thick'/'thin'",
+                expected="either thick and thin, or cloud alone",
+                hints=Hints.same("Map every cloud value to thick or thin, or all of them to cloud."),
             )
         out[labels == value] = list(scheme).index(target)
     return out
@@ -191,7 +191,28 @@ def _read(path: str) -> tuple[npt.NDArray[np.generic], float]:
         with rasterio.open(path) as src:
             return src.read(), float(abs(src.res[0]))
     except Exception as err:
-        raise SceneReadError(f"Could not read {path}: {err}") from err
+        raise SceneReadError(f"Raster {path}", arrived=f"a read error ({err})",
+                             expected="a raster rasterio can open") from err
+
+
+def _band_indices(text: str) -> list[int]:
+    """0-based Red, Green, NIR indices from 1-based ``"R,G,NIR"`` text."""
+    try:
+        bands = [int(b) - 1 for b in text.split(",")]
+    except ValueError as err:
+        raise _bands_error(text) from err
+    if len(bands) != 3 or min(bands) < 0:
+        raise _bands_error(text)
+    return bands
+
+
+def _bands_error(text: str) -> InvalidImageError:
+    return InvalidImageError(
+        "Band numbers (Red, Green, NIR)", arrived=text, expected="three 1-based numbers R,G,NIR",
+        hints=Hints(python="Set args.bands to three 1-based numbers, e.g. '3,2,4'.",
+                    cli="Pass --bands R,G,NIR (1-based), e.g. --bands 3,2,4.",
+                    app="Map Red, Green and NIR to 1-based band numbers."),
+    )
 
 
 def run_evaluate_command(args: argparse.Namespace) -> int:
@@ -199,12 +220,16 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     from ocm_engine import load_ensemble, predict_array
 
     if not args.images or len(args.images) != len(args.labels):
-        raise InvalidImageError(f"Give as many --labels as --images (got {len(args.images)} and {len(args.labels)}).")
+        raise InvalidImageError(
+            "Images and label files", arrived=f"{len(args.images)} image(s), {len(args.labels)} label file(s)",
+            expected="one or more images, one label file per image",
+            hints=Hints(python="Give args.images and args.labels of the same length.",
+                        cli="Give as many --labels as --images.",
+                        app="Give one label file per image."),
+        )
     mapping = parse_label_map(args.label_map)
     scheme = scheme_for(mapping)
-    bands = [int(b) - 1 for b in args.bands.split(",")]
-    if len(bands) != 3 or min(bands) < 0:
-        raise InvalidImageError(f"--bands needs three 1-based indices (Red,Green,NIR); got {args.bands!r}.")
+    bands = _band_indices(args.bands)
     ensemble = load_ensemble(args.model)
     totals: dict[str, npt.NDArray[np.int64]] = {}
     for image_path, label_path in zip(args.images, args.labels, strict=True):
@@ -217,7 +242,13 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
             from ocm_engine.training.teacher import run_teacher
 
             if args.blue_band <= 0:
-                raise InvalidImageError("--peer ukis-csmask needs --blue-band (1-based).")
+                raise InvalidImageError(
+                    "Blue band number (for the ukis-csmask peer)", arrived=args.blue_band,
+                    expected="a 1-based band number",
+                    hints=Hints(python="Set args.blue_band to the image's 1-based Blue band.",
+                                cli="Pass --blue-band N (1-based) with --peer ukis-csmask.",
+                                app="Choose the image's Blue band."),
+                )
             refl = _guess_reflectance(image[[bands[0], bands[1], bands[2], args.blue_band - 1]], args.scale)
             peer = run_teacher(refl, resolution_m, "l2a")
             outputs["ukis-csmask"] = PEER_TO_MODEL[np.minimum(peer, 2)]

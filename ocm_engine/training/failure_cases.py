@@ -127,7 +127,8 @@ def run_models(
 
     scenes = {s.name: s for s in load_packed(pack_dir) if s.name in CASE_SCENES}
     if not scenes:
-        raise InvalidImageError(f"None of the failure-case scenes {', '.join(CASE_SCENES)} is packed in {pack_dir}.")
+        raise InvalidImageError(f"Packed-scene folder {pack_dir}", arrived="none of the failure-case scenes",
+                                expected=f"at least one of {', '.join(CASE_SCENES)}")
     runs = []
     for model in models:
         ensemble = load_ensemble(model, device="cpu")

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.calibration import Calibration
-from ocm_engine.errors import InvalidImageError, SceneReadError
+from ocm_engine.errors import Hints, InvalidImageError, SceneReadError
 from ocm_engine.options import InferenceOptions
 from ocm_engine.synthetic import SynthConfig, add_clouds, demo_scene
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, THICK, THIN
@@ -370,7 +370,8 @@ def score_items(items: Sequence[CaseItem], ensemble: object, options: InferenceO
     for index, item in enumerate(items):
         pred = predict_array(item.image, nodata=item.nodata, ensemble=ensemble, options=base)  # type: ignore[arg-type]
         if pred.probabilities is None:
-            raise InvalidImageError(f"No probabilities returned for {item.name}.")
+            raise InvalidImageError(f"Prediction of {item.name}", arrived="no probabilities",
+                                    expected="class probabilities")
         log_probs = np.log(np.clip(pred.probabilities.astype(np.float32), 1e-30, None))
         out.append(Scored(item, log_probs, np.asarray(pred.valid)))
         if progress and index % 20 == 0:
@@ -548,7 +549,8 @@ def fit_calibration(scored: Sequence[Scored], *, stride: int = 4,
     """
     train = [thin_out(s, stride) for s in scored if not s.item.heldout]
     if not train:
-        raise InvalidImageError("No training-side items to fit a calibration on.")
+        raise InvalidImageError("Calibration items", arrived="no training-side item",
+                                expected="at least one training-side item to fit on")
     stride = 1  # already thinned out
     base = figures(train, stride=stride)
     bias = [0.0, 0.0, 0.0, 0.0]
@@ -587,7 +589,13 @@ def collect_items(pack_dir: Path, demo_path: Path | None) -> list[CaseItem]:
     items: list[CaseItem] = []
     if demo_path is not None:
         if not demo_path.is_file():
-            raise SceneReadError(f"Demo imagery {demo_path} not found; run `python3 -m ocm_app.demo` first.")
+            make = "Make it with `python3 -m ocm_app.demo` first"
+            raise SceneReadError(
+                f"Demo imagery {demo_path}", arrived="no such file", expected="an existing raster",
+                hints=Hints(python=f"{make}, or pass demo_path= naming an existing file.",
+                            cli=f"{make}, or pass --demo naming an existing file.",
+                            app=f"{make}."),
+            )
         items.append(demo_item(demo_path))
     items += clear_items(scenes)
     items += interior_items(scenes)

@@ -54,6 +54,6 @@ def to_product_range(reflectance: FloatArray, product: ProductRange, rng: np.ran
         gain = rng.uniform(1.5, 4.0) * 255.0
         out = np.clip(np.round(reflectance * gain), 1, 255).astype(np.uint8)
     else:
-        raise InvalidImageError(f"Unknown product range {product!r}; expected one of {', '.join(PRODUCT_RANGES)}.")
+        raise InvalidImageError("Product range", arrived=product, expected=f"one of {', '.join(PRODUCT_RANGES)}")
     out[:, nodata] = 0
     return out

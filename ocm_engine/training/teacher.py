@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from ocm_engine.errors import InvalidImageError, ModelLoadError
+from ocm_engine.errors import Hints, InvalidImageError, ModelLoadError
 from ocm_engine.types import FloatArray, UInt8Array
 
 TEACHER_RESOLUTION_M = 30.0
@@ -31,7 +31,9 @@ def _probability_mask_class() -> type:
         from ukis_csmask.mask import CSmask
         from ukis_csmask.utils import tile_array, untile_array
     except ImportError as err:
-        raise ModelLoadError("The teacher needs `pip install ukis-csmask onnxruntime`.") from err
+        raise ModelLoadError("Teacher (ukis-csmask)", arrived=f"an import error ({err})",
+                             expected="ukis-csmask and onnxruntime installed",
+                             hints=Hints.same("Install them: pip install ukis-csmask onnxruntime.")) from err
 
     class ProbabilityMask(CSmask):  # type: ignore[misc]
         probabilities: FloatArray
@@ -79,9 +81,10 @@ def teacher_probabilities(
         ModelLoadError: If ukis-csmask / onnxruntime is not installed.
     """
     if image.ndim != 3 or image.shape[0] != 4:
-        raise InvalidImageError(f"Teacher input must be (4, height, width) Red, Green, NIR, Blue; got {image.shape}.")
+        raise InvalidImageError("Teacher input shape", arrived=image.shape,
+                                expected="(4, height, width): Red, Green, NIR, Blue")
     if swir is not None and swir.shape != (2, *image.shape[1:]):
-        raise InvalidImageError(f"SWIR must be (2, {image.shape[1]}, {image.shape[2]}); got {swir.shape}.")
+        raise InvalidImageError("SWIR shape", arrived=swir.shape, expected=(2, *image.shape[1:]))
     height, width = image.shape[1:]
     nodata = (image == 0).all(axis=0) | ~np.isfinite(image).all(axis=0)
     factor = max(1, round(TEACHER_RESOLUTION_M / resolution_m))

@@ -27,11 +27,11 @@ from typing import Final
 import numpy as np
 import torch
 
-from ocm_engine.errors import InvalidImageError, ModelLoadError
+from ocm_engine.errors import ModelLoadError
 from ocm_engine.models.registry import MODEL_SPECS, build_member
 from ocm_engine.training import ANY_CLOUD, CLEAR, IGNORE, SHADOW, SOFT_BASE, SOFT_LEVELS, THICK, THIN
 from ocm_engine.training.chips import ChipSampler, batch_shape
-from ocm_engine.training.data import DEFAULT_PACK_DIR, load_packed
+from ocm_engine.training.data import DEFAULT_PACK_DIR, load_packed, no_packed_scenes
 
 DEFAULT_RUNS_DIR: Final = Path(__file__).resolve().parents[2] / "runs"
 
@@ -220,7 +220,7 @@ def train_member(config: TrainConfig) -> Path:
         InvalidImageError: If no packed training scenes exist.
     """
     if config.member not in MODEL_SPECS:
-        raise ModelLoadError(f"Unknown member {config.member!r}; expected one of {', '.join(MODEL_SPECS)}.")
+        raise ModelLoadError("Training member", arrived=config.member, expected=f"one of {', '.join(MODEL_SPECS)}")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     run_dir = Path(config.runs_dir) / (config.run_name or config.member)
@@ -228,7 +228,7 @@ def train_member(config: TrainConfig) -> Path:
     ckpt_path = run_dir / "checkpoint.pt"
     scenes = load_packed(Path(config.pack_dir), split="train")
     if not scenes:
-        raise InvalidImageError(f"No training scenes in {config.pack_dir}.")
+        raise no_packed_scenes(config.pack_dir, "no scenes of the train split")
     from ocm_engine.training.chips import MixConfig
 
     mix = MixConfig(p_whole_clear=config.p_whole_clear, p_whole_cloud=config.p_whole_cloud)
@@ -333,7 +333,8 @@ def load_checkpoint_model(path: Path, member: str | None = None) -> torch.nn.Mod
         ModelLoadError: If the file is missing or does not fit the architecture.
     """
     if not path.is_file():
-        raise ModelLoadError(f"Checkpoint not found: {path}.")
+        raise ModelLoadError(f"Checkpoint {path}", arrived="no such file",
+                             expected="a checkpoint.pt or .safetensors file")
     if path.suffix == ".safetensors":
         from ocm_engine.models.ensemble import read_state_dict
 
@@ -343,12 +344,14 @@ def load_checkpoint_model(path: Path, member: str | None = None) -> torch.nn.Mod
         state = torch.load(path, map_location="cpu", weights_only=False)
     key = member or state.get("member")
     if key not in MODEL_SPECS:
-        raise ModelLoadError(f"Checkpoint {path} names no known member ({key!r}).")
+        raise ModelLoadError(f"Member of checkpoint {path}", arrived=key,
+                             expected=f"one of {', '.join(MODEL_SPECS)}")
     model = build_member(str(key))
     try:
         model.load_state_dict(state.get("ema") or state["model"])  # type: ignore[arg-type]
     except RuntimeError as err:
-        raise ModelLoadError(f"Checkpoint {path} does not fit {key}: {err}") from err
+        raise ModelLoadError(f"Checkpoint {path}", arrived=f"weights that do not load ({err})",
+                             expected=f"the weights of {key}") from err
     return model.eval()
 
 

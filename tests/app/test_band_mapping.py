@@ -113,3 +113,17 @@ def test_a_run_page_rerun_opens_no_raster_file(empty_samples: Path, opens: list[
     at.run()
     assert opens == [], opens
     print(f"raster opens: builtin scene first run {first}, rerun 0; guessed upload first run {upload_first}, rerun 0")
+
+
+def test_a_batch_qa_row_opens_its_scene_once(make_geotiff: Any, tiny_ensemble: Any, opens: list[str]) -> None:
+    """Layout, inference read and thumbnail of a Batch QA row come from one opening of the file."""
+    from ocm_app import batch, scenes
+    from ocm_app.runs import RunOptions
+
+    path = make_geotiff("qa.tif", bands=4, height=96, width=96)
+    spec = scenes.upload_spec("upload:qa", [("qa.tif", path)], "sentinel2_4band")
+    opens.clear()
+    row = batch.qa_row(spec, RunOptions(patch_px=64, overlap_px=16), tiny_ensemble)
+    assert not row.error, row.error
+    assert row.thumbnail.startswith("data:image/png") and row.bands.startswith("R=")
+    assert opens == [str(path)], opens

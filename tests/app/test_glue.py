@@ -177,7 +177,8 @@ def test_band_files_are_read_by_the_names_users_gave(make_geotiff) -> None:
     assert layout.mapping is not None and layout.mapping.numbers == (3, 2, 4, 1)
     assert layout.band_labels[0] == "file 1: T1_B02.tif" and not layout.guessed
     display = scenes.read_display(spec, 64)
-    assert display.shape == (4, 48, 64) and not np.array_equal(display[2], display[1])
+    assert display.shape == (48, 64) and display.blue is not None  # Blue (B02) matched by its upload name
+    assert not np.array_equal(display.blue, display.data[1])
 
 
 def test_model_line_names_model_version_card_and_measurement() -> None:

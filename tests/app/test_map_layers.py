@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+from affine import Affine
 
 from ocm_app import compare, map_layers, truth
-from ocm_engine import Prediction
+from ocm_engine import Prediction, Scene
+
+
+def _display(seed: int, shape: tuple[int, int]) -> Scene:
+    """An overview as ``read_display`` returns it (no Blue band)."""
+    data = np.random.default_rng(seed).random((3, *shape)).astype(np.float32)
+    return Scene(data=data, valid=np.ones(shape, bool), transform=Affine.identity(), crs=None, nodata=None,
+                 source_resolution_m=10.0, resolution_m=10.0, bands=())
 
 
 def _prediction(shape: tuple[int, int], probabilities: bool) -> Prediction:
@@ -16,7 +24,7 @@ def _prediction(shape: tuple[int, int], probabilities: bool) -> Prediction:
 
 
 def test_result_layers_shrink_a_large_grid_to_the_display_and_add_the_experts() -> None:
-    display = np.random.default_rng(1).random((4, 30, 40)).astype(np.float32)
+    display = _display(1, (30, 40))
     pred = _prediction((60, 80), probabilities=True)
     drawn = map_layers.result_layers(display, pred, None, max_px=50)
     names = [layer.name for layer in drawn.layers]
@@ -44,7 +52,7 @@ def test_compare_layers_outline_every_hotspot() -> None:
     pred = Prediction(pred.classes, pred.probabilities, pred.valid, member_classes=members)
     comparison = compare.compare_members(pred, ("A", "B"))
     spots = comparison.hotspots(grid=4, top=3)
-    display = np.random.default_rng(2).random((4, 32, 32)).astype(np.float32)
+    display = _display(2, (32, 32))
     drawn = map_layers.compare_layers(display, comparison, spots)
     assert [b.label for b in drawn.boxes] == ["#1", "#2", "#3"]
     assert drawn.boxes[0].rows == spots[0].box[:2] and drawn.boxes[0].cols == spots[0].box[2:]

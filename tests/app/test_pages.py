@@ -107,13 +107,15 @@ def test_model_load_error_is_shown(empty_samples: Path, monkeypatch: pytest.Monk
     from ocm_app import resources
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise ModelLoadError("No default model is packaged in this installation.")
+        raise ModelLoadError("Default model", arrived="no weights in this installation",
+                             expected="ocm_engine/weights/ensemble.json and its members")
 
     monkeypatch.setattr(resources, "get_ensemble", broken)
     at = start()
     at.button(key="run.button").click().run()
     assert not at.exception
-    assert any("No default model" in e.value for e in at.error)
+    shown = [e.value for e in at.error]
+    assert any("Default model: got no weights in this installation" in e for e in shown), shown
     assert not at.metric
 
 
@@ -123,7 +125,8 @@ def test_bad_upload_shows_engine_error(empty_samples: Path) -> None:
     at.file_uploader(key="scene_upload").set_value(("../../etc/passwd.tif", b"not a tiff", "image/tiff")).run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert any("Could not open ../../etc/passwd.tif" in e for e in errors), errors
+    assert any(e.startswith("Upload ../../etc/passwd.tif: got a file that does not open as a raster")
+               for e in errors), errors
     assert not any("upload_" in e or "ocm_studio" in e for e in errors), "no internal temp paths"
 
 
@@ -292,7 +295,7 @@ def test_batch_uploads(empty_samples: Path, geotiff_bytes: Any) -> None:
     assert not at.exception
     table = frame(at, "cloud %")
     assert list(table["scene"]) == ["a.tif"] and "error" not in table.columns  # no row of 'None' cells
-    assert any("could not be processed" in e.value and "**b.tif**: Could not open b.tif" in e.value
+    assert any("could not be processed" in e.value and "**b.tif**: Upload b.tif: got a file that does" in e.value
                for e in at.error), [e.value for e in at.error]
 
 

@@ -62,7 +62,7 @@ def test_a_point_and_a_window_size(stac_site: Site) -> None:
 
 
 @pytest.mark.parametrize(("item", "message"), [("S2A_NO_NIR", "no asset for nir"),
-                                               ("S2A_MISSING", "404")])
+                                               pytest.param("S2A_MISSING", "404", marks=pytest.mark.slow)])
 def test_bad_items_show_a_message_and_the_app_keeps_serving(stac_site: Site, item: str, message: str) -> None:
     at = _search(stac_site, _place(stac_site))
     at.radio(key=stac_source.ITEM).set_value(item)

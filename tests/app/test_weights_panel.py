@@ -96,11 +96,11 @@ def test_get_official_weights_in_chromium(tmp_path: Path, make_weights: Callable
     the progress element while it downloads, and the official model line after it."""
     import os
     import shutil
-    import subprocess
     import sys
 
+    from ocm_app import server as app_server
     from tests.app.test_browser import _chromium, _driver
-    from tests.helpers.streamlit_server import REPO, free_port
+    from tests.helpers.streamlit_server import REPO
 
     found = _chromium()
     if found is None:
@@ -116,64 +116,48 @@ def test_get_official_weights_in_chromium(tmp_path: Path, make_weights: Callable
     payloads = [p.read_bytes() for p in sorted(payload_dir.iterdir())]
     home = tmp_path / "home"
     (tmp_path / "samples").mkdir()
-    port = free_port()
-    with HubServer(registry.HUB_REPO_ID, registry.HUB_REVISION) as server:
+    with HubServer(registry.HUB_REPO_ID, registry.HUB_REVISION) as hub:
         for spec, data in zip(registry.OFFICIAL_WEIGHTS.values(), payloads, strict=True):
-            server.add(spec.file, data, delay_per_chunk_s=0.001)  # slow enough to see the progress
-        env = {k: v for k, v in os.environ.items() if k not in ("OCM_APP_MODEL", "OCM_WEIGHTS_DIR", "XDG_DATA_HOME")}
-        env.update(HOME=str(home), HF_ENDPOINT=server.endpoint, OCM_TRUSTED_LOCAL="1", OMP_NUM_THREADS="1",
+            hub.add(spec.file, data, delay_per_chunk_s=0.001)  # slow enough to see the progress
+        env: dict[str, str | None] = {"OCM_APP_MODEL": None, "OCM_WEIGHTS_DIR": None, "XDG_DATA_HOME": None}
+        env.update(HOME=str(home), HF_ENDPOINT=hub.endpoint, OCM_TRUSTED_LOCAL="1", OMP_NUM_THREADS="1",
                    OCM_SAMPLES_DIR=str(tmp_path / "samples"), OCM_APP_TMP=str(tmp_path / "apptmp"))
-        log = (tmp_path / "streamlit.log").open("w")
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "app" / "official_hub_app.py"), str(payload_dir),
-             "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        browser: Any = _driver(*found)
-        wait = WebDriverWait(browser, 120)
-        try:
-            for _ in range(200):
-                try:
-                    browser.get(f"http://127.0.0.1:{port}/")
-                    break
-                except Exception:  # not listening yet
-                    import time
-
-                    time.sleep(0.3)
-            sidebar = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=stSidebar]")))
-            wait.until(ec.presence_of_element_located(
-                (By.XPATH, "//*[@data-testid='stSidebar']//*[contains(., 'ocm-studio-default')]")))
-            button = wait.until(ec.element_to_be_clickable(
-                (By.XPATH, "//button[.//p[contains(text(), 'Get the official weights (58 MB)')]]")))
-            sidebar.screenshot(str(shots / "sidebar_before.png"))
-            button.click()
-            from selenium.webdriver.common.action_chains import ActionChains
-
-            ActionChains(browser).move_to_element_with_offset(sidebar, 5, 5).perform()  # away: no tooltip
-            wait.until(ec.presence_of_element_located(
-                (By.CSS_SELECTOR, "[data-testid=stSidebar] [data-testid=stProgress]")))
-            sidebar = browser.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]")
-            sidebar.screenshot(str(shots / "sidebar_progress.png"))
-            wait.until(ec.presence_of_element_located(
-                (By.XPATH, "//*[@data-testid='stSidebar']//*[contains(., 'OmniCloudMask v4 (official)')]")))
-            wait.until(lambda b: not b.find_elements(
-                By.XPATH, "//button[.//p[contains(text(), 'Get the official weights')]]"))
-            sidebar = browser.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]")
-            sidebar.screenshot(str(shots / "sidebar_after.png"))
-            text = browser.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
-            assert "92.4" in text and "this project's cache" in text
-            cache = home / ".cache" / "ocm_studio" / "weights"
-            assert sorted(p.name for p in cache.iterdir()) == sorted(s.file for s in registry.OFFICIAL_WEIGHTS.values())
-            assert len(server.requests) == 2
-        finally:
-            browser.quit()
-            proc.terminate()
+        launcher = [sys.executable, str(REPO / "tests" / "app" / "official_hub_app.py"), str(payload_dir)]
+        with app_server.serve(tmp_path / "streamlit.log", env=env, launcher=launcher, start_timeout_s=120) as app:
+            browser: Any = _driver(*found)
+            wait = WebDriverWait(browser, 120)
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            if shots != tmp_path:  # screenshots kept elsewhere: keep the server's log beside them
-                shutil.copy(tmp_path / "streamlit.log", shots / "streamlit.log")
+                browser.get(app.url)
+                sidebar = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=stSidebar]")))
+                wait.until(ec.presence_of_element_located(
+                    (By.XPATH, "//*[@data-testid='stSidebar']//*[contains(., 'ocm-studio-default')]")))
+                button = wait.until(ec.element_to_be_clickable(
+                    (By.XPATH, "//button[.//p[contains(text(), 'Get the official weights (58 MB)')]]")))
+                sidebar.screenshot(str(shots / "sidebar_before.png"))
+                button.click()
+                from selenium.webdriver.common.action_chains import ActionChains
+
+                ActionChains(browser).move_to_element_with_offset(sidebar, 5, 5).perform()  # away: no tooltip
+                wait.until(ec.presence_of_element_located(
+                    (By.CSS_SELECTOR, "[data-testid=stSidebar] [data-testid=stProgress]")))
+                sidebar = browser.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]")
+                sidebar.screenshot(str(shots / "sidebar_progress.png"))
+                wait.until(ec.presence_of_element_located(
+                    (By.XPATH, "//*[@data-testid='stSidebar']//*[contains(., 'OmniCloudMask v4 (official)')]")))
+                wait.until(lambda b: not b.find_elements(
+                    By.XPATH, "//button[.//p[contains(text(), 'Get the official weights')]]"))
+                sidebar = browser.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]")
+                sidebar.screenshot(str(shots / "sidebar_after.png"))
+                text = browser.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
+                assert "92.4" in text and "this project's cache" in text
+                cache = home / ".cache" / "ocm_studio" / "weights"
+                pinned = sorted(s.file for s in registry.OFFICIAL_WEIGHTS.values())
+                assert sorted(p.name for p in cache.iterdir()) == pinned
+                assert len(hub.requests) == 2
+            finally:
+                browser.quit()
+                if shots != tmp_path:  # screenshots kept elsewhere: keep the server's log beside them
+                    shutil.copy(tmp_path / "streamlit.log", shots / "streamlit.log")
 
 
 def _note() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,9 +31,10 @@ def _samples() -> list[errors.OcmError]:
         errors.UnknownSensorError("nope", ["earth_search"], kind="catalog preset"),
         errors.StacBandError("S2A", ["nir"], {"red": ["red"]}),
         errors.LabelSchemeError([0, 128, 255], ["cloudsen12", "four_class"]),
-        request_error(errors.CatalogError, "timed out", "https://stac.example/x?sig=s", timeout_s=5),
-        request_error(errors.AssetReadError, "HTTP response code: 404", "https://cog.example/b04.tif"),
-        BandMappingError("a.tif has 2 bands; Red, Green and NIR need 3.", ["sentinel2_l2a"], (1, 2, None)),
+        request_error(errors.CatalogError, "https://stac.example/x?sig=s", kind="timeout", timeout_s=5),
+        request_error(errors.AssetReadError, "https://cog.example/b04.tif", status=404, kind="status"),
+        BandMappingError("Band count of a.tif", arrived=2, expected="at least 3 (Red, Green, NIR)",
+                         presets=["sentinel2_l2a"], suggestion=(1, 2, None)),
         errors.BandMismatchError(reason="out_of_range", role="NIR", asked=5, available=4),
         errors.BandMismatchError(reason="required", role="Red"),
     ]
@@ -72,9 +75,43 @@ def test_fields_from_real_calls() -> None:
     assert errors.one_line(unknown.value, frontend="cli").endswith(unknown.value.hint("cli"))
 
 
-def test_plain_errors_keep_their_message() -> None:
-    err = errors.InvalidImageError("The image has 2 dimensions; expected (bands, height, width).")
-    assert err.problem == str(err) == err.describe("cli") and err.hint("app") == ""
-    advised = errors.ModelLoadError("No GPU.", hints=errors.Hints("device='cpu'", "--device cpu", "CPU"))
-    assert str(advised) == "No GPU. device='cpu'" and advised.describe("cli") == "No GPU. --device cpu"
+def test_a_raise_site_gives_fields_and_the_message_is_built_from_them() -> None:
+    err = errors.InvalidImageError("Image array", arrived=(10, 10), expected="(bands, height, width)")
+    assert (err.subject, err.arrived, err.expected) == ("Image array", (10, 10), "(bands, height, width)")
+    built = "Image array: got (10, 10); expected (bands, height, width)."
+    assert err.problem == str(err) == err.describe("cli") == built
+    assert err.hint("app") == ""
+    advised = errors.ModelLoadError("Device", arrived="cuda (no GPU)", expected="cpu or a visible GPU",
+                                    hints=errors.Hints("Pass device='cpu'.", "Pass --device cpu.", "Choose CPU."))
+    assert advised.describe("cli").endswith("Pass --device cpu.") and str(advised).endswith("Pass device='cpu'.")
     assert errors.describe(ValueError("x"), "app") == "x"
+    with pytest.raises(TypeError):
+        errors.SceneReadError("Could not read a.tif.")  # type: ignore[call-arg]  # a sentence is not fields
+
+
+@pytest.mark.parametrize("err", _samples(), ids=lambda e: type(e).__name__)
+def test_every_error_carries_subject_arrived_and_expected(err: errors.OcmError) -> None:
+    assert err.subject and err.expected not in (None, "") and hasattr(err, "arrived")
+
+
+_SOURCE_ROOTS = ("ocm_engine", "ocm_app", "app_pages", "bench")
+
+
+def _raise_sites_passing_problem() -> list[str]:
+    """Calls with ``problem=`` outside an ``__init__`` (only error classes word a message themselves)."""
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for folder in _SOURCE_ROOTS:
+        for path in sorted((root / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            inits = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "__init__"]
+            allowed = {id(c) for f in inits for c in ast.walk(f)}
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Call) and id(node) not in allowed
+                        and any(k.arg == "problem" for k in node.keywords)):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_no_raise_site_writes_the_sentence_itself() -> None:
+    assert _raise_sites_passing_problem() == []

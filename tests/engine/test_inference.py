@@ -63,22 +63,39 @@ def test_missing_nir_warns_and_runs(tiny_ensemble) -> None:
 
 
 @pytest.mark.parametrize(
-    ("image", "kwargs", "error", "text"),
+    ("image", "kwargs", "error", "subject", "arrived"),
     [
-        (np.zeros((3, 64, 64), np.uint16), {}, NoValidDataError, "nodata"),
-        (np.full((3, 64, 64), np.nan, np.float32), {}, NoValidDataError, "nodata"),
-        (np.ones((3, 20, 64), np.uint16), {}, ImageTooSmallError, "32"),
-        (np.ones((64, 64), np.uint16), {}, InvalidImageError, "bands, height, width"),
-        (np.ones((3, 64, 64), np.complex64), {}, InvalidImageError, "complex"),
-        (np.ones((2, 64, 64), np.uint16), {}, BandMismatchError, "2 band"),
-        (np.ones((4, 64, 64), np.uint16), {"bands": (0, 1)}, BandMismatchError, "3 band indices"),
-        ([[1, 2]], {}, InvalidImageError, "numpy array"),
+        (np.zeros((3, 64, 64), np.uint16), {}, NoValidDataError, "Image of 64 x 64 px",
+         "all 4096 pixels nodata (the value 0, or NaN)"),
+        (np.full((3, 64, 64), np.nan, np.float32), {"nodata": None}, NoValidDataError, "Image of 64 x 64 px",
+         "all 4096 pixels nodata (the value None, or NaN)"),
+        (np.ones((3, 20, 64), np.uint16), {}, ImageTooSmallError, "Image", "20 x 64 px"),
+        (np.ones((64, 64), np.uint16), {}, InvalidImageError, "Image array", "2 dimensions (64, 64)"),
+        (np.ones((3, 64, 64), np.complex64), {}, InvalidImageError, "Image dtype", "complex64"),
+        (np.ones((128, 128, 3), np.uint16), {}, InvalidImageError, "Image shape", (128, 128, 3)),
+        (np.ones((2, 64, 64), np.uint16), {}, BandMismatchError, "NIR band index", 2),
+        (np.ones((4, 64, 64), np.uint16), {"bands": (0, 1)}, BandMismatchError, "Band indices", [0, 1]),
+        (np.ones((4, 64, 64), np.uint16), {"bands": (0, None, 1)}, BandMismatchError, "Green band", None),
+        ([[1, 2]], {}, InvalidImageError, "Image", "list"),
     ],
 )
-def test_bad_input_errors(tiny_ensemble, image, kwargs, error, text) -> None:
-    with pytest.raises(error, match=text) as info:
+def test_bad_input_errors(tiny_ensemble, image, kwargs, error, subject, arrived) -> None:
+    with pytest.raises(error) as info:
         predict_array(image, ensemble=tiny_ensemble, **kwargs)
-    assert isinstance(info.value, OcmError)
+    assert type(info.value) is error and isinstance(info.value, OcmError)
+    assert (info.value.subject, info.value.arrived) == (subject, arrived)
+    assert info.value.expected
+
+
+def test_bad_input_hints_are_worded_per_front_end(tiny_ensemble) -> None:
+    with pytest.raises(NoValidDataError) as info:
+        predict_array(np.zeros((3, 64, 64), np.uint16), ensemble=tiny_ensemble)
+    assert "nodata=" in info.value.hint("python") and "--" not in info.value.hint("python")
+    assert "--nodata" in info.value.hint("cli") and "=" not in info.value.hint("cli")
+    assert "--" not in info.value.hint("app") and "=" not in info.value.hint("app")
+    with pytest.raises(ImageTooSmallError) as small:
+        predict_array(np.ones((3, 20, 64), np.uint16), ensemble=tiny_ensemble)
+    assert "resolution_m" in small.value.hint("python") and "--resolution" in small.value.hint("cli")
 
 
 class _Pointwise(torch.nn.Module):

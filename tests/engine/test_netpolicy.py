@@ -55,8 +55,9 @@ LITERALS = [
 def test_internal_address_literals_are_refused(url: str, kind: str) -> None:
     resolve = stub({})
     decision = decide(url, HOSTED, resolver=resolve)
-    assert not decision.allowed
-    assert kind in decision.reason and "\n" not in decision.reason
+    assert (decision.allowed, decision.refusal) == (False, "internal")
+    assert decision.arrived == f"a {kind if kind != 'CGNAT' else 'shared (CGNAT)'} address"
+    assert "\n" not in decision.reason and decision.reason == decision.error().problem
     assert resolve.asked == []  # a literal is not resolved
 
 
@@ -67,20 +68,20 @@ def test_internal_address_literals_are_refused(url: str, kind: str) -> None:
 ])
 def test_names_resolving_to_internal_addresses_are_refused(address: str, kind: str) -> None:
     decision = decide("https://catalog.example.org/api", HOSTED, resolver=stub({"catalog.example.org": [address]}))
-    assert not decision.allowed
-    assert kind in decision.reason and "catalog.example.org resolves to" in decision.reason
+    assert (decision.allowed, decision.refusal, decision.host) == (False, "internal", "catalog.example.org")
+    assert decision.arrived == f"a {kind} address (the host catalog.example.org resolves to {address})"
 
 
 def test_one_internal_address_among_public_ones_is_enough_to_refuse() -> None:
     resolve = stub({"mixed.example": ["93.184.216.34", "10.0.0.1"]})
-    assert not decide("https://mixed.example/", HOSTED, resolver=resolve).allowed
+    assert decide("https://mixed.example/", HOSTED, resolver=resolve).refusal == "internal"
 
 
 def test_public_names_are_allowed_and_pinned() -> None:
     decision = check("https://earth-search.example/v1?sig=secret", HOSTED,
                      resolver=stub({"earth-search.example": ["93.184.216.34", "2606:2800:220:1::1"]}))
     assert decision.allowed and decision.addresses == ("93.184.216.34", "2606:2800:220:1::1")
-    assert decision.port == 443 and "secret" not in decision.reason
+    assert decision.refusal is None and decision.port == 443 and "secret" not in decision.reason
 
 
 @pytest.mark.parametrize("target", [
@@ -89,21 +90,29 @@ def test_public_names_are_allowed_and_pinned() -> None:
 ])
 def test_local_paths_and_gdal_paths_are_refused(target: str) -> None:
     decision = decide(target, HOSTED, resolver=stub({}))
-    assert not decision.allowed and "cannot be read on this server" in decision.reason
-    with pytest.raises(PolicyError, match="Refused"):
+    assert (decision.allowed, decision.refusal, decision.scheme) == (False, "local", "file")
+    with pytest.raises(PolicyError) as refused:
         check(target, HOSTED, resolver=stub({}))
+    assert isinstance(refused.value, PermissionError)
+    assert (refused.value.subject, refused.value.arrived, refused.value.expected) == (
+        f"Path {decision.target}", decision.arrived, "a public http(s) URL")
 
 
 @pytest.mark.parametrize("target", ["s3://bucket/key.tif", "ftp://host/x", "gopher://x/", "data:,hello"])
 def test_other_schemes_are_refused(target: str) -> None:
     decision = decide(target, HOSTED, resolver=stub({}))
-    assert not decision.allowed and "only http and https" in decision.reason
+    assert (decision.allowed, decision.refusal) == (False, "scheme")
+    assert decision.arrived == f"the scheme {target.split(':', 1)[0]}:"
 
 
 def test_unresolvable_and_hostless_urls_are_refused() -> None:
-    assert "does not resolve" in decide("https://nowhere.invalid/", HOSTED, resolver=stub({})).reason
-    assert "no host" in decide("http:///path", HOSTED, resolver=stub({})).reason
-    assert "port" in decide("http://host:99999/", HOSTED, resolver=stub({})).reason
+    assert decide("https://nowhere.invalid/", HOSTED, resolver=stub({})).refusal == "unresolved"
+    assert decide("https://nothing.example/", HOSTED, resolver=stub({"nothing.example": []})).refusal == "no_address"
+    assert decide("http:///path", HOSTED, resolver=stub({})).refusal == "no_host"
+    assert decide("http://host:99999/", HOSTED, resolver=stub({})).refusal == "port"
+    with pytest.raises(PolicyError) as refused:
+        check("http:///path", HOSTED, resolver=stub({}))
+    assert (refused.value.subject, refused.value.arrived) == ("URL http:///path", "no host")
 
 
 def test_allowed_origin_reads_whatever_it_resolves_to_and_nothing_else() -> None:
@@ -111,15 +120,15 @@ def test_allowed_origin_reads_whatever_it_resolves_to_and_nothing_else() -> None
     resolve = stub({"catalog.internal": ["10.0.0.7"]})
     assert decide("http://catalog.internal:8080/api", policy, resolver=resolve).allowed
     assert decide("http://CATALOG.internal:8080/items/x", policy, resolver=resolve).addresses == ("10.0.0.7",)
-    assert not decide("http://catalog.internal:8081/api", policy, resolver=resolve).allowed  # another port
-    assert not decide("https://catalog.internal:8080/api", policy, resolver=resolve).allowed  # another scheme
+    assert decide("http://catalog.internal:8081/api", policy, resolver=resolve).refusal == "internal"  # another port
+    assert decide("https://catalog.internal:8080/api", policy, resolver=resolve).refusal == "internal"  # another scheme
 
 
 def test_local_reads_only_on_a_trusted_install() -> None:
     trusted = NetPolicy.hosted_default(allow_local=True)
     assert decide("/data/catalog.json", trusted).allowed
-    assert not decide("/vsicurl/http://10.0.0.1/x", trusted).allowed
-    assert not decide("http://10.0.0.1/x", trusted).allowed
+    assert decide("/vsicurl/http://10.0.0.1/x", trusted).refusal == "local"
+    assert decide("http://10.0.0.1/x", trusted).refusal == "internal"
 
 
 def test_permissive_policy_trusts_everything_without_resolving() -> None:

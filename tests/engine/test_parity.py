@@ -24,7 +24,9 @@ def _reference(image: np.ndarray, members: list[torch.nn.Module], confidence: bo
 
 @pytest.mark.parametrize(
     ("shape", "patch", "overlap"),
-    [((3, 150, 210), 1000, 300), ((3, 260, 300), 128, 40), ((3, 200, 333), 96, 30)],
+    [((3, 150, 210), 1000, 300),  # the default patch; the multi-patch grids are in the slow set
+     pytest.param((3, 260, 300), 128, 40, marks=pytest.mark.slow),
+     pytest.param((3, 200, 333), 96, 30, marks=pytest.mark.slow)],
 )
 def test_matches_reference(tiny_members: list[torch.nn.Module], shape: tuple[int, int, int],
                            patch: int, overlap: int) -> None:

@@ -106,9 +106,13 @@ def test_out_of_memory_halves_the_batch(tiny_members) -> None:
 
 def test_out_of_memory_at_batch_one_is_a_clear_error(tiny_members) -> None:
     broken = load_ensemble([_OomAboveOne(m, 0) for m in tiny_members], device="cpu", dtype="fp32")
-    with pytest.raises(DeviceMemoryError, match="patch_px") as info:
+    with pytest.raises(DeviceMemoryError) as info:
         predict_array(synthetic_scene(3, 80, 80), ensemble=broken, options=InferenceOptions(batch_size=1))
     assert isinstance(info.value, MemoryError)
+    assert (info.value.subject, info.value.arrived) == ("Memory of cpu", "out of memory")
+    assert info.value.expected == "room for 1 patch of 80 px per forward pass"
+    assert "patch_px" in info.value.hint("python") and "--patch" in info.value.hint("cli")
+    assert "patch_px" not in info.value.hint("cli") and "--" not in info.value.hint("app")
 
 
 def test_cpu_memory_format_per_encoder(tiny_members) -> None:

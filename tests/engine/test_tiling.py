@@ -22,10 +22,17 @@ def test_windows_cover_image_without_duplicates(h: int, w: int, patch: int, over
 
 def test_fit_patch_shrinks_and_rejects_small_images() -> None:
     assert fit_patch(150, 210, 1000, 300) == (150, 75)
-    with pytest.raises(ImageTooSmallError, match="at least 32"):
+    with pytest.raises(ImageTooSmallError) as small:
         fit_patch(31, 500, 1000, 300)
-    with pytest.raises(InvalidImageError):
+    assert (small.value.subject, small.value.arrived) == ("Image", "31 x 500 px")
+    assert str(small.value.expected).startswith("at least 32 px")
+    with pytest.raises(InvalidImageError) as patch:
         fit_patch(100, 100, 16, 4)
+    assert type(patch.value) is InvalidImageError
+    assert (patch.value.subject, patch.value.arrived) == ("Patch size (px)", 16)
+    with pytest.raises(InvalidImageError) as overlap:
+        fit_patch(100, 100, 64, -1)
+    assert (overlap.value.subject, overlap.value.arrived) == ("Patch overlap (px)", -1)
 
 
 def test_blend_weights_ramp() -> None:

@@ -17,7 +17,13 @@ import xarray as xr
 
 from ocm_engine import InferenceOptions, predict_scene, read_scene
 from ocm_engine.constants import CLASS_NAMES, OUTPUT_NODATA
-from ocm_engine.errors import BandMismatchError, InvalidImageError, MissingCrsWarning, OcmError, ResolutionError
+from ocm_engine.errors import (
+    BandMismatchError,
+    InvalidImageError,
+    MissingCrsWarning,
+    OutputExistsError,
+    ResolutionError,
+)
 from ocm_engine.xarray_io import predict_dataarray, resolve_bands, to_raster
 from ocm_engine.xarray_lazy import plan_blocks
 from tests.conftest import synthetic_scene
@@ -84,8 +90,15 @@ def test_to_raster_writes_the_ocm_predict_geotiff(tiny_ensemble: Any, tmp_path: 
         np.testing.assert_array_equal(src.read(1), ds.classes.values)
     with rasterio.open(tmp_path / "p.tif") as src:
         assert src.count == 4
-    with pytest.raises(OcmError):
+    with pytest.raises(OutputExistsError) as exists:
         to_raster(ds, out)  # exists, no overwrite
+    assert exists.value.path == out
+    with pytest.raises(InvalidImageError) as no_probs:
+        to_raster(ds.drop_vars("probabilities"), tmp_path / "m2.tif", probabilities_path=tmp_path / "p2.tif")
+    assert no_probs.value.subject == "Prediction Dataset" and "probabilities" in str(no_probs.value.expected)
+    with pytest.raises(InvalidImageError) as not_prediction:
+        to_raster(_da().to_dataset(), tmp_path / "m3.tif")
+    assert not_prediction.value.arrived == "Dataset with ['scene']"
 
 
 def test_time_dimension_and_dataset_input(tiny_ensemble: Any) -> None:
@@ -99,8 +112,10 @@ def test_time_dimension_and_dataset_input(tiny_ensemble: Any) -> None:
     odc = cube.to_dataset(dim="band")
     from_ds = odc.ocm.predict(ensemble=tiny_ensemble, options=OPTS)
     np.testing.assert_array_equal(from_ds.classes.values, ds.classes.values)
-    with pytest.raises(InvalidImageError, match="isel"):
+    with pytest.raises(InvalidImageError) as info:
         to_raster(ds, "/nonexistent/x.tif")
+    assert info.value.subject == "Class map dimensions" and info.value.arrived == "(time: 2, y: 64, x: 72)"
+    assert "ds.isel(time=0)" in info.value.hint("python") and info.value.hint("cli") == ""
 
 
 def test_band_selection_by_name_preset_and_position(tiny_ensemble: Any) -> None:
@@ -179,26 +194,39 @@ def test_time_cube_lazy(tiny_ensemble: Any) -> None:
 
 
 def test_bad_inputs_are_ocm_errors(tiny_ensemble: Any) -> None:
-    with pytest.raises(InvalidImageError, match="band"):
+    with pytest.raises(InvalidImageError) as info:
         predict_dataarray(_da().isel(band=0), ensemble=tiny_ensemble)
-    with pytest.raises(InvalidImageError, match="Expected an xarray"):
+    assert (info.value.subject, info.value.arrived) == ("Input dimensions", "(y: 100, x: 90)")
+    assert "'band'" in str(info.value.expected)
+    with pytest.raises(InvalidImageError) as info:
         predict_dataarray(np.zeros((3, 64, 64)), ensemble=tiny_ensemble)  # type: ignore[arg-type]
-    with pytest.raises(InvalidImageError, match="extra dimensions"):
+    assert (info.value.subject, info.value.arrived) == ("Input", "ndarray")
+    with pytest.raises(InvalidImageError) as info:
         predict_dataarray(_da().expand_dims(time=2, member=2), ensemble=tiny_ensemble)
-    with pytest.raises(BandMismatchError, match="nir_band_x"):
+    assert info.value.arrived == "(time: 2, member: 2, band: 4, y: 100, x: 90)"
+    assert "extra dimensions" in info.value.hint("python")
+    with pytest.raises(BandMismatchError) as info:
         predict_dataarray(_da(), ensemble=tiny_ensemble, bands=("red", "green", "nir_band_x"))
-    with pytest.raises(BandMismatchError, match="No red"):
+    assert (info.value.subject, info.value.arrived) == ("NIR band", "nir_band_x")
+    with pytest.raises(BandMismatchError) as info:
         predict_dataarray(_da(["coastal", "swir16", "swir22"]), ensemble=tiny_ensemble)
+    assert info.value.subject == "Red and Green band"
+    assert info.value.arrived == "bands ['coastal', 'swir16', 'swir22']"
+    with pytest.raises(BandMismatchError) as info:
+        predict_dataarray(_da(["a", "b"]), ensemble=tiny_ensemble, bands=(0, 1))
+    assert (info.value.subject, info.value.arrived) == ("bands=", [0, 1])
     with pytest.raises(BandMismatchError) as beyond:
         predict_dataarray(_da(), ensemble=tiny_ensemble, bands=(0, 1, 9))
     assert (beyond.value.reason, beyond.value.role, beyond.value.asked, beyond.value.base) == (
-        "out_of_range", "nir", 9, 0)
+        "out_of_range", "NIR", 9, 0)
     assert beyond.value.available == len(_da().band)
     with pytest.raises(ResolutionError) as no_crs:
         predict_dataarray(_da(crs=None), ensemble=tiny_ensemble, resolution_m=20)
     assert (no_crs.value.reason, no_crs.value.asked_m) == ("no_crs", 20)
-    with pytest.raises(InvalidImageError, match="y and x"):
+    with pytest.raises(InvalidImageError) as info:
         predict_dataarray(_da().rename(y="row", x="col"), ensemble=tiny_ensemble)
+    assert info.value.subject == "Spatial dimensions" and "y and x" in str(info.value.expected)
+    assert "da.rename(" in info.value.hint("python") and info.value.hint("cli") == info.value.hint("app") == ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = predict_dataarray(_da(crs=None), ensemble=tiny_ensemble, options=OPTS)

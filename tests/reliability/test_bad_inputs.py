@@ -8,6 +8,7 @@ arrived and how to fix it, or in a correct result: never a library exception, ne
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,21 @@ READER_ERRORS = (errors.SceneReadError, errors.BandMismatchError, errors.Unknown
 OPEN_KWARGS = ("sensor", "bands", "nodata")
 
 
+#: Python argument wording that must never reach the command line's or the app's text.
+PYTHON_ARGS = re.compile(r"\b(bands|sensor|nodata|resolution_m|patch_px|overlap_px|overwrite|device|dtype)=")
+
+
 def _check_message(err: BaseException, case: Case) -> None:
     message = str(err)
     assert "Traceback" not in message
     assert len(message) > 40, f"{case.name}: message too terse to act on: {message!r}"
     assert "\n" not in message.strip(), f"{case.name}: message should be one line: {message!r}"
+    assert isinstance(err, errors.OcmError)
+    assert err.subject and err.expected not in (None, ""), f"{case.name}: {err!r} lacks its fields"
+    assert err.problem in message, f"{case.name}: the message is not built from the problem: {message!r}"
+    cli, app = err.describe("cli"), err.describe("app")
+    assert not PYTHON_ARGS.search(cli) and not PYTHON_ARGS.search(app), f"{case.name}: {cli!r} / {app!r}"
+    assert " --" not in message and " --" not in app, f"{case.name}: a CLI flag in {message!r} / {app!r}"
 
 
 def _call(fn: Any, case: Case, *args: Any, **kwargs: Any) -> tuple[Any, list[warnings.WarningMessage]]:

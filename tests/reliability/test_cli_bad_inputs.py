@@ -17,6 +17,7 @@ import pytest
 
 from .conftest import run_cli
 from .corpus import CASES, OK, Case, scene, write_tif
+from .test_bad_inputs import PYTHON_ARGS
 
 # Subprocess CLI runs: the whole module is slow (run with -m slow; CI runs it). The same
 # corpus goes through the engine in-process in test_bad_inputs.py in the default run.
@@ -75,6 +76,7 @@ def test_cli_corpus(options: tuple[str, ...], cases: list[Case], corpus: dict[st
         if case in failed:
             assert len(mine) == 1, f"{case.name}: expected one error line, got {mine}\n{proc.stderr}"
             assert len(mine[0]) > len(raw) + 50, f"{case.name}: terse message {mine[0]!r}"
+            assert not PYTHON_ARGS.search(mine[0]), f"{case.name}: Python argument wording in {mine[0]!r}"
         else:
             assert not mine, f"{case.name}: {mine}"
     ok = [c for c in cases if c not in failed]

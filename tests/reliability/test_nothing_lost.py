@@ -37,7 +37,7 @@ def _final_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if ".partial" not in p.name) if folder.exists() else []
 
 
-@pytest.mark.parametrize("step", ["execute", "finish_class_dataset", "_write_preview", "write_report"])
+@pytest.mark.parametrize("step", ["execute", "finish_class_dataset", "write_png", "write_report"])
 def test_failure_mid_write_leaves_nothing(step: str, tiny_ensemble: Any, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_tif(tmp_path / "s.tif", scene())
@@ -203,5 +203,6 @@ def test_cli_refuses_colliding_outputs(cli_weights: Path, tmp_path: Path,
     two = write_tif(tmp_path / "b" / "scene.tif", scene(seed=2))
     code = main(["predict", str(one), str(two), "-o", str(tmp_path / "out"), "--weights", str(cli_weights)])
     err = capsys.readouterr().err
-    assert code == 2 and "would both write scene_ocm" in err, err
+    assert code == 2 and err.startswith("error: Output names scene_ocm.* in ") and err.count("\n") == 1, err
+    assert f"got two inputs: {one} and {two}" in err, err
     assert not (tmp_path / "out").exists()

@@ -48,7 +48,9 @@ def test_an_explicit_float_dtype_turns_the_automatic_int8_off() -> None:
 def test_int8_on_pytorch_is_refused_with_the_fix() -> None:
     with pytest.raises(BackendError) as caught:
         wants_int8(True, {}, "torch")
-    assert "backend='openvino'" in str(caught.value) and "int8=False" in str(caught.value)
+    assert (caught.value.subject, caught.value.arrived) == ("Backend for int8 inference", "torch")
+    assert "backend='openvino'" in caught.value.hint("python") and "int8=False" in caught.value.hint("python")
+    assert "--no-int8" in caught.value.hint("cli")
 
 
 def test_the_embedded_default_records_its_int8_qualification() -> None:

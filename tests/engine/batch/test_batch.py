@@ -14,20 +14,23 @@ import rasterio
 
 from ocm_engine.batch import (
     BatchScene,
+    SceneJob,
     SceneListError,
     read_stac_items,
     resolve_scenes,
     run_batch,
 )
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import Hints, ModelLoadError, OcmError, OutputExistsError, SceneReadError
 from ocm_engine.models.cache import model_loads
+from ocm_engine.options import InferenceOptions, ReadOptions
 from ocm_engine.outputs import atomic
 from tests.conftest import write_geotiff
 
 distributed = pytest.importorskip("distributed")
 
 REPO = Path(__file__).resolve().parents[3]
-OPTIONS = dict(bands=(3, 2, 4), patch_px=64, overlap_px=16, png=False, progress=False)
+OPTIONS = dict(read=ReadOptions(bands=(3, 2, 4)), options=InferenceOptions(patch_px=64, overlap_px=16), png=False,
+               progress=False)
 
 
 def write_scene(path: Path, seed: int = 0, bands: int = 4) -> Path:
@@ -96,21 +99,50 @@ def test_csv_and_stac_lists(tmp_path):
     assert per_band[1].inputs[2] == "/vsis3/bucket/B08.tif"
     multiband = read_stac_items(stac, assets=["visual"])
     assert multiband[0].inputs == (str(tmp_path / "x.tif"),) and multiband[0].bands is None
-    with pytest.raises(SceneListError, match="lacks \\['swir'\\]"):
+    with pytest.raises(SceneListError) as lacking:
         read_stac_items(stac, assets=["red", "green", "swir"])
+    assert lacking.value.subject == f"Assets of STAC item 'S2A_T1' in {stac}"
+    assert lacking.value.arrived == ["green", "nir", "red", "visual"]
+    assert lacking.value.expected == "the assets ['red', 'green', 'swir']"
+    cli, python = lacking.value.describe("cli"), str(lacking.value)
+    assert "--stac-assets" in cli and "stac_assets=" not in cli
+    assert "stac_assets=" in python and "--stac-assets" not in python
 
 
 def test_bad_lists_raise_actionable_errors(tmp_path):
-    with pytest.raises(SceneListError, match="matches no files"):
-        resolve_scenes(str(tmp_path / "*.tif"))
+    pattern = str(tmp_path / "*.tif")
+    with pytest.raises(SceneListError) as glob_err:
+        resolve_scenes(pattern)
+    assert (glob_err.value.subject, glob_err.value.arrived) == (f"Glob {pattern!r}", "no matching files")
     bad = tmp_path / "bad.csv"
     bad.write_text("name,size\na,1\n")
-    with pytest.raises(SceneListError, match="expected one of"):
+    with pytest.raises(SceneListError) as columns:
         resolve_scenes(bad)
-    with pytest.raises(SceneListError, match="empty"):
+    assert columns.value.subject == f"Columns of {bad}" and columns.value.arrived == ["name", "size"]
+    assert "href" in columns.value.expected
+    no_href = tmp_path / "no_href.csv"
+    no_href.write_text("href,id\n,a\n")
+    with pytest.raises(SceneListError) as row:
+        resolve_scenes(no_href)
+    assert (row.value.subject, row.value.arrived) == (f"Line 2 of {no_href}", "no href")
+    with pytest.raises(SceneListError) as empty:
         resolve_scenes([])
-    with pytest.raises(ModelLoadError, match="model source"):
+    assert (empty.value.subject, empty.value.arrived) == ("Scene list", "no scenes")
+    folder = tmp_path / "empty_folder"
+    folder.mkdir()
+    with pytest.raises(SceneListError) as no_rasters:
+        resolve_scenes(folder)
+    assert (no_rasters.value.subject, no_rasters.value.arrived) == (f"Folder {folder}", "no raster files")
+    with pytest.raises(SceneListError) as keys:
+        read_stac_items({"type": "Feature", "id": "x", "assets": {}}, assets=["a", "b", "c", "d"])
+    assert (keys.value.subject, keys.value.arrived) == ("STAC asset keys", ["a", "b", "c", "d"])
+    with pytest.raises(SceneListError) as not_stac:
+        read_stac_items({"type": "Feature"})
+    assert not_stac.value.subject == "STAC items in the data given"
+    assert not_stac.value.expected == "a STAC Item, ItemCollection or list of Items"
+    with pytest.raises(ModelLoadError) as model:
         run_batch([write_scene(tmp_path / "s.tif")], tmp_path / "out", model=object())  # type: ignore[arg-type]
+    assert (model.value.subject, model.value.arrived) == ("Batch model", "an object of type object")
 
 
 # --- a real 2-worker LocalCluster ----------------------------------------------------------
@@ -131,6 +163,9 @@ def test_batch_on_two_workers_reports_failures_and_skips_on_rerun(tmp_path, weig
                       "corrupt": "failed", "missing": "failed"}
     failed = {r.scene_id: r.error for r in result.failed}
     assert failed["corrupt"].startswith("SceneReadError") and "missing.tif" in failed["missing"]
+    # the error itself crossed the network with the result, for each front end to word
+    corrupt = next(r for r in result.failed if r.scene_id == "corrupt")
+    assert isinstance(corrupt.failure, SceneReadError) and corrupt.describe() == corrupt.error
     assert sorted(i for _, i, _ in seen) == list(range(1, 7)) and {n for *_, n in seen} == {6}
     rows = list(csv.DictReader(result.summary_csv.open()))
     assert [r["scene_id"] for r in rows] == ["s0", "s1", "s2", "s3", "corrupt", "missing"]
@@ -244,6 +279,7 @@ def test_scene_that_always_kills_its_worker_is_reported_failed(tmp_path, weights
         scheduler.allowed_failures = allowed
     assert [r.status for r in result.scenes] == ["failed", "done"]
     assert result.scenes[0].error.startswith("KilledWorker: every worker that ran this scene died")
+    assert result.scenes[0].failure is None and result.scenes[0].describe("cli") == result.scenes[0].error
     client.wait_for_workers(2, timeout=180)
 
 
@@ -268,6 +304,8 @@ def test_process_scene_in_process_uses_the_model_cache_and_options(tmp_path, wei
     assert process_scene(good, job).status == "skipped"
     failed = process_scene(BatchScene("broken", (str(broken),)), job)
     assert failed.status == "failed" and failed.error.startswith("SceneReadError")
+    assert isinstance(failed.failure, SceneReadError) and str(broken) in failed.failure.subject
+    assert failed.describe() == failed.error == f"SceneReadError: {failed.failure}"
     assert cached_ensemble(str(weights), device="cpu", dtype="fp32") is cached_ensemble(
         str(weights), device="cpu", dtype="fp32")
     assert len(model_loads()) - loads_before <= 1
@@ -276,6 +314,47 @@ def test_process_scene_in_process_uses_the_model_cache_and_options(tmp_path, wei
     # the done result comes from the value predict_file returned; it agrees with the report
     assert first.cloud_percent is not None and first.cloud_percent == round(doc["statistics"]["cloud_percent"], 4)
     assert first.nodata_percent == round(doc["statistics"]["nodata_percent"], 4)
+
+
+def test_failed_result_keeps_the_error_for_each_front_end(tmp_path) -> None:
+    """A failure keeps its OcmError (across pickling, as from a worker); each front end words it."""
+    import pickle
+
+    from ocm_engine.batch.runner import write_summary
+    from ocm_engine.batch.worker import failed_result
+
+    scene = BatchScene("s", ("/data/s.tif",))
+    try:
+        try:
+            raise OSError("disk")
+        except OSError as cause:
+            raise OutputExistsError(tmp_path / "s_ocm.tif") from cause
+    except OutputExistsError as err:
+        result = failed_result(scene, err, seconds=1.5, worker="w0")
+    arrived = pickle.loads(pickle.dumps(result))  # what the client gets from a worker
+    assert isinstance(arrived.failure, OutputExistsError) and arrived.failure.path == tmp_path / "s_ocm.tif"
+    assert arrived.failure.__traceback__ is None and arrived.failure.__cause__ is None  # no frames kept alive
+    assert arrived.error == arrived.describe() == arrived.describe("python")
+    assert arrived.error.startswith("OutputExistsError: ") and "overwrite=True" in arrived.error
+    cli = arrived.describe("cli")
+    assert cli.startswith("OutputExistsError: ") and "--overwrite" in cli and "overwrite=True" not in cli
+    assert "--overwrite" not in arrived.describe("app")
+    assert arrived == result  # the error object takes no part in equality
+
+    other = failed_result(scene, ValueError("plain"))
+    assert other.failure is None and other.error == other.describe("cli") == "ValueError: plain"
+    unpicklable = OcmError("Thing", arrived=lambda: 0, expected="a value", hints=Hints.same("Fix it."))
+    kept_text = failed_result(scene, unpicklable)
+    assert kept_text.failure is None and kept_text.error.startswith("OcmError: Thing: got <function")
+    assert pickle.loads(pickle.dumps(kept_text)) == kept_text
+
+    csv_path, json_path = write_summary([arrived, other], tmp_path, batch={"failed": 2}, frontend="cli")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert rows[0]["error"] == cli and rows[0]["inputs"] == "/data/s.tif" and rows[1]["error"] == "ValueError: plain"
+    scenes = json.loads(json_path.read_text())["scenes"]
+    assert scenes[0]["error"] == cli and "failure" not in scenes[0] and scenes[0]["inputs"] == ["/data/s.tif"]
+    write_summary([arrived], tmp_path)  # a Python caller's summary: the Python wording
+    assert next(csv.DictReader(csv_path.open()))["error"] == arrived.error
 
 
 def test_scene_job_carries_read_options_a_scene_overrides() -> None:
@@ -290,3 +369,11 @@ def test_scene_job_carries_read_options_a_scene_overrides() -> None:
     own = BatchScene("custom", ("/data/x.tif",), (1, 2, 3), "landsat8_9_oli")
     assert own.read_options(job.read) == ReadOptions("landsat8_9_oli", (1, 2, 3), 0, 20)
     assert BatchScene("plain", ("/data/y.tif",)).read_options(job.read) == job.read
+
+
+def test_scene_job_keeps_the_old_keywords_for_one_release() -> None:
+    with pytest.warns(DeprecationWarning, match=r"pass read=ReadOptions\(sensor='landsat8_9_oli', nodata=0\)"):
+        job = SceneJob("out", sensor="landsat8_9_oli", nodata=0)
+    assert job.read == ReadOptions(sensor="landsat8_9_oli", nodata=0) and job.options == InferenceOptions()
+    with pytest.raises(TypeError, match="read=ReadOptions"):
+        SceneJob("out", "default", "landsat8_9_oli")  # type: ignore[arg-type]  # the old positional layout

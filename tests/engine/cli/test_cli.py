@@ -43,4 +43,6 @@ def test_predict_errors_are_one_line(make_geotiff, tiny_weights_dir: Path, tmp_p
     err = capsys.readouterr().err
     assert code == 1 and "error:" in err and "band" in err and "Traceback" not in err
     code = main(["predict", str(src), "-o", str(tmp_path), "--weights", str(tmp_path / "none")])
-    assert code == 2 and "neither" in capsys.readouterr().err
+    line = capsys.readouterr().err
+    assert code == 2 and line.count("\n") == 1
+    assert line.startswith(f"error: Model source {str(tmp_path / 'none')!r}: got no such file or folder; expected")

@@ -26,5 +26,10 @@ def test_no_georeferencing_and_unreadable_files(tmp_path) -> None:
     path = write_raster(tmp_path / "plain.tif", np.ones((1, 4, 4), np.float32))
     assert raster_info(path).crs is None
     (tmp_path / "bad.tif").write_bytes(b"not a tiff")
-    with pytest.raises(SceneReadError, match=r"bad\.tif"):
+    with pytest.raises(SceneReadError) as info:
         raster_info(tmp_path / "bad.tif")
+    assert info.value.subject == "Raster bad.tif" and str(info.value.arrived).startswith("an open error")
+    assert isinstance(info.value, OSError)
+    with pytest.raises(SceneReadError) as info:
+        raster_info(tmp_path / "bad.tif", drivers=("GTiff", "PNG"))
+    assert info.value.subject == "Raster bad.tif" and "GTiff, PNG" in str(info.value.expected)

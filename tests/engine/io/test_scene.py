@@ -74,8 +74,16 @@ def test_band_pairs_from_two_files_and_bytes(make_geotiff):
     upload = make_geotiff(as_bytes=True)
     from_bytes = read_scene(upload, bands=[1, 2, 4])
     assert from_bytes.bands[0].file == "<bytes>" and from_bytes.shape == (96, 128)
-    with pytest.raises(BandMismatchError, match="1-based"):
+    with pytest.raises(BandMismatchError) as info:
         read_scene([(rg, 1), (rg, 3), (nir, 1)])
+    assert (info.value.subject, info.value.arrived) == (f"Green band number of {rg}", 3)
+    assert str(info.value.expected).startswith("1..2")
+    with pytest.raises(BandMismatchError) as info:
+        read_scene([(rg, 1), (rg, "2"), (nir, 1)])
+    assert (info.value.subject, info.value.arrived) == ("Band pair", (rg, "2"))
+    with pytest.raises(BandMismatchError) as info:
+        read_scene([(upload, 1), (upload, 2), (nir, 1)], names=["a.tif"])
+    assert info.value.subject == "File names" and info.value.arrived == "1 names for 2 files"
 
 
 def test_missing_nir_warns_from_files_too(make_geotiff, tiny_ensemble, tmp_path):

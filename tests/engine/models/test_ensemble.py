@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ocm_engine import load_ensemble
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import ModelLoadError, WeightsOfflineError
 from ocm_engine.models.registry import MODEL_SPECS, build_member
 
 
@@ -51,31 +51,43 @@ def test_official_v4_file_names_load_unchanged(tmp_path: Path, monkeypatch: pyte
 
 
 def test_missing_official_weights_are_explained(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="OCM_WEIGHTS_DIR"):
+    with pytest.raises(ModelLoadError) as missing:
         load_ensemble("official", weights_dir=tmp_path)
+    assert (missing.value.subject, missing.value.arrived) == ("Official OmniCloudMask v4 weights", "no installed pair")
+    assert missing.value.expected == f"the verified pair in one of: {tmp_path}"
+    assert "download=True" in missing.value.hint("python") and "OCM_WEIGHTS_DIR" in missing.value.hint("python")
+    assert "ocm weights --download" in missing.value.hint("cli")
+    assert "weights panel" in missing.value.hint("app") and "--" not in missing.value.describe("app")
 
 
 def test_weights_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCM_WEIGHTS_DIR", str(tmp_path))
-    with pytest.raises(ModelLoadError, match=str(tmp_path)):
+    with pytest.raises(ModelLoadError) as missing:
         load_ensemble("official")
+    assert str(missing.value.expected).startswith(f"the verified pair in one of: {tmp_path},")
 
 
 def test_garbage_weights_file(tmp_path: Path) -> None:
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"not a model")
-    with pytest.raises(ModelLoadError, match="Could not read"):
+    with pytest.raises(ModelLoadError) as unreadable:
         load_ensemble(bad)
-    with pytest.raises(ModelLoadError, match="neither"):
+    assert unreadable.value.subject == f"Weights file {bad}" and unreadable.value.__cause__ is not None
+    assert str(unreadable.value.arrived).startswith("a read error (")
+    with pytest.raises(ModelLoadError) as nowhere:
         load_ensemble(tmp_path / "nope")
+    assert (nowhere.value.subject, nowhere.value.arrived) == (
+        f"Model source {str(tmp_path / 'nope')!r}", "no such file or folder")
 
 
 def test_wrong_architecture_weights(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(3)}, str(tmp_path / "odd.safetensors"))
-    with pytest.raises(ModelLoadError, match="fit none"):
+    with pytest.raises(ModelLoadError) as odd:
         load_ensemble(tmp_path / "odd.safetensors")
+    assert odd.value.subject == f"Weights file {tmp_path / 'odd.safetensors'}"
+    assert str(odd.value.arrived).startswith("a state dict that fits none of the architectures tried (regnety_004:")
 
 
 def test_custom_modules_are_never_mutated(tiny_members) -> None:
@@ -98,22 +110,26 @@ def test_moving_an_ensemble_leaves_the_original_alone(tiny_ensemble) -> None:
 
 
 def test_unknown_dtype(tiny_members) -> None:
-    with pytest.raises(ModelLoadError, match="dtype"):
+    with pytest.raises(ModelLoadError) as unknown:
         load_ensemble(tiny_members, dtype="fp8")
+    assert (unknown.value.subject, unknown.value.arrived) == ("Compute dtype", "fp8")
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(tiny_members, monkeypatch: pytest.MonkeyPatch) -> None:
     # Asserts on every machine: pretend there is no GPU rather than skip where there is one.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ModelLoadError, match="CUDA"):
+    with pytest.raises(ModelLoadError) as no_gpu:
         load_ensemble(tiny_members, device="cuda")
+    assert (no_gpu.value.subject, no_gpu.value.arrived) == ("Device", "cuda")
+    assert "--device cpu" in no_gpu.value.hint("cli") and "device='cpu'" in no_gpu.value.hint("python")
 
 
 def test_offline_download_error_is_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # More download cases (loopback hub: resume, 404, stall, wrong file) in test_official_weights.py.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE"):
+    with pytest.raises(WeightsOfflineError) as offline:
         load_ensemble("official", weights_dir=tmp_path, download=True)
+    assert offline.value.arrived == "HF_HUB_OFFLINE set" and isinstance(offline.value, ModelLoadError)
 
 
 def test_auto_dtype_is_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from ocm_engine import load_ensemble
 from ocm_engine.errors import ModelLoadError, WeightsCorruptError, WeightsDownloadError, WeightsOfflineError
@@ -74,13 +75,15 @@ def test_clean_download_with_progress_then_load(hub_server: HubServer, home: Pat
 def test_interrupted_transfer_resumes_with_range(hub_server: HubServer, home: Path, payloads: list[bytes]) -> None:
     first = _names()[0]
     hub_server.files[first].cut_after = 10_000
-    with pytest.raises(WeightsDownloadError, match="kept for a resume"):
+    with pytest.raises(WeightsDownloadError) as cut:
         official.download_official()
+    assert "kept for a resume" in str(cut.value.arrived) and first in cut.value.subject
     cache = home / ".cache" / "ocm_studio" / "weights"
     partial = cache / (first + hub.PARTIAL_SUFFIX)
     assert partial.stat().st_size == 10_000 and not (cache / first).exists()
-    with pytest.raises(ModelLoadError, match="not installed"):  # a partial file is never loaded
+    with pytest.raises(ModelLoadError) as missing:  # a partial file is never loaded
         load_ensemble("official", device="cpu")
+    assert missing.value.arrived == "no installed pair"
     official.download_official()
     assert (cache / first).read_bytes() == payloads[0] and not partial.exists()
     assert (hub_server.requests[-2][1], hub_server.requests[-1][1]) == ("bytes=10000-", None)
@@ -88,43 +91,48 @@ def test_interrupted_transfer_resumes_with_range(hub_server: HubServer, home: Pa
 
 def test_404_is_one_clear_line(hub_server: HubServer) -> None:
     del hub_server.files[_names()[1]]
-    with pytest.raises(WeightsDownloadError, match="HTTP 404") as err:
+    with pytest.raises(WeightsDownloadError) as err:
         official.download_official()
-    assert "\n" not in str(err.value) and "copy" in str(err.value)
+    assert err.value.arrived == "HTTP 404" and err.value.subject.endswith(f"/{_names()[1]}")
+    assert "\n" not in str(err.value) and "copy" in err.value.hint("cli")
 
 
 def test_stalled_transfer_ends_in_bounded_time(hub_server: HubServer, home: Path) -> None:
     hub_server.files[_names()[0]].stall_after = 8192
     start = time.monotonic()
-    with pytest.raises(WeightsDownloadError, match="stalled") as err:
+    with pytest.raises(WeightsDownloadError) as err:
         official.download_official(stall_timeout_s=0.5)
     assert time.monotonic() - start < 10  # 0.5 s of silence, generous for a loaded 2-core machine
-    message = str(err.value)
-    assert "nothing arrived for 0.5 s" in message and _names()[0] in message
-    assert str(home / ".cache" / "ocm_studio" / "weights") in message  # where to copy by hand
+    assert str(err.value.arrived).startswith("a stalled transfer: nothing for 0.5 s")
+    assert _names()[0] in err.value.subject and isinstance(err.value.__cause__, requests.exceptions.Timeout)
+    assert str(home / ".cache" / "ocm_studio" / "weights") in err.value.hint("app")  # where to copy by hand
 
 
 def test_wrong_file_is_not_kept(hub_server: HubServer, home: Path, payloads: list[bytes]) -> None:
     wrong = bytearray(payloads[0])
     wrong[-1] ^= 0xFF
     hub_server.add(_names()[0], bytes(wrong))
-    with pytest.raises(WeightsDownloadError, match="not kept"):
+    with pytest.raises(WeightsDownloadError) as err:
         official.download_official()
+    assert str(err.value.arrived).startswith("SHA-256 ") and str(err.value.arrived).endswith("(not kept)")
     cache = home / ".cache" / "ocm_studio" / "weights"
     assert not any(p.name.startswith(_names()[0]) for p in cache.iterdir())
 
 
 def test_offline_mode_is_one_line_and_fetches_nothing(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsOfflineError, match="HF_HUB_OFFLINE") as err:
+    with pytest.raises(WeightsOfflineError) as err:
         load_ensemble("official", download=True, device="cpu")
+    assert err.value.arrived == "HF_HUB_OFFLINE set"
     assert "\n" not in str(err.value) and not hub_server.requests
 
 
 def test_unreachable_hub_is_clear(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused
-    with pytest.raises(WeightsDownloadError, match="Could not download"):
+    with pytest.raises(WeightsDownloadError) as err:
         official.download_official(stall_timeout_s=2)
+    assert str(err.value.arrived).startswith("a failed request (ConnectionError;")
+    assert isinstance(err.value.__cause__, requests.exceptions.ConnectionError)
 
 
 @pytest.mark.parametrize("layout", ["linux_xdg", "linux_default", "macos", "windows"])
@@ -164,8 +172,10 @@ def test_corrupt_file_in_reference_folder_is_reported_not_loaded(home: Path, pay
     (older / _names()[0]).write_bytes(payloads[0][:-5])  # truncated
     with pytest.raises(ModelLoadError) as err:
         load_ensemble("official", device="cpu")
-    message = str(err.value)
-    assert "corrupt" in message and _names()[1] in message and "Delete" in message and "\n" not in message
+    found = str(err.value.arrived)
+    assert found.startswith("no complete, verified pair (found: ") and f"{_names()[1]} corrupt" in found
+    assert f"{_names()[0]} corrupt" in found  # the truncated file in the older release
+    assert err.value.hint("python").startswith("Delete the corrupt file(s), then run") and "\n" not in str(err.value)
 
 
 def test_explicit_folder_is_verified_on_every_load(tmp_path: Path, home: Path, payloads: list[bytes]) -> None:
@@ -178,8 +188,9 @@ def test_explicit_folder_is_verified_on_every_load(tmp_path: Path, home: Path, p
     damaged[50] ^= 0xFF
     (folder / _names()[0]).write_bytes(bytes(damaged))
     os.utime(folder / _names()[0], ns=(time.time_ns(), time.time_ns() + 10**9))  # a new mtime: hashed again
-    with pytest.raises(ModelLoadError, match="corrupt"):
+    with pytest.raises(ModelLoadError) as err:
         official.resolve_official(folder)
+    assert f"{_names()[0]} corrupt" in str(err.value.arrived)
 
 
 def test_digests_are_cached_by_path_size_and_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,8 +245,11 @@ def test_corrupt_error_type(tmp_path: Path, home: Path, payloads: list[bytes]) -
     spec = official.official_specs()[0]
     path = tmp_path / spec.file
     path.write_bytes(payloads[0][:10])
-    with pytest.raises(WeightsCorruptError, match=spec.file):
+    with pytest.raises(WeightsCorruptError) as err:
         registry.verify_weights(spec, path)
+    assert (err.value.subject, err.value.arrived) == (f"Weights file {path}",
+                                                      "10 bytes (corrupt, truncated or another version)")
+    assert err.value.expected == f"{spec.size_bytes:,} bytes (the registered weights {spec.key})"
 
 
 def test_cli_weights_lists_downloads_and_verifies(hub_server: HubServer, home: Path, payloads: list[bytes],
@@ -269,7 +283,9 @@ def test_cli_predict_download_flag(hub_server: HubServer, home: Path, make_geoti
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["predict", str(src), "-o", str(tmp_path / "o"), "--weights", "official", "--download",
                  "--bands", "1,2,3", "--device", "cpu", "--quiet"]) == 2
-    assert "error: HF_HUB_OFFLINE is set" in capsys.readouterr().err
+    line = capsys.readouterr().err
+    assert line.startswith("error: Download of ") and ": got HF_HUB_OFFLINE set; expected" in line
+    assert line.count("\n") == 1
     monkeypatch.delenv("HF_HUB_OFFLINE")
     assert main(["predict", str(src), "-o", str(tmp_path / "o"), "--weights", "official", "--download",
                  "--bands", "1,2,3", "--device", "cpu", "--quiet", "--no-png"]) == 0

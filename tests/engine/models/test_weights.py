@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocm_engine.errors import ModelLoadError
+from ocm_engine.errors import WeightsCorruptError
 from ocm_engine.models import sources
 from ocm_engine.models.registry import MODEL_SPECS
 from ocm_engine.models.weights import (
@@ -44,8 +44,11 @@ def test_checksums_are_verified(make_weights, tmp_path: Path, monkeypatch: pytes
                                                            "sha256": "0" * 64}]}
     (folder / "ensemble.json").write_text(json.dumps(manifest))
     monkeypatch.setattr(sources, "DEFAULT_WEIGHTS_DIR", folder)
-    with pytest.raises(ModelLoadError, match="does not match"):
+    with pytest.raises(WeightsCorruptError) as corrupt:
         sources.default_paths()
+    assert corrupt.value.subject == f"Weights file {folder / file.name}"
+    assert str(corrupt.value.arrived).startswith(f"sha256 {good[:12]}...")
+    assert corrupt.value.expected == "sha256 000000000000... (the registered weights t/test_resnet)"
     manifest["members"][0]["sha256"] = good
     (folder / "ensemble.json").write_text(json.dumps(manifest))
     members, meta = sources.default_paths()

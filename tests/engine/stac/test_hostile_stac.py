@@ -16,7 +16,7 @@ import pytest
 
 from ocm_engine import netpolicy
 from ocm_engine.checked_http import checked_session, get_limited
-from ocm_engine.errors import OcmError, PolicyError
+from ocm_engine.errors import AssetReadError, PolicyError, WindowError
 from ocm_engine.netpolicy import NetPolicy
 from ocm_engine.stac import fetch_item, read_item_window, search_items
 from tests.helpers.stac_corpus import COLLECTION, Site, band_asset, make_item, png_bytes
@@ -46,14 +46,16 @@ def _assets(site: Site, nir_href: str) -> dict[str, Any]:
     return assets
 
 
-def _refused(call: Any, *needles: str) -> str:
+def _refused(call: Any, *needles: str) -> PolicyError:
+    """The refusal ``call`` raises; ``needles``: words of what arrived (the kind of target or address)."""
     with pytest.raises(PolicyError) as caught:
         call()
-    message = str(caught.value)
-    assert "\n" not in message and message.startswith("Refused")
+    err = caught.value
+    assert err.subject.startswith(("URL ", "Path ")) and err.expected
+    assert "\n" not in str(err)
     for needle in needles:
-        assert needle in message
-    return message
+        assert needle in str(err.arrived)
+    return err
 
 
 def test_the_allowed_catalog_still_works(stac_site: Site, policy: NetPolicy) -> None:
@@ -162,16 +164,18 @@ def test_thumbnail_on_an_internal_server_is_refused(internal: StacServer, policy
 
 def test_oversized_bodies_are_cut_off(stac_site: Site, policy: NetPolicy) -> None:
     url = stac_site.server.add_bytes("/big.bin", b"x" * 50_000)
-    with pytest.raises(PolicyError, match="limit"):
+    with pytest.raises(PolicyError) as caught:
         get_limited(checked_session(policy), url, max_bytes=10_000, timeout_s=5)
+    assert (caught.value.subject, caught.value.expected) == (f"Response of {url}", "at most 10,000 bytes")
 
 
 def test_window_size_is_checked_before_pixels_are_fetched(stac_site: Site) -> None:
     """Only the assets' headers are read before the size check (GDAL's range reads, trusted path)."""
     item = stac_site.items["S2A_GOOD"]
     stac_site.server.reset_counts()
-    with pytest.raises(OcmError, match="px limit"):
+    with pytest.raises(WindowError) as too_large:
         read_item_window(item, bbox=tuple(stac_site.window()), max_pixels=100)  # type: ignore[arg-type]
+    assert too_large.value.expected == "at most 100 px" and "--bbox" in too_large.value.hint("cli")
     refused = sum(n for path, n in stac_site.server.bytes_sent.items() if path.startswith("/data/good/"))
     stac_site.server.reset_counts()
     read_item_window(item, bbox=tuple(stac_site.window()))  # type: ignore[arg-type]
@@ -186,6 +190,16 @@ def test_a_vrt_asset_pointing_inside_is_not_opened_as_a_vrt(stac_site: Site, int
            '<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>')
     href = stac_site.server.add_bytes("/data/evil/nir.vrt", vrt.encode(), "application/xml")
     item = make_item("EVIL_VRT", _assets(stac_site, href), stac_site.bbox, cloud=1.0)
-    with pytest.raises(OcmError):
+    with pytest.raises(AssetReadError) as refused:  # GTiff and JPEG 2000 only: a VRT does not open
         read_item_window(item, bbox=tuple(stac_site.window()), policy=policy)  # type: ignore[arg-type]
+    assert refused.value.url == href
     assert internal.requests == []
+
+
+def test_a_missing_asset_read_through_the_checked_layer_says_404(stac_site: Site, policy: NetPolicy) -> None:
+    """GDAL hides the range request's failure; the checked layer keeps it, so the status survives."""
+    item = fetch_item(stac_site.item_url("S2A_MISSING"), policy=policy)
+    with pytest.raises(AssetReadError) as missing:
+        read_item_window(item, policy=policy, timeout_s=2)
+    assert (missing.value.status, missing.value.kind) == (404, "status")
+    assert missing.value.url.endswith("/data/gone/nir.tif")

@@ -12,7 +12,7 @@ import rasterio
 
 from ocm_engine import InferenceOptions
 from ocm_engine.cli import main
-from ocm_engine.errors import AssetReadError, StacBandError
+from ocm_engine.errors import AssetReadError, CatalogError, OcmError, StacBandError
 from ocm_engine.outputs import atomic
 from ocm_engine.stac import predict_item
 from tests.helpers.stac_corpus import COLLECTION, Site
@@ -42,7 +42,7 @@ def test_predict_item_writes_the_usual_outputs(stac_site: Site, tiny_ensemble: A
     reports = [text for name, text in commits if name == "S2A_GOOD_ocm.json"]
     assert len(reports) == 1 and commits[-1][0] == "S2A_GOOD_ocm.json"  # committed once, last
     doc = json.loads(out.paths.stats.read_text())
-    assert json.loads(reports[0]) == doc and doc["stac"] == out.sections["stac"]
+    assert json.loads(reports[0]) == doc and doc["stac"] == out.sections[0].as_dict()
     stac = doc["stac"]
     assert stac["item"] == "S2A_GOOD" and stac["collection"] == COLLECTION and stac["catalog_cloud_percent"] == 20.0
     assert stac["assets"] == {"red": "red", "green": "green", "nir": "nir", "blue": "blue"}
@@ -62,7 +62,8 @@ def test_failures_leave_nothing_behind(stac_site: Site, tiny_ensemble: Any, tmp_
     route.fail_after = route.hits + 1
     with pytest.raises(AssetReadError) as failed:
         predict_item(stac_site.item_url("S2A_GOOD"), out, ensemble=tiny_ensemble, timeout_s=2, **FAST)
-    assert failed.value.kind is not None and failed.value.url
+    assert (failed.value.status, failed.value.kind) == (503, "status") and failed.value.url
+    assert failed.value.arrived == "HTTP 503 Service Unavailable"
     assert not out.exists() or list(out.iterdir()) == []
 
 
@@ -111,9 +112,20 @@ def test_cli_predict_item_takes_the_inference_options(stac_site: Site, tiny_weig
 
 def test_cli_predict_needs_something(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", "-o", str(tmp_path)]) == 2
-    assert "Nothing to mask" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("error: Inputs: got none; expected raster files")
     assert main(["predict", "--item", "X", "-o", str(tmp_path)]) == 2
-    assert "--catalog" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("error: --item: got an item id without --catalog and --collection;")
+    from ocm_engine.cli.predict import split_item_inputs
+
+    with pytest.raises(CatalogError) as no_collection:
+        split_item_inputs(argparse.Namespace(inputs=[], item=["X"], catalog="https://stac.example", collection=None,
+                                             bbox=None, point=None))
+    assert no_collection.value.arrived == "an item id without --collection"
+    with pytest.raises(OcmError) as window_of_a_file:
+        split_item_inputs(argparse.Namespace(inputs=["a.tif"], item=[], catalog=None, collection=None,
+                                             bbox=(1.0, 2.0, 3.0, 4.0), point=None))
+    assert (window_of_a_file.value.subject, window_of_a_file.value.arrived) == (
+        "--bbox/--point", "raster file input(s) (a.tif)")
 
 
 def test_batch_scenes_from_a_search(stac_site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

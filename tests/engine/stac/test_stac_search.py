@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ocm_engine.errors import CatalogError
+from ocm_engine.errors import CatalogError, WindowError
 from ocm_engine.stac import fetch_item, find_preset, parse_bbox, parse_dates, parse_point, point_bbox, search_items
 from ocm_engine.stac.catalogs import EARTH_SEARCH_URL, PLANETARY_COMPUTER_URL
 from tests.helpers.stac_corpus import COLLECTION, Site
@@ -51,14 +51,17 @@ def test_static_catalog_is_walked_and_filtered(stac_site: Site) -> None:
 
 def test_malformed_json_catalog(stac_server: StacServer) -> None:
     url = stac_server.add_bytes("/broken", b'{"type": "Catalog", "links": [', "application/json")
-    with pytest.raises(CatalogError, match="broken"):
+    with pytest.raises(CatalogError) as info:
         search_items(url, COLLECTION)
+    assert (info.value.subject, info.value.status) == (f"Catalog {url}", None)
+    assert info.value.expected == "a STAC API or a static catalog's root"
 
 
 def test_search_answer_not_json(stac_site: Site) -> None:
     stac_site.server.add_bytes("/search", b"<html>oops</html>", "text/html")
-    with pytest.raises(CatalogError):
+    with pytest.raises(CatalogError) as info:
         search_items(stac_site.api_url, COLLECTION)
+    assert info.value.subject == f"Catalog {stac_site.api_url}" and info.value.status is None
 
 
 def test_search_server_error(stac_site: Site) -> None:
@@ -107,27 +110,49 @@ def test_fetch_item_errors(stac_site: Site) -> None:
         fetch_item(stac_site.item_url("NOPE"))
     assert (missing.value.status, missing.value.kind) == (404, "status")
     assert missing.value.url == stac_site.item_url("NOPE")
-    with pytest.raises(CatalogError, match="not a STAC Item"):
+    with pytest.raises(CatalogError) as not_item:
         fetch_item(stac_site.api_url)
+    assert (not_item.value.subject, not_item.value.url) == (f"Item {stac_site.api_url}", stac_site.api_url)
+    assert not_item.value.arrived == "a JSON object of type 'Catalog'"
+    with pytest.raises(CatalogError) as no_assets:
+        fetch_item({"type": "Feature", "id": "X"})
+    assert (no_assets.value.subject, no_assets.value.arrived) == ("Item 'X'", "a Feature without an 'assets' object")
     with pytest.raises(CatalogError) as bare_id:
         fetch_item("S2A_GOOD")
-    assert bare_id.value.kind is None and "S2A_GOOD" in bare_id.value.problem
+    assert bare_id.value.kind is None and bare_id.value.subject == "Item 'S2A_GOOD'"
     assert "--catalog" in bare_id.value.hint("cli") and "catalog_url=" in bare_id.value.hint("python")
     assert "--" not in bare_id.value.hint("app") and "=" not in bare_id.value.hint("app")
 
 
 def test_parsers() -> None:
     assert parse_bbox("13.3,52.4,13.5,52.6") == (13.3, 52.4, 13.5, 52.6)
-    with pytest.raises(ValueError, match="west<east"):
+    with pytest.raises(WindowError) as reversed_box:
         parse_bbox("13.5,52.4,13.3,52.6")
+    assert isinstance(reversed_box.value, ValueError)
+    assert (reversed_box.value.subject, reversed_box.value.arrived) == ("Bbox", (13.5, 52.4, 13.3, 52.6))
+    with pytest.raises(WindowError) as three:
+        parse_bbox("1,2,3")
+    assert (three.value.subject, three.value.arrived) == ("Bbox", "1,2,3")
+    with pytest.raises(WindowError) as words:
+        parse_bbox("a,b,c,d")
+    assert (words.value.subject, words.value.arrived) == ("Bbox", "a,b,c,d")
     assert parse_point("13.4 52.5") == (13.4, 52.5)
-    with pytest.raises(ValueError, match="lon,lat"):
+    with pytest.raises(WindowError) as outside:
         parse_point("200,10")
+    assert (outside.value.subject, outside.value.arrived) == ("Point", "200,10")
     start, stop = parse_dates("2024-06-01/2024-06-30")
     assert start is not None and stop is not None and stop.day == 30 and stop.hour == 23
     assert parse_dates("../2024-06-30")[0] is None
-    with pytest.raises(ValueError, match="before"):
+    with pytest.raises(WindowError) as backwards:
         parse_dates("2024-06-30/2024-06-01")
+    assert isinstance(backwards.value, ValueError) and backwards.value.subject == "Dates"
+    assert backwards.value.expected == "START before END"
+    with pytest.raises(WindowError) as not_a_date:
+        parse_dates("2024-06-01/June")
+    assert (not_a_date.value.arrived, not_a_date.value.subject) == ("June", "Date 'June' of '2024-06-01/June'")
+    with pytest.raises(WindowError) as three_parts:
+        parse_dates("a/b/c")
+    assert (three_parts.value.subject, three_parts.value.arrived) == ("Dates", "a/b/c")
     w, s, e, n = point_bbox(13.4, 52.5, 5000)
     assert 0.04 < n - s < 0.05 and e - w > n - s
 

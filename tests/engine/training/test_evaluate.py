@@ -63,9 +63,37 @@ def test_four_class_scores_and_absent_class() -> None:
 def test_label_map_parsing_and_errors() -> None:
     assert parse_label_map('{"0": "shadow", "4": "cloud"}') == {0: "shadow", 4: "cloud"}
     assert parse_label_map("0=shadow, 4=cloud") == {0: "shadow", 4: "cloud"}
-    with pytest.raises(InvalidImageError, match="expected one of"):
+    with pytest.raises(InvalidImageError) as unknown:
         parse_label_map("0=cumulus")
-    with pytest.raises(InvalidImageError, match="no '='"):
+    assert (unknown.value.subject, unknown.value.arrived) == ("Label map class", "cumulus")
+    assert "thick" in unknown.value.expected
+    with pytest.raises(InvalidImageError) as no_equals:
         parse_label_map("0:clear")
-    with pytest.raises(InvalidImageError, match="differ in shape"):
+    assert (no_equals.value.subject, no_equals.value.arrived) == ("Label map entry '0:clear'", "no '='")
+    with pytest.raises(InvalidImageError) as not_number:
+        parse_label_map("x=clear")
+    assert (not_number.value.arrived, not_number.value.expected) == ("x", "a number")
+    with pytest.raises(InvalidImageError) as mixed:
+        evaluate_masks(np.zeros((2, 2)), np.zeros((2, 2)), "1=thick,2=cloud")
+    assert mixed.value.subject == "Label map classes"
+    with pytest.raises(InvalidImageError) as shapes:
         evaluate_masks(np.zeros((2, 2)), np.zeros((3, 3)), "0=clear")
+    assert (shapes.value.subject, shapes.value.arrived) == ("Prediction shape", (2, 2))
+
+
+def test_evaluate_command_errors_name_flags_only_in_the_cli_wording() -> None:
+    import argparse
+
+    from ocm_engine.training.evaluate import run_evaluate_command
+
+    args = argparse.Namespace(images=["a.tif"], labels=[], label_map="0=clear", bands="3,2,4")
+    with pytest.raises(InvalidImageError) as count:
+        run_evaluate_command(args)
+    assert count.value.subject == "Images and label files" and "--labels" in count.value.describe("cli")
+    assert "--" not in str(count.value) and "--" not in count.value.describe("app")
+    for bad in ("3,2", "a,b,c", "0,1,2"):
+        args = argparse.Namespace(images=["a.tif"], labels=["b.tif"], label_map="0=clear", bands=bad)
+        with pytest.raises(InvalidImageError) as bands:
+            run_evaluate_command(args)
+        assert (bands.value.subject, bands.value.arrived) == ("Band numbers (Red, Green, NIR)", bad)
+        assert "--bands" in bands.value.describe("cli") and "--bands" not in str(bands.value)

@@ -115,5 +115,7 @@ def test_run_models_and_picture(tmp_path: Path) -> None:
         other / "ukis_x.npz", image=np.zeros((4, 40, 40), np.float16), label=blank, expert=blank,
         teacher=blank, meta=np.array(json.dumps(meta)),
     )
-    with pytest.raises(InvalidImageError, match="None of the failure-case scenes"):
+    with pytest.raises(InvalidImageError) as none_packed:
         run_models(["default"], other)
+    assert none_packed.value.subject == f"Packed-scene folder {other}"
+    assert none_packed.value.arrived == "none of the failure-case scenes"

@@ -21,4 +21,4 @@ def test_help_lists_every_shortcut(capsys: pytest.CaptureFixture[str]) -> None:
 def test_failures_without_packed_scenes_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["failures", "--model", "default", "--pack-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and str(tmp_path) in err
+    assert err.startswith("error: ") and f"Packed-scene folder {tmp_path}" in err

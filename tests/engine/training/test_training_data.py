@@ -15,6 +15,8 @@ from ocm_engine.training.data import (
     VALIDATION_SCENES,
     PackedScene,
     RawScene,
+    iter_raw_scenes,
+    load_packed,
     merge_labels,
     read_38cloud,
     read_alberta,
@@ -93,8 +95,14 @@ def test_soft_label_codes() -> None:
 
 
 def test_missing_scene_is_a_read_error(tmp_path: Path) -> None:
-    with pytest.raises(SceneReadError):
+    with pytest.raises(SceneReadError) as missing:
         read_ukis(tmp_path / "nope.npz")
+    assert (missing.value.subject, missing.value.arrived) == (f"ukis-csmask scene {tmp_path / 'nope.npz'}",
+                                                              "no such file")
+    with pytest.raises(SceneReadError) as root:
+        next(iter_raw_scenes(tmp_path / "absent"))
+    assert root.value.subject == f"Data folder {tmp_path / 'absent'}"
+    assert "--data-root" in root.value.describe("cli") and "--data-root" not in str(root.value)
 
 
 def test_readers_on_shared_data(shared_data: Path) -> None:
@@ -168,8 +176,9 @@ def test_teacher_probabilities_four_and_six_band(shared_data: Path) -> None:
     six = teacher_probabilities(image, 30.0, "l1c", swir=swir)
     assert (mask_from_probabilities(six)[scene.expert == ANY_CLOUD] == 1).mean() > 0.9
     assert not np.allclose(np.nan_to_num(six), np.nan_to_num(four))  # the other model ran
-    with pytest.raises(InvalidImageError, match="SWIR"):
+    with pytest.raises(InvalidImageError) as bad_swir:
         teacher_probabilities(image, 30.0, "l1c", swir=swir[:1])
+    assert (bad_swir.value.subject, bad_swir.value.arrived) == ("SWIR shape", (1, 512, 512))
 
 
 def test_chip_sampler_from_packed_like_scenes() -> None:
@@ -189,14 +198,34 @@ def test_chip_sampler_from_packed_like_scenes() -> None:
     assert tuple(x.shape) == (2, 3, 96, 96) and tuple(y.shape) == (2, 96, 96)
 
 
+def test_unusable_training_inputs_raise_field_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(InvalidImageError) as shapes:
+        rescale_crop(np.zeros((3, 8, 8), np.float32), np.zeros((8, 9), np.uint8), 10.0, 10.0, 8, rng)
+    assert shapes.value.subject == "Image and labels" and shapes.value.arrived == "image (3, 8, 8), labels (8, 9)"
+    label = np.zeros((8, 8), np.uint8)
+    unknown = PackedScene("x_a", "elsewhere", "train", 10.0, False, np.zeros((4, 8, 8), np.float32), label, label,
+                          label)
+    with pytest.raises(InvalidImageError) as scenes:
+        ChipSampler([unknown], 8)
+    assert scenes.value.subject == "Training scenes" and "elsewhere" in scenes.value.arrived
+    with pytest.raises(InvalidImageError) as empty:
+        load_packed(tmp_path)
+    assert empty.value.subject == f"Packed-scene folder {tmp_path}"
+    python, cli = str(empty.value), empty.value.describe("cli")
+    assert "pack_dir=" in python and "--pack-dir" not in python
+    assert "--pack-dir" in cli and "pack_dir=" not in cli
+
+
 def test_batch_shape_keeps_the_pixel_budget() -> None:
     rng = np.random.default_rng(0)
     shapes = {batch_shape((192, 288, 384), 8 * 192**2, rng) for _ in range(60)}
     assert shapes == {(192, 8), (288, 4), (384, 2)}
     assert batch_shape((1000,), 8 * 192**2, rng) == (1000, 1)  # never an empty batch
     for bad in ((), (16, 192)):
-        with pytest.raises(InvalidImageError, match="at least 32 px"):
+        with pytest.raises(InvalidImageError) as sizes:
             batch_shape(bad, 1000, rng)
+        assert (sizes.value.subject, sizes.value.arrived) == ("Chip sizes (px)", list(bad))
 
 
 def test_soft_clear_pixels_take_synthetic_shadow_and_hard_negatives() -> None:
