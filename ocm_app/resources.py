@@ -9,6 +9,9 @@ Tests patch ``get_ensemble`` to a tiny random-weight ensemble.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import streamlit as st
@@ -40,10 +43,13 @@ def get_ensemble(source: str = "default", device: str = "auto", dtype: str = "au
         ModelLoadError: Weights missing or unreadable (shown with ``st.error``).
     """
     del digest  # only a cache key
-    if source == "default" and config.model_override():
-        source = str(config.model_override())
-    return cached_ensemble(source, device=None if device == "auto" else device,
-                           dtype=None if dtype == "auto" else dtype)
+    override = config.model_override() if source == "default" else None
+    ensemble = cached_ensemble(str(override) if override else source, device=None if device == "auto" else device,
+                               dtype=None if dtype == "auto" else dtype)
+    if override:  # visitors see the folder's name, never the server's path (captions, report, GeoTIFF tags)
+        name = Path(override).name
+        ensemble = dataclasses.replace(ensemble, source=name, metadata={**ensemble.metadata, "weights_name": name})
+    return ensemble
 
 
 def official_weights() -> OfficialWeights | None:

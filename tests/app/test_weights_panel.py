@@ -187,3 +187,16 @@ def test_a_default_run_notes_that_stronger_weights_exist(model: str, trusted: st
         assert not captions
     else:
         assert len(captions) == 1 and expected in captions[0] and "92.4" in captions[0]
+
+
+def test_a_custom_weights_folder_is_named_never_located(tiny_weights_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``OCM_APP_MODEL``: the run caption, the report and the GeoTIFF tags name the folder, not the server path."""
+    from ocm_app import resources
+
+    monkeypatch.undo()  # the real get_ensemble, not the app tests' tiny stand-in
+    monkeypatch.setenv("OCM_APP_MODEL", str(tiny_weights_dir))
+    monkeypatch.setenv("OCM_BACKEND", "torch")
+    ensemble = resources.get_ensemble("default", "cpu", "auto", "")
+    assert ensemble.source == tiny_weights_dir.name
+    assert str(tiny_weights_dir.parent) not in repr(ensemble.metadata) and len(ensemble.members) == 2
