@@ -13,10 +13,13 @@ registers the ``.ocm`` accessor on DataArrays and Datasets::
     masks = predict_dataarray(cube.sel(band=["red", "green", "nir08"]))   # lazy until computed
 
 Inputs: a DataArray ``(band, y, x)`` or ``(time, band, y, x)``, or a Dataset with one
-``(y, x)``/``(time, y, x)`` variable per band (the odc-stac shape). Bands are found by the
-``band`` coordinate's names (common names ``red``/``green``/``nir``/``nir08``, or the sensor
-preset's ``B04``...), by explicit names or 0-based positions, or by the engine's positional
-default. CRS, transform and nodata come from rioxarray (``da.rio.crs``, ``da.rio.transform()``,
+``(y, x)``/``(time, y, x)`` variable per band (the odc-stac shape). Which band is which is
+decided by :func:`~ocm_engine.io.mapping.resolve_mapping`, the resolver files use: the ``band``
+coordinate's names (and stackstac's ``common_name``) play the band descriptions (``red``,
+``nir08``, ``B04``..., the sensor preset's names first), then the preset's positions, then a guess
+by band count that warns (:class:`~ocm_engine.io.mapping.BandGuessWarning`), as for a file.
+Explicit ``bands=`` are names of the band coordinate or **0-based** positions. CRS,
+transform and nodata come from rioxarray (``da.rio.crs``, ``da.rio.transform()``,
 ``da.rio.nodata``); ``scale_factor``/``add_offset`` attributes are recorded, not applied (the
 dynamic z-score of every patch makes a linear scaling irrelevant). The result is on the input
 grid whatever the inference resolution.
@@ -31,7 +34,6 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import re
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ import xarray as xr
 from ocm_engine.constants import CLASS_COLOURS, CLASS_LABELS, CLASS_NAMES, NUM_CLASSES, OUTPUT_NODATA
 from ocm_engine.errors import BandMismatchError, Hints, InvalidImageError, MissingCrsWarning, ResolutionError, emit
 from ocm_engine.inference import Prediction
+from ocm_engine.io.mapping import ROLES, BandMappingError, FileBands, band_token, resolve_mapping
 from ocm_engine.models.ensemble import Ensemble
 from ocm_engine.options import InferenceOptions
 from ocm_engine.outputs.geotiff import write_class_geotiff, write_probability_geotiff
@@ -55,14 +58,6 @@ __all__ = ["OcmDataArrayAccessor", "OcmDatasetAccessor", "compute", "predict_dat
 
 _EARTH_M_PER_DEG = 111_320.0
 _ROLES: tuple[BandRole, ...] = ("red", "green", "nir", "blue")
-_ROLE_NAME: dict[str, str] = {"red": "Red", "green": "Green", "nir": "NIR", "blue": "Blue"}
-#: Common (STAC eo) names per role, in order of preference.
-_COMMON: dict[str, tuple[str, ...]] = {
-    "red": ("red",), "green": ("green",), "nir": ("nir", "nir08", "nir narrow", "nir_narrow"),
-    "blue": ("blue",),
-}
-#: Sentinel-2 style names per role when no preset says otherwise.
-_S2_TOKENS: dict[str, tuple[str, ...]] = {"red": ("b4",), "green": ("b3",), "nir": ("b8", "b8a"), "blue": ("b2",)}
 BandKey = str | int | None
 _REGISTER_DATAARRAY: Any = xr.register_dataarray_accessor
 _REGISTER_DATASET: Any = xr.register_dataset_accessor
@@ -73,10 +68,8 @@ def _python(advice: str) -> Hints:
     return Hints(python=advice, cli="", app="")
 
 
-def _token(label: object) -> str:
-    text = str(label).strip().lower()
-    match = re.fullmatch(r"b0*(\d+a?)", text)
-    return f"b{match.group(1)}" if match else text
+_BANDS_HINT = _python("Pass bands=(red, green, nir[, blue]) as names of the band coordinate or 0-based positions, "
+                      "or a sensor preset (sensor=).")
 
 
 def _dims_text(obj: xr.DataArray | xr.Dataset) -> str:
@@ -135,124 +128,114 @@ def _stack(obj: xr.DataArray | xr.Dataset, band_dim: str) -> tuple[xr.DataArray,
     return obj, labels
 
 
-def _find(labels: Sequence[object], wanted: Sequence[str]) -> int | None:
-    tokens = [_token(label) for label in labels]
-    for want in wanted:
-        if _token(want) in tokens:
-            return tokens.index(_token(want))
-    return None
+def _name(label: object) -> str:
+    """A band label as a name, or ``""`` for none (rioxarray numbers its bands 1, 2, ...)."""
+    return label.strip() if isinstance(label, str) and not label.strip().isdigit() else ""
 
 
-def _named(labels: Sequence[object]) -> bool:
-    return any(isinstance(label, str) and not label.strip().isdigit() for label in labels)
+def _band_facts(labels: Sequence[object], extra: Sequence[Sequence[object]] = (), name: str = "the input") -> FileBands:
+    """What a band coordinate says about its bands, for :func:`~ocm_engine.io.mapping.resolve_mapping`.
+
+    Args:
+        labels: The band coordinate's values (names, or 1-based numbers from rioxarray: unnamed).
+        extra: Other per-band label sets (stackstac's ``common_name``...): the first name found
+            per band is its common name.
+        name: How messages name the input.
+
+    Returns:
+        One :class:`~ocm_engine.io.mapping.FileBands` (descriptions: the labels that are names).
+    """
+    common = [next((n for n in (_name(e[i]) for e in extra if i < len(e)) if n), "") for i in range(len(labels))]
+    return FileBands(name, len(labels), tuple(_name(label) for label in labels), common_names=tuple(common))
 
 
 def resolve_bands(labels: Sequence[object], *, sensor: SensorPreset | None = None,
-                  bands: Sequence[BandKey] | None = None, extra: Sequence[Sequence[object]] = ()) -> tuple[
-                      int, int, int | None, int | None]:
+                  bands: Sequence[BandKey] | None = None, extra: Sequence[Sequence[object]] = (),
+                  name: str = "the input") -> tuple[int, int, int | None, int | None]:
     """0-based positions of Red, Green, NIR and Blue along the band dimension.
+
+    Which band is which is decided by :func:`~ocm_engine.io.mapping.resolve_mapping`, as for
+    files (band names, then the preset's positions, then a guess with a
+    :class:`~ocm_engine.io.mapping.BandGuessWarning`); only the lookup of ``bands=`` keys
+    (names of the band coordinate or 0-based positions) is xarray's own.
 
     Args:
         labels: The band coordinate's values (names, or 1-based numbers from rioxarray).
-        sensor: A preset: its band names (``B04``...) are matched, then the common names; for
-            unnamed bands its 1-based positions are used.
-        bands: Explicit Red, Green, NIR[, Blue]: names of the band coordinate or 0-based positions
-            (NIR and Blue may be ``None``).
+        sensor: A preset: its band names (``B04``...) are matched first, then the common names;
+            for unnamed bands its 1-based positions are used.
+        bands: Explicit Red, Green, NIR[, Blue]: names of the band coordinate (or of ``extra``)
+            or 0-based positions (NIR and Blue may be ``None``).
         extra: Other per-band label sets to match names in (e.g. stackstac's ``common_name``).
+        name: How messages name the input.
 
     Returns:
         Red, Green, NIR (``None``: absent) and Blue (``None``: absent) positions.
 
     Raises:
-        BandMismatchError: A band that is not there; the message lists the bands found.
+        BandMismatchError: A band that is not there, or a mapping that does not fit; fields
+            ``subject``/``arrived``/``expected`` (``reason``/``role``/``asked`` for a position
+            beyond the last band), advice in xarray's terms.
     """
-    count = len(labels)
-    shown = ", ".join(repr(str(label)) for label in labels)
-    if bands is not None:
-        if not 3 <= len(bands) <= 4:
-            raise BandMismatchError(
-                "bands=", arrived=list(bands), expected=f"Red, Green, NIR[, Blue] of the input's bands [{shown}]",
-            )
-        picked: list[int | None] = []
-        for role, key in zip(_ROLES, bands, strict=False):
-            if key is None and role in ("nir", "blue"):
-                picked.append(None)
-                continue
-            picked.append(_key_position(key, role, labels, extra))
-        picked += [None] * (4 - len(picked))
-        red, green, nir, blue = picked
-        if red is None or green is None:
-            raise BandMismatchError(reason="required", role="Red" if red is None else "Green")
-        return red, green, nir, blue
-    if sensor is not None and not _named(labels):
-        positions = (sensor.red_band, sensor.green_band, sensor.nir_band, sensor.blue_band)
-        too_far = [f"{role}={p}" for role, p in zip(_ROLES, positions, strict=True) if p is not None and p > count]
-        if too_far[:2] or (too_far and not too_far[0].startswith("blue")):
-            raise BandMismatchError(
-                f"Unnamed bands for preset {sensor.key}", arrived=f"{count} band(s)",
-                expected=f"{', '.join(too_far)} (1-based) among them",
-                hints=_python("Select the bands first or pass bands=(r, g, n) as 0-based positions."),
-            )
-        red, green, nir, blue = (None if p is None or p > count else p - 1 for p in positions)
-        assert red is not None and green is not None
-        return red, green, nir, blue
-    if not _named(labels) and not any(_named(e) for e in extra):
-        if count >= 4:
-            return 0, 1, 3, 2
-        if count == 3:
-            return 0, 1, 2, None
-        raise BandMismatchError(
-            f"Band count of the input [{shown}]", arrived=count, expected="at least 3 (Red, Green, NIR)",
-            hints=_python("Pass bands=(red, green, nir) or a sensor preset."),
-        )
-    found = [_role_position(role, labels, extra, sensor) for role in _ROLES]
-    missing = [role for role, pos in zip(_ROLES[:2], found[:2], strict=True) if pos is None]
-    if missing:
-        preset = f", or preset {sensor.key}'s {sensor.red}, {sensor.green}, {sensor.nir}" if sensor else ""
-        raise BandMismatchError(
-            f"{' and '.join(_ROLE_NAME[role] for role in missing)} band", arrived=f"bands [{shown}]",
-            expected=f"a band named red, green, nir/nir08 or Sentinel-2 style B04, B03, B08/B8A{preset}",
-            hints=_python("Pass bands=('name_of_red', 'name_of_green', 'name_of_nir') or a sensor preset."),
-        )
-    red, green, nir, blue = found
-    assert red is not None and green is not None
+    numbers = None if bands is None else _key_numbers(bands, labels, extra)
+    try:
+        resolved = resolve_mapping([_band_facts(labels, extra, name)], sensor=sensor, bands=numbers)
+    except BandMismatchError as err:
+        raise _in_xarray_terms(err, len(labels)) from err
+    for warning in resolved.warnings:
+        emit(warning, stacklevel=2)
+    red, green, nir, blue = (None if ref is None else ref.band - 1 for ref in resolved.refs)
+    assert red is not None and green is not None  # the resolver requires them
     return red, green, nir, blue
 
 
+def _key_numbers(bands: Sequence[BandKey], labels: Sequence[object],
+                 extra: Sequence[Sequence[object]]) -> list[int | None]:
+    """``bands=`` keys (names or 0-based positions) as 1-based numbers; the resolver checks the range."""
+    if not 3 <= len(bands) <= 4:
+        shown = ", ".join(repr(str(label)) for label in labels)
+        raise BandMismatchError(
+            "bands=", arrived=list(bands), expected=f"Red, Green, NIR[, Blue] of the input's bands [{shown}]",
+            hints=_BANDS_HINT,
+        )
+    return [None if key is None else _key_position(key, role, labels, extra) + 1
+            for role, key in zip(ROLES, bands, strict=False)]
+
+
 def _key_position(key: BandKey, role: str, labels: Sequence[object], extra: Sequence[Sequence[object]]) -> int:
-    count = len(labels)
+    """The 0-based position a key names: an integer as it is (range checked later), a name looked up."""
     if isinstance(key, bool) or key is None:
-        raise BandMismatchError(f"{_ROLE_NAME[role]} band", arrived=key, expected="a band name or a 0-based position")
+        raise BandMismatchError(f"{role} band", arrived=key, expected="a band name or a 0-based position",
+                                hints=_BANDS_HINT)
     if isinstance(key, int | np.integer):
-        if not 0 <= int(key) < count:
-            raise BandMismatchError(reason="out_of_range", role=_ROLE_NAME[role], asked=int(key), available=count)
         return int(key)
+    want = band_token(str(key))
     for names in (labels, *extra):
-        pos = _find(names, [str(key)])
-        if pos is not None:
-            return pos
+        tokens = [band_token(str(label)) for label in names]
+        if want in tokens:
+            return tokens.index(want)
     shown = ", ".join(repr(str(label)) for label in labels)
-    raise BandMismatchError(f"{_ROLE_NAME[role]} band", arrived=key, expected=f"one of the input's bands [{shown}]")
+    raise BandMismatchError(f"{role} band", arrived=key, expected=f"one of the input's bands [{shown}]",
+                            hints=_BANDS_HINT)
 
 
-def _role_position(role: str, labels: Sequence[object], extra: Sequence[Sequence[object]],
-                   sensor: SensorPreset | None) -> int | None:
-    wanted: list[str] = []
-    if sensor is not None:
-        name = {"red": sensor.red, "green": sensor.green, "nir": sensor.nir, "blue": sensor.blue}[role]
-        if name:
-            wanted.append(name)
-    common = list(_COMMON[role])
-    if role == "nir" and sensor is not None and _token(sensor.nir or "") in ("b8a", "b5", "b4"):
-        common = ["nir08", *[c for c in common if c != "nir08"]]  # narrow NIR: B8A, Landsat B5/B4
-    wanted += common
-    if sensor is None:
-        wanted += list(_S2_TOKENS[role])
-    for names in (labels, *extra):
-        pos = _find(names, wanted)
-        if pos is not None:
-            return pos
-    return None
+def _in_xarray_terms(err: BandMismatchError, count: int) -> BandMismatchError:
+    """The resolver's error with xarray's advice: ``bands=`` takes names or 0-based positions."""
+    if err.reason == "required":
+        return BandMismatchError(reason="required", role=err.role)
+    if err.role is not None and err.asked is not None:  # a position beyond the last band (or under 0)
+        return BandMismatchError(reason="out_of_range", role=err.role, asked=err.asked - err.base, available=count)
+    presets = err.presets if isinstance(err, BandMappingError) else ()
+    numbers = list(err.suggestion or ()) if isinstance(err, BandMappingError) else []
+    while numbers and numbers[-1] is None:
+        numbers.pop()
+    options = [f"sensor={key!r}" for key in presets[:3]]
+    options.append(f"bands={tuple(None if n is None else n - 1 for n in numbers)!r}" if numbers
+                   else "bands=('red', 'green', 'nir')")
+    return BandMismatchError(
+        err.subject, arrived=err.arrived, expected=err.expected,
+        hints=_python(f"Pass {' or '.join(options)}: bands= takes names of the band coordinate or 0-based "
+                      "positions (Red, Green, NIR[, Blue]); sensor= a preset key (ocm sensors)."),
+    )
 
 
 def _resolution_m(transform: Any, crs: Any, height: int) -> float:
@@ -386,7 +369,8 @@ def predict_dataarray(
         sensor: Sensor preset key (``ocm sensors``): its band names (``B04``...) and, for
             unnamed bands, its 1-based positions; its nodata when the input has none.
         bands: Red, Green, NIR[, Blue] as band names or 0-based positions (NIR may be ``None``:
-            zeros, lower accuracy). Default: the common names, else the engine's positional default.
+            zeros, lower accuracy). Default: as files are resolved (band names, the preset's
+            positions, else a guess that warns with a ``BandGuessWarning``).
         nodata: Nodata value (default: ``da.rio.nodata``, else the preset's, else 0; NaN always is).
         resolution_m: Inference resolution in metres (default: the input's, at least 10 m);
             the result comes back on the input grid.
@@ -414,8 +398,9 @@ def predict_dataarray(
     stack, labels = _stack(data, band_dim)
     extra = [list(stack.coords[c].values) for c in ("common_name", "eo:common_name", "long_name")
              if c in stack.coords and stack.coords[c].dims == (band_dim,)]
-    positions = resolve_bands(labels, sensor=preset, bands=bands, extra=extra)
     name = str(data.name) if isinstance(data, xr.DataArray) and data.name is not None else "xarray"
+    shown = f"the input {data.name!r}" if isinstance(data, xr.DataArray) and data.name is not None else "the input"
+    positions = resolve_bands(labels, sensor=preset, bands=bands, extra=extra, name=shown)
     grid = _grid(stack, positions, labels, preset, nodata, resolution_m, name)
     opts = with_options(options, probabilities)
     spec = _model_spec(ensemble, model)

@@ -10,8 +10,8 @@ It opens nothing: readers pass each file's facts as :class:`FileBands`.
 Order of evidence, first that applies:
 
 1. ``(file, band)`` pairs or explicit ``bands``: used as given (checked against the files).
-2. The files' own band descriptions (``"B04"``, ``"red"``, ``"nir"``, ``"B8A"``); with a sensor
-   preset, its band names are looked for first.
+2. Band descriptions (``"B04"``, ``"red"``, ``"nir"``, ``"B8A"``), then STAC common names; a sensor
+   preset's band names first, and a narrow-NIR preset (B8A, OLI B5) takes ``nir08`` before ``nir``.
 3. A sensor preset: its band positions (one file) or its band names in the file names.
 4. GDAL colour interpretation (Red, Green, Blue set; one undefined band left is NIR).
 5. Band-named files (``red.tif``, ``T1_B04.tif``) of a 3- or 4-file scene.
@@ -20,6 +20,7 @@ Order of evidence, first that applies:
 
 :func:`~ocm_engine.predict_array` on an in-memory array is the one exception to 1-based
 numbers: it takes **0-based** numpy indices, as numpy indexes the array's first axis.
+:func:`~ocm_engine.xarray_io.predict_dataarray` resolves a band coordinate here too (as one :class:`FileBands`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ocm_engine.errors import BandMismatchError, Frontend, Hints, OcmWarning
 from ocm_engine.sensors import SENSORS, SensorPreset
@@ -78,7 +79,8 @@ class BandMapping:
                 raise BandMismatchError(reason="required", role=role)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise BandMismatchError(f"{role} band number", arrived=value,
-                                        expected="a 1-based integer (1, 2, ...)", hints=_ONE_BASED)
+                                        expected="a 1-based integer (1, 2, ...)", hints=_ONE_BASED, role=role,
+                                        asked=value if isinstance(value, int) else None, base=1)
 
     @classmethod
     def of(cls, numbers: Sequence[int | None], unit: MappingUnit = "band",
@@ -140,12 +142,14 @@ class FileBands:
         count: Number of bands.
         descriptions: One description per band (``""`` when none).
         colorinterp: One GDAL colour interpretation per band, lower case (``"red"``, ``"undefined"``...).
+        common_names: One STAC common name per band (``"nir08"``, ``""`` when none), after the descriptions.
     """
 
     name: str
     count: int
     descriptions: tuple[str, ...] = ()
     colorinterp: tuple[str, ...] = ()
+    common_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +186,6 @@ class ResolvedBands:
         return ", ".join(parts) + " (as given)"
 
 
-def _band_mapping_error(cls: type[BandMappingError], subject: str, arrived: object, expected: object,
-                        presets: tuple[str, ...], suggestion: tuple[int | None, ...] | None) -> BandMappingError:
-    """Rebuild a pickled :class:`BandMappingError` from its fields."""
-    return cls(subject, arrived=arrived, expected=expected, presets=presets, suggestion=suggestion)
-
-
 class BandMappingError(BandMismatchError):
     """A mapping that does not fit the files, with fields each front end words its advice from.
 
@@ -197,22 +195,23 @@ class BandMappingError(BandMismatchError):
         expected: What would have fitted (``"1..4 (a.tif has 4 band(s))"``).
         presets: Sensor preset keys that fit the files (may be empty).
         suggestion: 1-based Red, Green, NIR[, Blue] numbers that would work, or ``None``.
+        role, asked, available: A number beyond the last band (or file): role, 1-based number, count.
 
     Attributes:
         presets: As given.
         suggestion: As given (a tuple), or ``None``.
+
+    Pickled by fields, like every :class:`~ocm_engine.errors.OcmError` (the app caches layouts that
+    carry this error).
     """
 
     def __init__(self, subject: str, *, arrived: object, expected: object, presets: Sequence[str] = (),
-                 suggestion: Sequence[int | None] | None = None) -> None:
+                 suggestion: Sequence[int | None] | None = None, role: str | None = None,
+                 asked: int | None = None, available: int | None = None) -> None:
         self.presets = tuple(presets)
         self.suggestion = None if suggestion is None else tuple(suggestion)
-        super().__init__(subject, arrived=arrived, expected=expected)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle by fields (the app caches layouts that carry this error)."""
-        return (_band_mapping_error,
-                (type(self), self.subject, self.arrived, self.expected, self.presets, self.suggestion))
+        super().__init__(subject, arrived=arrived, expected=expected, role=role, asked=asked, available=available,
+                         base=1)
 
     def hint(self, frontend: Frontend) -> str:
         """How to fix it, in the words of a front end (Python arguments, CLI flags, app widgets)."""
@@ -327,6 +326,12 @@ _FILE_TOKENS: dict[str, frozenset[str]] = {
 }
 
 
+#: NIR band names of presets whose NIR is the narrow one (Sentinel-2 B8A, OLI and HLS L30 B5/B05,
+#: TM/ETM+ B4), which take a band named as narrow NIR (STAC ``nir08``) before a broad ``nir``.
+_NARROW_NIR_BANDS = frozenset({"b8a", "b5", "b4"})
+_NARROW_NIR_WORDS = frozenset({"nir08", "nir narrow"})
+
+
 def _role_of_description(text: str) -> str | None:
     """The role a band description names (``"B04"``, ``"red"``, ``"nir (B08)"``), or ``None``."""
     words = text.strip().lower()
@@ -401,7 +406,7 @@ def _checked(files: Sequence[FileBands], mapping: BandMapping, names: tuple[str,
             what = (f"{files[0].name} has {limit} band(s)" if mapping.unit == "band"
                     else f"{limit} files were given ({_numbered(files)})")
             raise BandMappingError(f"{role} {mapping.unit} number", arrived=number, expected=f"1..{limit} ({what})",
-                                   presets=presets_for(limit, mapping.unit))
+                                   presets=presets_for(limit, mapping.unit), role=role, asked=number, available=limit)
         refs.append(BandRef(0, number) if mapping.unit == "band" else BandRef(number - 1, 1))
     red, green, nir, blue = refs
     assert red is not None and green is not None  # BandMapping requires them
@@ -471,10 +476,16 @@ def _suggest(count: int) -> tuple[int, int, int | None, int | None] | None:
     return None
 
 
+def _per_band(values: Sequence[str], count: int) -> list[str]:
+    """One text per band (``""`` for a missing or empty one)."""
+    return [(values[i] if i < len(values) else "") or "" for i in range(count)]
+
+
 def _by_descriptions(file: FileBands, sensor: SensorPreset | None) -> ResolvedBands | None:
-    """Red and Green (NIR, Blue when there) named by the file's own band descriptions, or ``None``."""
-    descriptions = [d or "" for d in file.descriptions]
-    if not any(descriptions):
+    """Red and Green (NIR, Blue when there) named by the band descriptions or common names, or ``None``."""
+    descriptions = _per_band(file.descriptions, file.count)
+    common = _per_band(file.common_names, file.count)
+    if not any(descriptions) and not any(common):
         return None
     found: dict[str, int] = {}
     if sensor is not None:
@@ -482,16 +493,23 @@ def _by_descriptions(file: FileBands, sensor: SensorPreset | None) -> ResolvedBa
         for role, name in zip(ROLES, (sensor.red, sensor.green, sensor.nir, sensor.blue), strict=True):
             if name is not None and tokens.count(band_token(name)) == 1:
                 found[role] = tokens.index(band_token(name)) + 1
-    roles = [_role_of_description(d) for d in descriptions]
-    for role in ROLES:
-        if role not in found and roles.count(role) >= 1:
-            found[role] = roles.index(role) + 1
+    narrow = sensor is not None and sensor.nir is not None and band_token(sensor.nir) in _NARROW_NIR_BANDS
+    found |= {role: number for role in ROLES if role not in found
+              and (number := _named_role(role, descriptions, narrow) or _named_role(role, common, narrow))}
     if "Red" not in found or "Green" not in found:
         return None
     mapping = BandMapping(found["Red"], found["Green"], found.get("NIR"), found.get("Blue"), "band",
                           "descriptions")
-    names = tuple(descriptions[n - 1] if n is not None else "" for n in mapping.numbers)
+    names = tuple(descriptions[n - 1] or common[n - 1] if n is not None else "" for n in mapping.numbers)
     return _checked([file], mapping, (names[0], names[1], names[2], names[3]))
+
+
+def _named_role(role: str, texts: Sequence[str], narrow_nir: bool) -> int | None:
+    """1-based number of the first band whose name says ``role`` (narrow NIR first when asked), or ``None``."""
+    hits = [n for n, text in enumerate(texts, start=1) if _role_of_description(text) == role]
+    if role == "NIR" and narrow_nir:  # a stable sort: narrow NIR names first, otherwise in band order
+        hits.sort(key=lambda n: re.sub(r"[\s_-]+", " ", texts[n - 1].strip().lower()) not in _NARROW_NIR_WORDS)
+    return hits[0] if hits else None
 
 
 def _by_colorinterp(file: FileBands) -> ResolvedBands | None:
@@ -520,8 +538,11 @@ def _guess_one(file: FileBands) -> ResolvedBands:
                                expected="at least 3 (Red, Green, NIR) in one file, or one file per band")
     mapping = BandMapping.of(guess, "band", "guess")
     order = "Red, Green, Blue, NIR" if file.count >= 4 else "Red, Green, NIR"
-    reason = (f"it has {file.count} bands and neither band descriptions nor colour "
-              f"interpretation, so the {order} order was assumed")
+    names = [d or c for d, c in zip(_per_band(file.descriptions, 8), _per_band(file.common_names, 8), strict=True)]
+    shown = ", ".join(n or "-" for n in names[:file.count]) + (", ..." if file.count > 8 else "")
+    reason = (f"its band names ({shown}) do not say which are Red and Green and it has no colour interpretation"
+              if any(names) else f"it has {file.count} bands and neither band descriptions nor colour "
+              "interpretation") + f", so the {order} order was assumed"
     warning = BandGuessWarning(file.name, mapping, _offer(file.count), reason)
     return _checked([file], mapping, ("", "", "", ""), (warning,))
 

@@ -115,3 +115,41 @@ def _raise_sites_passing_problem() -> list[str]:
 
 def test_no_raise_site_writes_the_sentence_itself() -> None:
     assert _raise_sites_passing_problem() == []
+
+
+def _error_classes() -> dict[str, type[errors.OcmError]]:
+    from ocm_app.samples import UnsafePathError
+    from ocm_app.server import AppServerError
+
+    found = {name: cls for name, cls in vars(errors).items()
+             if isinstance(cls, type) and issubclass(cls, errors.OcmError)}
+    return {**found, "BandMappingError": BandMappingError, "UnsafePathError": UnsafePathError,
+            "AppServerError": AppServerError}
+
+
+def _own_fields(cls: type[errors.OcmError]) -> bool:
+    """Whether the class words ``expected`` from fields of its own (its ``__init__`` does not take it)."""
+    import inspect
+
+    return "expected" not in inspect.signature(cls.__init__).parameters
+
+
+def test_every_raise_site_passes_arrived_and_expected() -> None:
+    """A sentence passed where the fields go fails only when that path runs: catch it here, statically."""
+    root = Path(__file__).resolve().parents[2]
+    classes = _error_classes()
+    missing = []
+    for folder in _SOURCE_ROOTS:
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = node.func.id if isinstance(node.func, ast.Name) else (
+                    node.func.attr if isinstance(node.func, ast.Attribute) else "")
+                cls = classes.get(name)
+                if cls is None or _own_fields(cls) or any(k.arg is None for k in node.keywords):
+                    continue
+                given = {k.arg for k in node.keywords}
+                if not ({"arrived", "expected"} <= given or "reason" in given):
+                    missing.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert missing == [], missing

@@ -21,9 +21,11 @@ from ocm_engine.errors import (
     BandMismatchError,
     InvalidImageError,
     MissingCrsWarning,
+    OcmWarning,
     OutputExistsError,
     ResolutionError,
 )
+from ocm_engine.io.mapping import BandGuessWarning, BandMappingError
 from ocm_engine.xarray_io import predict_dataarray, resolve_bands, to_raster
 from ocm_engine.xarray_lazy import plan_blocks
 from tests.conftest import synthetic_scene
@@ -131,7 +133,48 @@ def test_band_selection_by_name_preset_and_position(tiny_ensemble: Any) -> None:
     assert resolve_bands(["B02", "B03", "B04", "B08", "B8A"], sensor=_preset("sentinel2_l2a")) == (2, 1, 4, 0)
     assert resolve_bands(["blue", "green", "red", "nir", "nir08"], sensor=_preset("sentinel2_l2a")) == (2, 1, 4, 0)
     assert resolve_bands([1, 2, 3, 4, 5, 6, 7], sensor=_preset("landsat8_9_oli")) == (3, 2, 4, 1)
-    assert resolve_bands([1, 2, 3, 4], sensor=None) == (0, 1, 3, 2)
+    with pytest.warns(BandGuessWarning) as guessed:
+        assert resolve_bands([1, 2, 3, 4], sensor=None) == (0, 1, 3, 2)
+    assert [w.message.mapping.guessed for w in guessed.list] == [True]  # type: ignore[union-attr]
+
+
+def test_unnamed_bands_are_guessed_loudly_named_ones_silently() -> None:
+    """The resolver files use decides for DataArrays too: a guess warns, names need no warning."""
+    numbered = _da().assign_coords(band=[1, 2, 3, 4])  # as rioxarray numbers its bands
+    with pytest.warns(BandGuessWarning) as guessed:
+        assert resolve_bands(list(numbered.band.values)) == (0, 1, 3, 2)
+    (warning,) = [w.message for w in guessed.list]
+    assert isinstance(warning, BandGuessWarning) and warning.mapping.guessed
+    assert warning.mapping.numbers == (1, 2, 4, 3) and "sentinel2_4band" in warning.presets
+    assert warning.source == "the input"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OcmWarning)
+        assert resolve_bands(["B02", "B03", "B04", "B08"]) == (2, 1, 3, 0)
+        assert resolve_bands(["blue", "green", "red", "nir"]) == (2, 1, 3, 0)
+        # stackstac: asset keys as labels, STAC common names beside them (HLS L30: NIR is B05)
+        assert resolve_bands(["B02", "B03", "B04", "B05"], extra=[["blue", "green", "red", "nir08"]]) == (2, 1, 3, 0)
+        assert resolve_bands(["B02", "B03", "B04", "B05"], bands=("B04", "green", "nir08"),
+                             extra=[["blue", "green", "red", "nir08"]]) == (2, 1, 3, None)
+
+
+def test_unnamed_dataarray_warns_when_predicted(tiny_ensemble: Any) -> None:
+    da = _da(["red", "green", "blue", "nir"]).assign_coords(band=[1, 2, 3, 4])
+    with pytest.warns(BandGuessWarning) as guessed:
+        ds = predict_dataarray(da, ensemble=tiny_ensemble, options=OPTS)
+    (warning,) = [w.message for w in guessed.list if isinstance(w.message, BandGuessWarning)]
+    assert warning.source == "the input 'scene'" and warning.mapping.numbers == (1, 2, 4, 3)  # type: ignore[union-attr]
+    assert ds.attrs["ocm_band_nir"] == "scene:4 (4)"  # 1-based in provenance, as for files
+
+
+def test_preset_that_does_not_fit_is_worded_for_xarray() -> None:
+    with pytest.raises(BandMismatchError) as info:
+        resolve_bands([1, 2, 3, 4], sensor=_preset("sentinel2_l2a"))
+    cause = info.value.__cause__
+    assert isinstance(cause, BandMappingError) and type(info.value) is BandMismatchError
+    assert (info.value.subject, info.value.arrived, info.value.expected) == (cause.subject, cause.arrived,
+                                                                             cause.expected)
+    hint = info.value.hint("python")
+    assert "sensor='sentinel2_4band'" in hint and "bands=(2, 1, 3, 0)" in hint and "0-based" in hint
 
 
 def _preset(key: str) -> Any:
@@ -208,10 +251,15 @@ def test_bad_inputs_are_ocm_errors(tiny_ensemble: Any) -> None:
     with pytest.raises(BandMismatchError) as info:
         predict_dataarray(_da(), ensemble=tiny_ensemble, bands=("red", "green", "nir_band_x"))
     assert (info.value.subject, info.value.arrived) == ("NIR band", "nir_band_x")
+    with pytest.warns(BandGuessWarning) as guessed:  # names that say nothing: guessed, as for a file
+        assert resolve_bands(["coastal", "swir16", "swir22"]) == (0, 1, 2, None)
+    assert guessed.list[0].message.mapping.numbers == (1, 2, 3, None)  # type: ignore[union-attr]
     with pytest.raises(BandMismatchError) as info:
-        predict_dataarray(_da(["coastal", "swir16", "swir22"]), ensemble=tiny_ensemble)
-    assert info.value.subject == "Red and Green band"
-    assert info.value.arrived == "bands ['coastal', 'swir16', 'swir22']"
+        predict_dataarray(_da(["a", "b"]), ensemble=tiny_ensemble)
+    assert (info.value.subject, info.value.arrived) == ("Band count of the input 'scene'", 2)
+    assert isinstance(info.value.__cause__, BandMappingError)
+    assert "0-based" in info.value.hint("python") and "bands=" in info.value.hint("python")
+    assert info.value.hint("cli") == info.value.hint("app") == ""
     with pytest.raises(BandMismatchError) as info:
         predict_dataarray(_da(["a", "b"]), ensemble=tiny_ensemble, bands=(0, 1))
     assert (info.value.subject, info.value.arrived) == ("bands=", [0, 1])
@@ -220,6 +268,13 @@ def test_bad_inputs_are_ocm_errors(tiny_ensemble: Any) -> None:
     assert (beyond.value.reason, beyond.value.role, beyond.value.asked, beyond.value.base) == (
         "out_of_range", "NIR", 9, 0)
     assert beyond.value.available == len(_da().band)
+    with pytest.raises(BandMismatchError) as below:
+        predict_dataarray(_da(), ensemble=tiny_ensemble, bands=(0, -1, 2))
+    assert (below.value.reason, below.value.role, below.value.asked, below.value.base) == (
+        "out_of_range", "Green", -1, 0)
+    with pytest.raises(BandMismatchError) as no_red:
+        predict_dataarray(_da(), ensemble=tiny_ensemble, bands=(None, 1, 2))
+    assert (no_red.value.reason, no_red.value.role) == ("required", "Red")
     with pytest.raises(ResolutionError) as no_crs:
         predict_dataarray(_da(crs=None), ensemble=tiny_ensemble, resolution_m=20)
     assert (no_crs.value.reason, no_crs.value.asked_m) == ("no_crs", 20)

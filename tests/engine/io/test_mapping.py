@@ -138,6 +138,40 @@ def test_band_files_by_name_then_order() -> None:
     assert info.value.presets == presets_for(4) and "a.tif" in str(info.value.expected)
 
 
+def test_narrow_nir_presets_take_nir08_and_common_names_count() -> None:
+    """Rules that were xarray's own, now the resolver's for every input."""
+    five = FileBands("x.tif", 5, ("blue", "green", "red", "nir", "nir08"))
+    assert resolve_mapping([five]).mapping == BandMapping(3, 2, 4, 1, origin="descriptions")
+    assert resolve_mapping([five], sensor=SENSORS["sentinel2_l2a"]).mapping == BandMapping(3, 2, 5, 1,
+                                                                                           origin="descriptions")
+    assert resolve_mapping([five], sensor=SENSORS["planetscope_4band"]).mapping.numbers[2] == 4  # type: ignore[union-attr]
+    hls = FileBands("hls.tif", 4, ("B02", "B03", "B04", "B05"), common_names=("blue", "green", "red", "nir08"))
+    resolved = resolve_mapping([hls])
+    assert resolved.mapping == BandMapping(3, 2, 4, 1, origin="descriptions") and not resolved.warnings
+    assert resolved.names == ("B04", "B03", "B05", "B02")
+    common_only = resolve_mapping([FileBands("c.tif", 3, common_names=("nir", "red", "green"))])
+    assert common_only.mapping == BandMapping(2, 3, 1, origin="descriptions") and common_only.names[:3] == (
+        "red", "green", "nir")
+
+
+def test_names_that_say_nothing_are_a_guess_that_says_so() -> None:
+    resolved = resolve_mapping([FileBands("x.tif", 3, ("coastal", "swir16", "swir22"))])
+    assert resolved.mapping is not None and resolved.mapping.guessed
+    (warning,) = resolved.warnings
+    assert isinstance(warning, BandGuessWarning) and "coastal, swir16, swir22" in warning.reason
+
+
+def test_out_of_range_numbers_carry_role_fields() -> None:
+    with pytest.raises(BandMappingError) as info:
+        resolve_mapping([FileBands("a.tif", 4)], bands=(1, 2, 5))
+    assert (info.value.role, info.value.asked, info.value.available, info.value.base) == ("NIR", 5, 4, 1)
+    back = pickle.loads(pickle.dumps(info.value))
+    assert (back.role, back.asked, back.available, back.presets) == ("NIR", 5, 4, info.value.presets)
+    with pytest.raises(BandMismatchError) as below:
+        BandMapping(1, 0)
+    assert (below.value.role, below.value.asked, below.value.base) == ("Green", 0, 1)
+
+
 # ----------------------------------------------------------------------------- files (issue 17 item 2)
 def test_four_band_chip_with_descriptions_is_mapped_without_warning(make_geotiff: Any) -> None:
     path = _chip(make_geotiff, descriptions=S2_CHIP)
