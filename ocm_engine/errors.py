@@ -357,6 +357,24 @@ class SceneListError(OcmError, ValueError):
     """A scene list (paths, glob, CSV or STAC items) that cannot be turned into scenes."""
 
 
+class ConfigError(OcmError, ValueError):
+    """A setting the operator gives through the environment (``$OCM_ALLOWED_ORIGINS``, ...) that cannot be used."""
+
+
+class UnknownClassError(OcmError, KeyError):
+    """A class name that is not in the scheme scored (``scores.score("cloud")`` on a four-class table).
+
+    Attributes:
+        name: The name asked for.
+        known: The scheme's class names.
+    """
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__("Class name", arrived=name, expected=self.known)
+
+
 class BatchError(OcmError, RuntimeError):
     """A batch could not run at all: no Dask, or no reachable cluster."""
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ocm_engine.constants import CLASS_NAMES, NUM_CLASSES
-from ocm_engine.errors import InvalidImageError, LabelSchemeError, LabelSchemeWarning, emit
+from ocm_engine.errors import InvalidImageError, LabelSchemeError, LabelSchemeWarning, UnknownClassError, emit
 from ocm_engine.labels import LABEL_SCHEMES, LabelScheme, get_label_scheme
 from ocm_engine.types import BoolArray
 
@@ -141,12 +141,12 @@ class Scores:
         """Return the score of one class by name.
 
         Raises:
-            KeyError: If the scheme has no such class.
+            UnknownClassError: If the scheme has no such class (a ``KeyError``).
         """
         for item in self.scores:
             if item.name == name:
                 return item
-        raise KeyError(f"No class {name!r} in {self.classes}.")
+        raise UnknownClassError(name, self.classes)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-serialisable view (numbers stay numbers)."""

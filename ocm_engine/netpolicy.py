@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from ocm_engine.errors import PolicyError
+from ocm_engine.errors import ConfigError, Hints, PolicyError
 
 #: ``resolver(host, port)`` -> the host's IP addresses as strings.
 Resolver = Callable[[str, int], Sequence[str]]
@@ -81,16 +81,19 @@ def normalise_origin(text: str) -> str:
     """``scheme://host:port`` with the scheme and host lower-cased and the default port written out.
 
     Raises:
-        ValueError: Not an ``http(s)`` origin.
+        ConfigError: Not an ``http(s)`` origin (a ``ValueError``).
     """
     parts = urlsplit(text.strip())
     scheme = parts.scheme.lower()
+    advice = Hints.same("Set OCM_ALLOWED_ORIGINS to comma-separated origins such as https://stac.example.org:443.")
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"An allowed origin is scheme://host:port with scheme http or https; got {text!r}.")
+        raise ConfigError("Allowed origin", arrived=repr(text), expected="scheme://host:port with scheme http or https",
+                          hints=advice)
     try:
         port = parts.port or _DEFAULT_PORTS[scheme]
     except ValueError as err:
-        raise ValueError(f"{text!r} has an invalid port.") from err
+        raise ConfigError(f"Port of allowed origin {text!r}", arrived="an invalid port", expected="1..65535",
+                          hints=advice) from err
     host = parts.hostname.lower()
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
@@ -120,7 +123,7 @@ class NetPolicy:
         """A server's policy: public ``http(s)`` only, plus the allow-listed ``origins``.
 
         Raises:
-            ValueError: An origin that is not ``http(s)://host[:port]``.
+            ConfigError: An origin that is not ``http(s)://host[:port]`` (a ``ValueError``).
         """
         return cls(hosted=True, allowed_origins=frozenset(normalise_origin(o) for o in origins if o.strip()),
                    allow_local=allow_local)

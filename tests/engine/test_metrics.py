@@ -49,8 +49,9 @@ def test_confusion_and_scores():
     assert math.isnan(scores.score("c").precision)
     assert scores.overall_accuracy == 3 / 5
     assert scores.balanced_accuracy == pytest.approx((0.5 + 1.0 + 0.0) / 3)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as unknown:  # an UnknownClassError, which is a KeyError
         scores.score("d")
+    assert (unknown.value.arrived, unknown.value.expected) == ("d", ("a", "b", "c"))
 
 
 def test_agreement_of_different_maps():

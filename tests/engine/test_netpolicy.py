@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from ocm_engine.errors import PolicyError
+from ocm_engine.errors import ConfigError, PolicyError
 from ocm_engine.netpolicy import NetPolicy, address_kind, check, decide, normalise_origin
 
 HOSTED = NetPolicy.hosted_default()
@@ -141,8 +141,13 @@ def test_permissive_policy_trusts_everything_without_resolving() -> None:
 def test_origins_normalise_and_reject_garbage() -> None:
     assert normalise_origin("HTTP://Example.org") == "http://example.org:80"
     assert normalise_origin("https://[::1]:8443/") == "https://[::1]:8443"
-    with pytest.raises(ValueError, match="scheme://host:port"):
+    with pytest.raises(ConfigError) as bare:  # a ValueError too
         normalise_origin("example.org")
+    assert (bare.value.subject, bare.value.arrived) == ("Allowed origin", "'example.org'")
+    assert "OCM_ALLOWED_ORIGINS" in bare.value.hint("cli")
+    with pytest.raises(ValueError) as port:
+        normalise_origin("https://example.org:99999")
+    assert isinstance(port.value, ConfigError) and port.value.arrived == "an invalid port"
 
 
 def test_public_address_kind_is_none() -> None:
