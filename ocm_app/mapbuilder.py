@@ -38,6 +38,7 @@ from jinja2 import Template
 from ocm_app import config
 from ocm_app.render import RGBA, class_css_colours, css_gradient, data_url
 from ocm_engine import CLASS_LABELS, Scene
+from ocm_engine.display import composite_rgba, subsample_step
 from ocm_engine.errors import Hints, InvalidImageError
 from ocm_engine.geo import WEB_MERCATOR, grid_bounds, to_lonlat, warp_to_web_mercator
 from ocm_engine.types import CRS, Affine
@@ -474,11 +475,6 @@ class NotebookMap:
         return target
 
 
-def _subsample(shape: tuple[int, int], max_px: int) -> tuple[slice, slice]:
-    step = max(1, math.ceil(max(shape) / max_px))
-    return slice(None, None, step), slice(None, None, step)
-
-
 _Picture = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
@@ -542,11 +538,10 @@ def show(result: Any, image: Any = None, *, probabilities: bool = True, swipe: b
         A :class:`NotebookMap` (shows itself when it is a cell's last value).
     """
     from ocm_app.render import PROBABILITY_CMAP, class_rgba, ramp_rgba
-    from ocm_engine.display import composite_rgba
 
     classes, valid, probs, transform, crs = _prediction_arrays(result)
     shape = (int(classes.shape[0]), int(classes.shape[1]))
-    rows, cols = _subsample(shape, max_px)
+    rows = cols = slice(None, None, subsample_step(shape, max_px))
     small_classes, small_valid = classes[rows, cols], valid[rows, cols]
     picture = None
     if image is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ocm_app.scenes import SceneSpec, read_inference
+from ocm_app.scenes import SceneSpec
 from ocm_engine import Ensemble, InferenceOptions, Prediction, Scene, predict_scene
 from ocm_engine.constants import DEFAULT_OVERLAP_PX, DEFAULT_PATCH_PX
 from ocm_engine.errors import OcmWarning
@@ -122,18 +122,6 @@ class RunResult:
         """Run facts for the GeoTIFF tags (text) beside the engine's provenance tags."""
         return {"source": self.spec.label, "software": "ocm_studio app", "seconds": f"{self.seconds:.2f}",
                 **self.provenance.as_tags(), **self.prediction.run.as_text()}
-
-
-def run_scene(spec: SceneSpec, options: RunOptions, ensemble: Ensemble,
-              progress: Progress | None = None, return_probabilities: bool = True) -> RunResult:
-    """Read a scene on its inference grid and predict it.
-
-    Raises:
-        OcmError: Unreadable scene, bad mapping, impossible resolution, no valid data.
-    """
-    scene = read_inference(spec, options.resolution_m)
-    return run_prediction(spec, options, ensemble, scene, progress,
-                          options.inference(return_probabilities=return_probabilities))
 
 
 def run_prediction(spec: SceneSpec, options: RunOptions, ensemble: Ensemble, scene: Scene,

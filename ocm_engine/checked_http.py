@@ -35,6 +35,19 @@ from ocm_engine.errors import PolicyError
 from ocm_engine.netpolicy import Decision, NetPolicy, Resolver, decide, refused_again
 
 MAX_REDIRECTS = 5
+
+
+def is_timeout(err: BaseException) -> bool:
+    """Whether ``err`` is a timeout, by its type: ``requests``', urllib3's or the socket's own.
+
+    urllib3's ``NewConnectionError`` derives from its ``ConnectTimeoutError`` but is a failed
+    connection, not a timeout. Used by the STAC client and the model hub's download.
+    """
+    import urllib3.exceptions as u3
+
+    return isinstance(err, requests.Timeout | TimeoutError | u3.TimeoutError) and not isinstance(
+        err, u3.NewConnectionError)
+
 #: Bytes fetched per range request of a raster read through the checked layer.
 RANGE_CHUNK_BYTES = 128 * 1024
 #: Chunks a raster file object keeps in memory.

@@ -98,12 +98,17 @@ def scene_rgb(scene: Scene) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(composite(scene, quicklook_kind(scene))[..., :3])
 
 
+def subsample_step(shape: tuple[int, int], max_px: int) -> int:
+    """The smallest step (every n-th pixel) that brings the longer side of ``shape`` to at most ``max_px``."""
+    return max(1, -(-max(shape) // max_px))
+
+
 def thumbnail(scene: Scene, max_px: int) -> Scene:
     """The scene subsampled (every n-th pixel) so its longer side is at most ``max_px``, for display.
 
     A scene already read is shrunk in memory instead of being read again at display size.
     """
-    step = max(1, -(-max(scene.shape) // max_px))
+    step = subsample_step(scene.shape, max_px)
     if step == 1:
         return scene
     rows = cols = slice(None, None, step)

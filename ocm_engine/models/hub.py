@@ -203,11 +203,10 @@ def _chunks(response: Any) -> Iterator[bytes]:
             chunk = raw.read1(CHUNK_BYTES)
         except Exception as err:  # urllib3's ProtocolError/ReadTimeoutError: as requests would raise them
             import requests
-            import urllib3.exceptions
 
-            # by type: urllib3's read timeouts, or the socket's own; NewConnectionError is no timeout
-            if isinstance(err, urllib3.exceptions.TimeoutError | TimeoutError) and not isinstance(
-                    err, urllib3.exceptions.NewConnectionError):
+            from ocm_engine.checked_http import is_timeout
+
+            if is_timeout(err):  # by type: urllib3's read timeouts, or the socket's own
                 raise requests.exceptions.Timeout(str(err)) from err
             raise requests.exceptions.ConnectionError(str(err)) from err
         if not chunk:

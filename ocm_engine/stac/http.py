@@ -24,6 +24,7 @@ import rasterio
 import requests
 from rasterio._err import CPLE_HttpResponseError
 
+from ocm_engine.checked_http import is_timeout
 from ocm_engine.errors import AssetReadError, CatalogError, Hints, RequestFailureKind, one_line
 
 _E = TypeVar("_E", CatalogError, AssetReadError)
@@ -182,9 +183,7 @@ def _kind_of(err: BaseException) -> RequestFailureKind | None:
     if isinstance(err, ConnectionResetError | ConnectionAbortedError | BrokenPipeError | http.client.IncompleteRead
                   | u3.ProtocolError | requests.exceptions.ChunkedEncodingError):
         return "closed"
-    # urllib3's NewConnectionError derives from its ConnectTimeoutError, but is no timeout
-    if isinstance(err, requests.Timeout | TimeoutError | u3.TimeoutError) and not isinstance(
-            err, u3.NewConnectionError):
+    if is_timeout(err):
         return "timeout"
     return None
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocm_engine.errors import AssetReadError, SceneReadError
 from ocm_engine.stac.catalogs import CatalogPreset, find_preset
@@ -61,7 +61,7 @@ class StacFacts:
     window_px: tuple[int, int]
     resolution_m: float
     source_resolution_m: float
-    name: str = "stac"
+    name: ClassVar[str] = "stac"  # the report key
 
     def as_dict(self) -> dict[str, Any]:
         """The report's ``stac`` section (JSON values)."""

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ocm_app.runs import RunOptions, export_bytes, run_scene
-from ocm_app.scenes import SceneSpec
+from ocm_app.runs import RunOptions, export_bytes, run_prediction
+from ocm_app.scenes import SceneSpec, read_inference
 from ocm_engine import BandMapping, InferenceOptions, predict_file
 from ocm_engine.options import ReadOptions
 
@@ -25,7 +25,9 @@ def test_app_download_has_the_engine_report_schema(make_geotiff: Any, tiny_ensem
     src = make_geotiff()
     mapping = BandMapping(red=1, green=2, nir=4)
     spec = SceneSpec("t:scene", "scene", (str(src),), ("scene.tif",), mapping=mapping)
-    result = run_scene(spec, RunOptions(patch_px=64, overlap_px=16), tiny_ensemble)
+    options = RunOptions(patch_px=64, overlap_px=16)
+    result = run_prediction(spec, options, tiny_ensemble, read_inference(spec, options.resolution_m), None,
+                            options.inference())
     app = json.loads(export_bytes(result, tmp_path)["stats.json"])
     engine = json.loads(predict_file(src, tmp_path / "out", read=ReadOptions(bands=mapping), ensemble=tiny_ensemble,
                                      options=InferenceOptions(patch_px=64, overlap_px=16)).paths.stats.read_text())
